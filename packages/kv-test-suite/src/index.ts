@@ -1,0 +1,3 @@
+export { runStoreConformance, ODD_KEYS } from "./conformance.js";
+export type { ConformanceOptions } from "./conformance.js";
+export { runModelCheck } from "./model.js";

@@ -1,0 +1,53 @@
+import { KvKeyError } from "./errors.js";
+
+/** Default maximum key length in UTF-8 bytes, prefix included. Drivers may declare another. */
+export const DEFAULT_MAX_KEY_BYTES = 1024;
+
+const encoder = new TextEncoder();
+
+/** UTF-8 length without allocating; exact for well-formed strings. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/**
+ * Refuses a key rather than ever rewriting it, so two distinct keys can never
+ * collide in any driver. Lone surrogates are refused because UTF-8 engines
+ * would turn them all into U+FFFD; NUL is refused because PostgreSQL text and
+ * C-string based engines cannot hold it.
+ */
+export function assertValidKey(key: unknown, maxKeyBytes: number): asserts key is string {
+  if (typeof key !== "string") throw new KvKeyError(`key must be a string, got ${typeof key}`);
+  if (key.length === 0) throw new KvKeyError("key must not be empty");
+  // Fast path: a UTF-16 unit is at most 3 UTF-8 bytes, so short keys need no count.
+  if (key.length * 3 > maxKeyBytes) {
+    const bytes = utf8Length(key);
+    if (bytes > maxKeyBytes)
+      throw new KvKeyError(
+        `key is ${bytes} UTF-8 bytes; the limit of this store (after its prefix) is ${maxKeyBytes}`,
+      );
+  }
+  if (key.includes("\0")) throw new KvKeyError("key must not contain NUL (U+0000)");
+  if (!key.isWellFormed())
+    throw new KvKeyError("key contains a lone surrogate; keys must be well-formed Unicode strings");
+}
+
+export function assertValidPrefix(prefix: unknown): asserts prefix is string {
+  if (typeof prefix !== "string") throw new KvKeyError(`prefix must be a string, got ${typeof prefix}`);
+  if (prefix.includes("\0")) throw new KvKeyError("prefix must not contain NUL (U+0000)");
+  if (!prefix.isWellFormed()) throw new KvKeyError("prefix contains a lone surrogate");
+}
+
+export function encodeKey(key: string): Uint8Array {
+  return encoder.encode(key);
+}

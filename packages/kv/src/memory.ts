@@ -1,0 +1,189 @@
+import { KvArgumentError } from "./errors.js";
+import { createDeadlineHeap } from "./deadline-heap.js";
+import { createStore } from "./store.js";
+import type { DriverEntry, DriverListPage, KvDriver, KvStore, KvVersion } from "./types.js";
+
+export interface MemoryStoreOptions {
+  /** Evict the least recently used entries beyond this many. Default: unbounded. */
+  maxEntries?: number;
+  /** Evict the least recently used entries once keys + values exceed this many bytes. Default: unbounded. */
+  maxBytes?: number;
+  /** How often expired entries are reclaimed proactively, in ms. Default 1000; the timer never keeps the process alive. */
+  sweepIntervalMs?: number;
+}
+
+interface Slot {
+  value: Uint8Array;
+  expiresAt: number | undefined;
+  /** Monotonic per store: the CAS version, and the heap's staleness stamp. */
+  stamp: number;
+  size: number;
+}
+
+/** Per-entry bookkeeping counted against maxBytes besides key and value. */
+const OVERHEAD = 64;
+
+/**
+ * An in-process store: exact TTL, LRU bounds, every capability native.
+ * Values are copied in and out, so callers can never mutate what is stored.
+ *
+ * @example
+ * import { createMemoryStore } from "@kvsession/kv";
+ * const store = createMemoryStore({ maxEntries: 10_000 });
+ * await store.set("k", new Uint8Array([1, 2, 3]), { ttl: 1000 });
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): KvStore {
+  return createStore(memoryDriver(options));
+}
+
+export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
+  const maxEntries = options.maxEntries ?? Number.POSITIVE_INFINITY;
+  const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+  const sweepMs = options.sweepIntervalMs ?? 1000;
+  for (const [k, v] of Object.entries({ maxEntries, maxBytes, sweepIntervalMs: sweepMs })) {
+    if (!(v > 0)) throw new KvArgumentError(`memory store option ${k} must be a positive number, got ${String(v)}`);
+  }
+
+  // Map iteration order is insertion order; re-inserting on access makes it LRU order.
+  const map = new Map<string, Slot>();
+  const heap = createDeadlineHeap();
+  let bytes = 0;
+  let stamp = 0;
+
+  function remove(key: string, slot: Slot): void {
+    map.delete(key);
+    bytes -= slot.size;
+  }
+
+  function write(key: string, value: Uint8Array, expiresAt: number | undefined): void {
+    const old = map.get(key);
+    if (old) remove(key, old);
+    const size = key.length * 2 + value.byteLength + OVERHEAD;
+    const slot: Slot = { value: value.slice(), expiresAt, stamp: ++stamp, size };
+    map.set(key, slot);
+    bytes += size;
+    if (expiresAt !== undefined) heap.push({ at: expiresAt, key, stamp: slot.stamp });
+    evict();
+  }
+
+  function evict(): void {
+    while (map.size > maxEntries || (bytes > maxBytes && map.size > 1)) {
+      const oldest = map.keys().next().value as string;
+      remove(oldest, map.get(oldest)!);
+    }
+  }
+
+  /** The live slot of key, or undefined; an expired one is dropped on sight. */
+  function read(key: string, now: number): Slot | undefined {
+    const slot = map.get(key);
+    if (slot === undefined) return undefined;
+    if (slot.expiresAt !== undefined && slot.expiresAt <= now) {
+      remove(key, slot);
+      return undefined;
+    }
+    return slot;
+  }
+
+  function touch(key: string, slot: Slot): void {
+    if (maxEntries === Number.POSITIVE_INFINITY && maxBytes === Number.POSITIVE_INFINITY) return;
+    map.delete(key);
+    map.set(key, slot);
+  }
+
+  function sweep(): void {
+    const now = Date.now();
+    for (let top = heap.peek(); top !== undefined && top.at <= now; top = heap.peek()) {
+      heap.pop();
+      const slot = map.get(top.key);
+      if (slot !== undefined && slot.stamp === top.stamp) remove(top.key, slot);
+    }
+    // Overwrites leave stale heap items behind; drop them before they outgrow the data.
+    if (heap.size > 2 * map.size + 1024) {
+      heap.compact((it) => map.get(it.key)?.stamp === it.stamp);
+    }
+  }
+
+  const timer = setInterval(sweep, sweepMs);
+  timer.unref();
+
+  const entryOf = (slot: Slot): DriverEntry => ({ value: slot.value.slice(), expiresAt: slot.expiresAt });
+
+  return {
+    name: "memory",
+    capabilities: {
+      ttl: "emulated",
+      ttlGranularityMs: 1,
+      setIfAbsent: true,
+      compareAndSet: true,
+      orderedListing: true,
+      maxKeyBytes: 64 * 1024,
+    },
+    get(key) {
+      const slot = read(key, Date.now());
+      if (slot === undefined) return undefined;
+      touch(key, slot);
+      return entryOf(slot);
+    },
+    has(key) {
+      return read(key, Date.now()) !== undefined;
+    },
+    set(key, value, expiresAt) {
+      write(key, value, expiresAt);
+    },
+    delete(key) {
+      const slot = read(key, Date.now());
+      if (slot === undefined) return false;
+      remove(key, slot);
+      return true;
+    },
+    setIfAbsent(key, value, expiresAt) {
+      if (read(key, Date.now()) !== undefined) return false;
+      write(key, value, expiresAt);
+      return true;
+    },
+    getVersioned(key) {
+      const slot = read(key, Date.now());
+      if (slot === undefined) return { entry: undefined, version: null };
+      return { entry: entryOf(slot), version: String(slot.stamp) };
+    },
+    compareAndSet(key, expected: KvVersion, value, expiresAt) {
+      const slot = read(key, Date.now());
+      const current = slot === undefined ? null : String(slot.stamp);
+      if (current !== expected) return false;
+      write(key, value, expiresAt);
+      return true;
+    },
+    list({ prefix, cursor, limit, values }): DriverListPage {
+      // Keyset pagination on the key itself: stable under concurrent writes, no offsets.
+      const now = Date.now();
+      const found: string[] = [];
+      for (const [key, slot] of map) {
+        if (!key.startsWith(prefix) || (cursor !== undefined && key <= cursor)) continue;
+        if (slot.expiresAt !== undefined && slot.expiresAt <= now) continue;
+        found.push(key);
+      }
+      found.sort();
+      const pageKeys = found.length > limit ? found.slice(0, limit) : found;
+      const items = pageKeys.map((key) => {
+        const slot = map.get(key)!;
+        return { key, value: values ? slot.value.slice() : undefined, expiresAt: slot.expiresAt };
+      });
+      return { items, cursor: found.length > limit ? pageKeys[pageKeys.length - 1] : undefined };
+    },
+    clear(prefix) {
+      if (prefix === "") {
+        map.clear();
+        heap.clear();
+        bytes = 0;
+        return;
+      }
+      for (const [key, slot] of map) if (key.startsWith(prefix)) remove(key, slot);
+    },
+    close() {
+      clearInterval(timer);
+      map.clear();
+      heap.clear();
+      bytes = 0;
+    },
+  };
+}
