@@ -1,7 +1,9 @@
 export * from "./errors.js";
 export type * from "./types.js";
 export { createStore, resolveCapabilities, DEFAULT_MAX_VALUE_BYTES } from "./store.js";
-export { assertValidKey, assertValidPrefix, utf8Length, DEFAULT_MAX_KEY_BYTES } from "./keys.js";
+export { assertValidKey, assertValidPrefix, utf8Length, prefixUpperBound, DEFAULT_MAX_KEY_BYTES } from "./keys.js";
+export { startSweeper } from "./sweeper.js";
+export type { Sweeper, SweeperOptions } from "./sweeper.js";
 export { deadlineOf, isExpired, MAX_TTL_MS } from "./ttl.js";
 export { createDeadlineHeap } from "./deadline-heap.js";
 export type { HeapItem } from "./deadline-heap.js";

@@ -51,3 +51,26 @@ export function assertValidPrefix(prefix: unknown): asserts prefix is string {
 export function encodeKey(key: string): Uint8Array {
   return encoder.encode(key);
 }
+
+/**
+ * The smallest string greater than every string that starts with `prefix`, in
+ * code-point order (which is also UTF-8 byte order and PostgreSQL `COLLATE "C"`
+ * / SQLite BINARY order), or undefined when there is none. Lets SQL drivers
+ * list a prefix as an index range `key >= prefix AND key < upper` instead of
+ * LIKE, which would treat `%` and `_` in the prefix as wildcards.
+ *
+ * @example
+ * prefixUpperBound("user:"); // "user;"
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const cps = Array.from(prefix, (c) => c.codePointAt(0)!);
+  while (cps.length > 0) {
+    let last = cps.pop()!;
+    if (last === 0x10ffff) continue;
+    last += 1;
+    if (last === 0xd800) last = 0xe000;
+    cps.push(last);
+    return String.fromCodePoint(...cps);
+  }
+  return undefined;
+}
