@@ -1,1 +1,4 @@
-export {};
+export { toKvError } from "./errors.js";
+export { SCHEMA_VERSION } from "./schema.js";
+export type { PostgresConnection, PostgresStoreOptions } from "./store.js";
+export { createPostgresStore } from "./store.js";

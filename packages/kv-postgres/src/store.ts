@@ -1,0 +1,263 @@
+import {
+  createStore,
+  type DriverEntry,
+  type DriverListPage,
+  type DriverWrite,
+  KvArgumentError,
+  type KvDriver,
+  type KvStore,
+  type KvVersion,
+  prefixUpperBound,
+  type Sweeper,
+  startSweeper,
+} from "@kvsession/kv";
+import pg from "pg";
+import { toKvError } from "./errors.js";
+import { migrate, tableNames } from "./schema.js";
+import { statements } from "./statements.js";
+import { asBuffer, kvTypes } from "./types.js";
+
+/** Where the store connects: a connection string (plus pool options), or a pool you already own. */
+export type PostgresConnection =
+  | ({ connectionString: string } & Omit<pg.PoolConfig, "connectionString">)
+  | { pool: pg.Pool };
+
+export interface PostgresStoreOptions {
+  /** Table holding this store's keys. Default "kv". Several stores may share a database with different tables. */
+  table?: string;
+  /** Schema of the table (created if missing). Default: the connection's search_path. */
+  schema?: string;
+  /**
+   * Largest value accepted, refused before anything is sent. Default 64 MiB; at most 256 MiB,
+   * because `bytea` comes back as hex text and a larger value would not fit one JS string.
+   */
+  maxValueBytes?: number;
+  /** Expired rows deleted per sweep statement. Default 500. */
+  sweepBatch?: number;
+  /** Pause between sweeps when the last one found less than a full batch, in ms. Default 10 000. `false` disables the sweeper. */
+  sweepIntervalMs?: number | false;
+  /** Sweep failures (server down…) are reported here; the next tick retries. Default: ignored. */
+  onSweepError?: (error: unknown) => void;
+}
+
+/** hex text of n bytes is 2n + 2 characters; V8 strings stop just short of 2^29. */
+const HARD_MAX_VALUE = 256 * 1024 * 1024;
+const DEFAULT_MAX_VALUE = 64 * 1024 * 1024;
+
+/**
+ * A kvsession store on a PostgreSQL table: `bytea` values, an indexed epoch-ms
+ * deadline with a bounded background sweep, versions from a sequence (never
+ * reused), atomic `setIfAbsent` and compare-and-set in one statement each, and
+ * keyset listing in code-point order. Creates or migrates its table on open.
+ *
+ * @example
+ * import { createPostgresStore } from "@kvsession/kv-postgres";
+ * const store = await createPostgresStore(
+ *   { connectionString: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test" },
+ *   { table: "sessions" },
+ * );
+ * await store.set("k", new TextEncoder().encode("v"), { ttl: 60_000 });
+ * await store.close();
+ */
+export async function createPostgresStore(
+  connection: PostgresConnection,
+  options: PostgresStoreOptions = {},
+): Promise<KvStore> {
+  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE;
+  if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1 || maxValueBytes > HARD_MAX_VALUE)
+    throw new KvArgumentError(`maxValueBytes must be an integer from 1 to ${HARD_MAX_VALUE} (256 MiB)`);
+  const names = tableNames(options.table ?? "kv", options.schema);
+
+  const owned = !("pool" in connection);
+  const pool = owned
+    ? new pg.Pool({ connectionTimeoutMillis: 5000, ...(connection as pg.PoolConfig) })
+    : (connection as { pool: pg.Pool }).pool;
+  // An idle client losing its socket (server restart) is reported on the pool; unheard, it would kill the process.
+  // The pool already drops that client, and the next query reconnects.
+  if (owned) pool.on("error", () => {});
+
+  try {
+    await migrate(pool, names, options.schema);
+  } catch (error) {
+    if (owned) await pool.end().catch(() => {});
+    throw toKvError(error, `opening table ${names.id}`);
+  }
+
+  const driver = postgresDriver(pool, names, { ...options, maxValueBytes }, owned);
+  return createStore(driver);
+}
+
+function postgresDriver(
+  pool: pg.Pool,
+  names: ReturnType<typeof tableNames>,
+  options: PostgresStoreOptions & { maxValueBytes: number },
+  owned: boolean,
+): KvDriver {
+  const st = statements(names);
+  const types = kvTypes;
+
+  // biome-ignore lint/suspicious/noExplicitAny: rows are shaped by each statement
+  async function q<R extends Record<string, any>>(
+    op: string,
+    stmt: { name: string; text: string },
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    try {
+      return await pool.query<R>({ name: stmt.name, text: stmt.text, values, types });
+    } catch (error) {
+      throw toKvError(error, op);
+    }
+  }
+
+  const entry = (row: { value: Uint8Array; expires_at: number | null }): DriverEntry =>
+    row.expires_at === null ? { value: row.value } : { value: row.value, expiresAt: row.expires_at };
+
+  let sweeper: Sweeper | undefined;
+  if (options.sweepIntervalMs !== false) {
+    sweeper = startSweeper({
+      intervalMs: options.sweepIntervalMs ?? 10_000,
+      batch: options.sweepBatch ?? 500,
+      sweep: async (batch, now) => (await q("sweep", st.sweep, [now, batch])).rowCount ?? 0,
+      onError: options.onSweepError ?? (() => {}),
+    });
+  }
+
+  return {
+    name: "postgres",
+    capabilities: {
+      ttl: "emulated",
+      ttlGranularityMs: 1,
+      setIfAbsent: true,
+      compareAndSet: true,
+      orderedListing: true,
+      maxValueBytes: options.maxValueBytes,
+    },
+
+    async get(key) {
+      const res = await q<{ value: Uint8Array; expires_at: number | null }>("get", st.get, [key]);
+      const row = res.rows[0];
+      return row ? entry(row) : undefined;
+    },
+
+    async has(key) {
+      return ((await q("has", st.has, [key, Date.now()])).rowCount ?? 0) > 0;
+    },
+
+    async set(key, value, expiresAt) {
+      await q("set", st.set, [key, asBuffer(value), expiresAt ?? null]);
+    },
+
+    async delete(key) {
+      const now = Date.now();
+      const res = await q<{ expires_at: number | null }>("delete", st.delete, [key]);
+      const row = res.rows[0];
+      return row !== undefined && (row.expires_at === null || row.expires_at > now);
+    },
+
+    async getMany(keys) {
+      const res = await q<{ value: Uint8Array | null; expires_at: number | null }>("getMany", st.getMany, [
+        keys,
+      ]);
+      return res.rows.map((row) =>
+        row.value === null ? undefined : entry(row as { value: Uint8Array; expires_at: number | null }),
+      );
+    },
+
+    async setMany(writes: DriverWrite[]) {
+      // One statement cannot touch a row twice (ON CONFLICT would fail): the last write of a key wins, as if sequential.
+      const last = new Map<string, DriverWrite>();
+      for (const w of writes) {
+        last.delete(w.key);
+        last.set(w.key, w);
+      }
+      const ws = [...last.values()];
+      await q("setMany", st.setMany, [
+        ws.map((w) => w.key),
+        ws.map((w) => asBuffer(w.value)),
+        ws.map((w) => w.expiresAt ?? null),
+      ]);
+    },
+
+    async deleteMany(keys) {
+      const now = Date.now();
+      const res = await q<{ key: string; expires_at: number | null }>("deleteMany", st.deleteMany, [keys]);
+      const existed = new Set<string>();
+      for (const row of res.rows) if (row.expires_at === null || row.expires_at > now) existed.add(row.key);
+      // A key listed twice existed only for its first deletion.
+      return keys.map((k) => existed.delete(k));
+    },
+
+    async list({ prefix, cursor, limit, values }): Promise<DriverListPage> {
+      const upper = prefix === "" ? undefined : prefixUpperBound(prefix);
+      const params: unknown[] = [prefix, Date.now()];
+      if (upper !== undefined) params.push(upper);
+      if (cursor !== undefined) params.push(cursor);
+      params.push(limit);
+      const res = await q<{ key: string; value?: Uint8Array; expires_at: number | null }>(
+        "list",
+        st.list(values, upper !== undefined, cursor !== undefined),
+        params,
+      );
+      const items = res.rows.map((r) => ({
+        key: r.key,
+        value: r.value,
+        expiresAt: r.expires_at ?? undefined,
+      }));
+      const next = items.length === limit ? items[items.length - 1]?.key : undefined;
+      return { items, cursor: next };
+    },
+
+    async clear(prefix) {
+      if (prefix === "") {
+        await q("clear", st.clearAll, []);
+        return;
+      }
+      const upper = prefixUpperBound(prefix);
+      if (upper === undefined) await q("clear", st.clearPrefixOpen, [prefix]);
+      else await q("clear", st.clearPrefix, [prefix, upper]);
+    },
+
+    async setIfAbsent(key, value, expiresAt) {
+      const res = await q("setIfAbsent", st.setIfAbsent, [
+        key,
+        asBuffer(value),
+        expiresAt ?? null,
+        Date.now(),
+      ]);
+      return (res.rowCount ?? 0) > 0;
+    },
+
+    async getVersioned(key): Promise<{ entry: DriverEntry | undefined; version: KvVersion }> {
+      const res = await q<{ value: Uint8Array; expires_at: number | null; version: string }>(
+        "getVersioned",
+        st.getVersioned,
+        [key],
+      );
+      const row = res.rows[0];
+      return row ? { entry: entry(row), version: row.version } : { entry: undefined, version: null };
+    },
+
+    async compareAndSet(key, expected, value, expiresAt) {
+      const now = Date.now();
+      if (expected === null) {
+        const res = await q("compareAndSet", st.setIfAbsent, [key, asBuffer(value), expiresAt ?? null, now]);
+        return (res.rowCount ?? 0) > 0;
+      }
+      // Not one of ours (versions are decimal bigints): it can match nothing.
+      if (!/^[0-9]{1,19}$/.test(expected)) return false;
+      const res = await q("compareAndSet", st.compareAndSet, [
+        key,
+        asBuffer(value),
+        expiresAt ?? null,
+        expected,
+        now,
+      ]);
+      return (res.rowCount ?? 0) > 0;
+    },
+
+    async close() {
+      await sweeper?.stop();
+      if (owned) await pool.end();
+    },
+  };
+}
