@@ -244,7 +244,7 @@ function postgresDriver(
         return (res.rowCount ?? 0) > 0;
       }
       // Not one of ours (versions are decimal bigints): it can match nothing.
-      if (!/^[0-9]{1,19}$/.test(expected)) return false;
+      if (!/^[0-9]{1,19}$/.test(expected) || BigInt(expected) > 9223372036854775807n) return false;
       const res = await q("compareAndSet", st.compareAndSet, [
         key,
         asBuffer(value),
