@@ -63,8 +63,8 @@ function refuse(key: string, value: unknown): unknown {
 
 /**
  * JSON: null, booleans, finite numbers, strings, arrays and plain objects
- * round-trip exactly. Object properties whose value is `undefined` are omitted,
- * as JSON.stringify does. Dates, Maps, class instances, bigints, NaN and cycles
+ * round-trip exactly, except that -0 reads back as 0. Object properties whose
+ * value is `undefined` are omitted, as JSON.stringify does. Dates, Maps, class instances, bigints, NaN and cycles
  * are refused with a `KvCodecError` instead of being silently mangled, and so
  * are the keys `__proto__`, `constructor` and `prototype`, on encode and decode.
  *

@@ -1,0 +1,35 @@
+// One measurement, in a process of its own so JIT state, GC pressure and
+// open connections of one case never leak into the next.
+import { performance } from "node:perf_hooks";
+import type { BenchSuite } from "./types.js";
+
+const [suiteName, caseIndex, inFlightArg, opsArg, maxSecondsArg] = process.argv.slice(2);
+const suite = (await import(`./suites/${suiteName}.ts`)).default as BenchSuite;
+const c = suite.cases[Number(caseIndex)]!;
+const inFlight = Number(inFlightArg);
+const ops = Number(opsArg);
+const deadline = performance.now() + Number(maxSecondsArg) * 1000;
+
+const target = await c.create();
+
+async function drive(count: number, offset: number): Promise<number> {
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < count && performance.now() < deadline) {
+      const i = offset + next++;
+      await target.op(i);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return done;
+}
+
+await drive(Math.max(100, Math.floor(ops / 10)), 0);
+const start = performance.now();
+const done = await drive(ops, 1_000_000);
+const seconds = (performance.now() - start) / 1000;
+await target.close();
+process.stdout.write(`${JSON.stringify({ opsPerSec: done / seconds, done })}\n`);
+process.exit(0);

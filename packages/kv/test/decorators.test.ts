@@ -1,0 +1,135 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import {
+  createMemoryStore,
+  encrypted,
+  KvArgumentError,
+  KvCorruptError,
+  KvReadOnlyError,
+  readOnly,
+  tiered,
+  withDefaultTtl,
+} from "../src/index.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b?: Uint8Array) => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+describe("readOnly", () => {
+  it("reads through and refuses every write without touching the store", async () => {
+    const base = createMemoryStore();
+    await base.set("k", enc("v"));
+    const ro = readOnly(base);
+    expect(dec(await ro.get("k"))).toBe("v");
+    expect((await ro.listKeys()).keys).toEqual(["k"]);
+    for (const write of [
+      () => ro.set("k", enc("x")),
+      () => ro.delete("k"),
+      () => ro.setMany([{ key: "k", value: enc("x") }]),
+      () => ro.deleteMany(["k"]),
+      () => ro.clear(),
+      () => ro.setIfAbsent("n", enc("x")),
+      () => ro.compareAndSet("k", null, enc("x")),
+    ]) {
+      await expect(write()).rejects.toBeInstanceOf(KvReadOnlyError);
+    }
+    expect(dec(await base.get("k"))).toBe("v");
+    await ro.close();
+    expect(dec(await base.get("k"))).toBe("v");
+  });
+});
+
+describe("withDefaultTtl", () => {
+  it("applies the default only when the write names no TTL", async () => {
+    const s = withDefaultTtl(createMemoryStore(), 60_000);
+    const before = Date.now();
+    await s.set("d", enc("v"));
+    await s.set("e", enc("v"), { ttl: 5_000 });
+    expect((await s.getEntry("d"))!.expiresAt).toBeGreaterThanOrEqual(before + 60_000);
+    expect((await s.getEntry("e"))!.expiresAt).toBeLessThan(before + 10_000);
+    expect(() => withDefaultTtl(createMemoryStore(), 0)).toThrow(KvArgumentError);
+  });
+});
+
+describe("tiered", () => {
+  it("serves from the fast tier, fills it on a miss, and invalidates it on every write", async () => {
+    const fast = createMemoryStore();
+    const slow = createMemoryStore();
+    const s = tiered(fast, slow);
+    await slow.set("k", enc("v1"));
+    expect(dec(await s.get("k"))).toBe("v1");
+    expect(dec(await fast.get("k"))).toBe("v1");
+    await s.set("k", enc("v2"));
+    expect(await fast.has("k")).toBe(false);
+    expect(dec(await s.get("k"))).toBe("v2");
+    const { version } = await s.getVersioned("k");
+    expect(await s.compareAndSet("k", version, enc("v3"))).toBe(true);
+    expect(dec(await s.get("k"))).toBe("v3");
+    await s.delete("k");
+    expect(await s.get("k")).toBeUndefined();
+  });
+
+  it("caps how long the fast tier may serve a value another process changed", async () => {
+    const fast = createMemoryStore();
+    const slow = createMemoryStore();
+    const s = tiered(fast, slow, { fastTtlMs: 50 });
+    await s.set("k", enc("mine"));
+    await s.get("k");
+    await slow.set("k", enc("theirs")); // a writer elsewhere, not through this tier
+    await new Promise((r) => setTimeout(r, 70));
+    expect(dec(await s.get("k"))).toBe("theirs");
+  });
+
+  it("does not cache a value read while a write through the tier raced it", async () => {
+    const fast = createMemoryStore();
+    const slow = createMemoryStore();
+    const s = tiered(fast, slow);
+    await slow.set("k", enc("old"));
+    const read = s.get("k"); // misses fast, reads slow…
+    await s.set("k", enc("new")); // …while a write goes through
+    await read;
+    expect(dec(await s.get("k"))).toBe("new");
+  });
+});
+
+describe("encrypted", () => {
+  const k1 = randomBytes(32);
+  const k2 = randomBytes(32);
+
+  it("stores ciphertext, opens with old keys after rotation, seals with the current one", async () => {
+    const base = createMemoryStore();
+    const old = encrypted(base, { keys: { k1 }, current: "k1" });
+    await old.set("secret", enc("attack at dawn"));
+    const raw = (await base.get("secret"))!;
+    expect(Buffer.from(raw).includes("attack")).toBe(false);
+    const rotated = encrypted(base, { keys: { k1, k2 }, current: "k2" });
+    expect(dec(await rotated.get("secret"))).toBe("attack at dawn");
+    await rotated.set("secret", enc("attack at dusk"));
+    expect(Buffer.from((await base.get("secret"))!).subarray(2, 4).toString()).toBe("k2");
+    const onlyNew = encrypted(base, { keys: { k2 }, current: "k2" });
+    expect(dec(await onlyNew.get("secret"))).toBe("attack at dusk");
+  });
+
+  it("detects tampering, values moved between keys, and unknown key ids", async () => {
+    const base = createMemoryStore();
+    const s = encrypted(base, { keys: { k1 }, current: "k1" });
+    await s.set("a", enc("alpha"));
+    await s.set("b", enc("beta"));
+    const raw = (await base.get("a"))!;
+    for (let i = 0; i < raw.length; i++) {
+      const flipped = new Uint8Array(raw);
+      flipped[i]! ^= 0x01;
+      await base.set("a", flipped);
+      await expect(s.get("a"), `byte ${i}`).rejects.toBeInstanceOf(KvCorruptError);
+    }
+    await base.set("b", raw); // a's ciphertext moved under b
+    await expect(s.get("b")).rejects.toBeInstanceOf(KvCorruptError);
+    const other = encrypted(base, { keys: { k9: k2 }, current: "k9" });
+    await base.set("a", raw);
+    await expect(other.get("a")).rejects.toThrow(/not configured/);
+  });
+
+  it("refuses bad keys at construction", () => {
+    expect(() => encrypted(createMemoryStore(), { keys: { k: randomBytes(16) }, current: "k" })).toThrow(KvArgumentError);
+    expect(() => encrypted(createMemoryStore(), { keys: { k: k1 }, current: "nope" })).toThrow(KvArgumentError);
+  });
+});

@@ -1,0 +1,65 @@
+import { describe, expect, it, vi } from "vitest";
+import { createMemoryStore, KvArgumentError } from "../src/index.js";
+
+const v = (n: number) => new Uint8Array(n).fill(1);
+
+describe("MemoryStore bounds and reclamation", () => {
+  it("evicts the least recently used entry beyond maxEntries", async () => {
+    const s = createMemoryStore({ maxEntries: 3 });
+    await s.set("a", v(1));
+    await s.set("b", v(1));
+    await s.set("c", v(1));
+    await s.get("a"); // a is now the most recent
+    await s.set("d", v(1));
+    expect(await s.getMany(["a", "b", "c", "d"]).then((r) => r.map((x) => x !== undefined))).toEqual([
+      true,
+      false,
+      true,
+      true,
+    ]);
+  });
+
+  it("evicts by bytes, counting keys and values", async () => {
+    const s = createMemoryStore({ maxBytes: 4096 });
+    for (let i = 0; i < 100; i++) await s.set(`k${i}`, v(500));
+    const live = (await s.getMany(Array.from({ length: 100 }, (_, i) => `k${i}`))).filter(Boolean).length;
+    expect(live).toBeGreaterThan(0);
+    expect(live * 500).toBeLessThanOrEqual(4096);
+    expect(await s.has("k99")).toBe(true);
+  });
+
+  it("reclaims expired entries that are never read again", async () => {
+    vi.useFakeTimers();
+    try {
+      const s = createMemoryStore({ sweepIntervalMs: 100, maxEntries: 1_000_000 });
+      for (let i = 0; i < 1000; i++) await s.set(`k${i}`, v(10), { ttl: 50 });
+      await s.set("keep", v(10));
+      vi.advanceTimersByTime(200);
+      // The listing scans the whole map: it would see expired slots if they were still held.
+      const keys: string[] = [];
+      for await (const k of s.keys()) keys.push(k);
+      expect(keys).toEqual(["keep"]);
+      await s.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("keeps its expiry heap bounded under overwrites", async () => {
+    vi.useFakeTimers();
+    try {
+      const s = createMemoryStore({ sweepIntervalMs: 10 });
+      for (let i = 0; i < 20_000; i++) await s.set("same", v(1), { ttl: 60_000 });
+      vi.advanceTimersByTime(20);
+      expect(await s.has("same")).toBe(true);
+      await s.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("refuses nonsensical options", () => {
+    expect(() => createMemoryStore({ maxEntries: 0 })).toThrow(KvArgumentError);
+    expect(() => createMemoryStore({ maxBytes: -1 })).toThrow(KvArgumentError);
+  });
+});
