@@ -26,7 +26,8 @@ const available = readdirSync(join(here, "suites"))
   .map((f) => f.slice(0, -3))
   .sort();
 const names = only ?? available;
-for (const n of names) if (!available.includes(n)) throw new Error(`no suite "${n}"; have: ${available.join(", ")}`);
+for (const n of names)
+  if (!available.includes(n)) throw new Error(`no suite "${n}"; have: ${available.join(", ")}`);
 
 const hasTaskset = spawnSync("taskset", ["-V"]).status === 0 && cpus().length >= 2;
 if (hasTaskset) {
@@ -52,7 +53,11 @@ function measureOnce(suite: string, index: number, inFlight: number, ops: number
     String(maxSeconds),
   ];
   const [file, ...rest] = hasTaskset ? ["taskset", "-c", "0", ...cmd] : cmd;
-  const out = execFileSync(file!, rest, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const out = execFileSync(file!, rest, {
+    cwd: root,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const last = out.trim().split("\n").pop()!;
   return (JSON.parse(last) as { opsPerSec: number }).opsPerSec;
 }
@@ -103,7 +108,9 @@ for (const name of names) {
   console.log(`\n## ${suite.title}`);
   for (const variant of variants) {
     for (const inFlight of suite.inFlight) {
-      const group = suite.cases.map((c, index) => ({ c, index })).filter(({ c }) => (c.variant ?? "") === variant);
+      const group = suite.cases
+        .map((c, index) => ({ c, index }))
+        .filter(({ c }) => (c.variant ?? "") === variant);
       const rows = group.map(({ c }) => ({
         suite: name,
         variant,
@@ -114,9 +121,11 @@ for (const name of names) {
       }));
       // Interleave the repeats so every case sees the same machine conditions.
       for (let r = 0; r < repeats; r++) {
-        group.forEach(({ index }, k) => rows[k]!.opsPerSec.push(measureOnce(name, index, inFlight, ops)));
+        for (const [k, { index }] of group.entries())
+          rows[k]!.opsPerSec.push(measureOnce(name, index, inFlight, ops));
       }
-      for (const row of rows) console.log(`${variant || "-"} x${inFlight} ${row.name}: ${fmt(median(row.opsPerSec))} ops/s`);
+      for (const row of rows)
+        console.log(`${variant || "-"} x${inFlight} ${row.name}: ${fmt(median(row.opsPerSec))} ops/s`);
       results.push(...rows);
     }
   }

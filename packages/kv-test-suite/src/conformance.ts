@@ -172,7 +172,9 @@ export function runStoreConformance(
           return;
         }
         await store.set("big", enc("old"));
-        await expect(store.set("big", new Uint8Array(limit + 1))).rejects.toBeInstanceOf(KvValueTooLargeError);
+        await expect(store.set("big", new Uint8Array(limit + 1))).rejects.toBeInstanceOf(
+          KvValueTooLargeError,
+        );
         expect(dec(await store.get("big"))).toBe("old");
       });
 
@@ -198,7 +200,9 @@ export function runStoreConformance(
         expect(dec(await store.get(atMax))).toBe("max");
         await expect(store.set("k".repeat(max + 1), enc("x"))).rejects.toBeInstanceOf(KvKeyError);
         // Multi-byte characters count in UTF-8 bytes.
-        await expect(store.set("é".repeat(Math.floor(max / 2) + 1), enc("x"))).rejects.toBeInstanceOf(KvKeyError);
+        await expect(store.set("é".repeat(Math.floor(max / 2) + 1), enc("x"))).rejects.toBeInstanceOf(
+          KvKeyError,
+        );
         await expect(store.get("k".repeat(10 * 1024 + max))).rejects.toBeInstanceOf(KvKeyError);
       });
 
@@ -281,11 +285,13 @@ export function runStoreConformance(
 
       it("refuses a zero, negative or non-finite TTL with KvArgumentError", async () => {
         for (const ttl of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
-          await expect(store.set("k", enc("v"), { ttl }), String(ttl)).rejects.toBeInstanceOf(KvArgumentError);
+          await expect(store.set("k", enc("v"), { ttl }), String(ttl)).rejects.toBeInstanceOf(
+            KvArgumentError,
+          );
         }
-        await expect(store.set("k", enc("v"), { ttl: 10, expiresAt: Date.now() + 10 })).rejects.toBeInstanceOf(
-          KvArgumentError,
-        );
+        await expect(
+          store.set("k", enc("v"), { ttl: 10, expiresAt: Date.now() + 10 }),
+        ).rejects.toBeInstanceOf(KvArgumentError);
         expect(await store.has("k")).toBe(false);
       });
 

@@ -1,4 +1,4 @@
-export { runStoreConformance, ODD_KEYS } from "./conformance.js";
 export type { ConformanceOptions } from "./conformance.js";
+export { ODD_KEYS, runStoreConformance } from "./conformance.js";
 export { runModelCheck } from "./model.js";
 export { requireService } from "./service.js";

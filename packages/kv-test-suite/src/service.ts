@@ -12,12 +12,18 @@ import { it } from "vitest";
  *   runStoreConformance("kv-redis", () => createRedisStore({ url }));
  * }
  */
-export async function requireService(name: string, probe: () => Promise<unknown>, timeoutMs = 3000): Promise<boolean> {
+export async function requireService(
+  name: string,
+  probe: () => Promise<unknown>,
+  timeoutMs = 3000,
+): Promise<boolean> {
   let reason: string;
   try {
     await Promise.race([
       probe(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs).unref()),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs).unref(),
+      ),
     ]);
     return true;
   } catch (error) {

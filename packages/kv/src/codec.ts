@@ -24,7 +24,9 @@ function check(value: unknown, path: string, seen: Set<object>): void {
       return;
     case "number":
       if (!Number.isFinite(value))
-        throw new KvCodecError(`${path} is ${value}; JSON cannot hold NaN or Infinity — store null or a string`);
+        throw new KvCodecError(
+          `${path} is ${value}; JSON cannot hold NaN or Infinity — store null or a string`,
+        );
       return;
     case "object": {
       if (value === null) return;
@@ -57,7 +59,8 @@ function check(value: unknown, path: string, seen: Set<object>): void {
 }
 
 function refuse(key: string, value: unknown): unknown {
-  if (FORBIDDEN.has(key)) throw new KvCodecError(`stored JSON has the key "${key}"; refused to prevent prototype pollution`);
+  if (FORBIDDEN.has(key))
+    throw new KvCodecError(`stored JSON has the key "${key}"; refused to prevent prototype pollution`);
   return value;
 }
 
@@ -92,7 +95,8 @@ const jsonCodec: Codec<unknown> = {
     }
     // Fast path: a reviver makes parsing several times slower, so only pay for it
     // when a forbidden name appears somewhere in the text.
-    const suspicious = text.includes("__proto__") || text.includes("constructor") || text.includes("prototype");
+    const suspicious =
+      text.includes("__proto__") || text.includes("constructor") || text.includes("prototype");
     try {
       return suspicious ? JSON.parse(text, refuse) : JSON.parse(text);
     } catch (cause) {
@@ -106,7 +110,8 @@ const jsonCodec: Codec<unknown> = {
 export const text: Codec<string> = {
   name: "text",
   encode(value) {
-    if (typeof value !== "string") throw new KvCodecError(`the text codec stores strings, got ${typeof value}`);
+    if (typeof value !== "string")
+      throw new KvCodecError(`the text codec stores strings, got ${typeof value}`);
     if (!value.isWellFormed()) throw new KvCodecError("string has a lone surrogate; UTF-8 cannot store it");
     return encoder.encode(value);
   },

@@ -19,9 +19,12 @@ export function withDefaultTtl(store: KvStore, ttlMs: number): KvStore {
     ...base,
     set: (key, value, expiresAt) => store.set(key, value, { expiresAt: at(expiresAt) }),
     setMany: (writes) => store.setMany(writes.map((w) => ({ ...w, expiresAt: at(w.expiresAt) }))),
-    setIfAbsent: base.setIfAbsent && ((key, value, expiresAt) => store.setIfAbsent(key, value, { expiresAt: at(expiresAt) })),
+    setIfAbsent:
+      base.setIfAbsent &&
+      ((key, value, expiresAt) => store.setIfAbsent(key, value, { expiresAt: at(expiresAt) })),
     compareAndSet:
       base.compareAndSet &&
-      ((key, expected, value, expiresAt) => store.compareAndSet(key, expected, value, { expiresAt: at(expiresAt) })),
+      ((key, expected, value, expiresAt) =>
+        store.compareAndSet(key, expected, value, { expiresAt: at(expiresAt) })),
   });
 }

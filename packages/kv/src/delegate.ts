@@ -13,7 +13,8 @@ export function delegateDriver(inner: KvStore, name: string): KvDriver {
     set: (key, value, expiresAt) => inner.set(key, value, { expiresAt }),
     delete: (key) => inner.delete(key),
     has: (key) => inner.has(key),
-    getMany: async (keys) => (await inner.getMany(keys)).map((value) => (value === undefined ? undefined : { value })),
+    getMany: async (keys) =>
+      (await inner.getMany(keys)).map((value) => (value === undefined ? undefined : { value })),
     setMany: (writes) => inner.setMany(writes),
     deleteMany: (keys) => inner.deleteMany(keys),
     async list({ prefix, cursor, limit, values }) {
@@ -25,7 +26,9 @@ export function delegateDriver(inner: KvStore, name: string): KvDriver {
       return { items: page.keys.map((key) => ({ key })), cursor: page.cursor };
     },
     clear: (prefix) => (prefix === "" ? inner.clear() : inner.withPrefix(prefix).clear()),
-    setIfAbsent: caps.setIfAbsent ? (key, value, expiresAt) => inner.setIfAbsent(key, value, { expiresAt }) : undefined,
+    setIfAbsent: caps.setIfAbsent
+      ? (key, value, expiresAt) => inner.setIfAbsent(key, value, { expiresAt })
+      : undefined,
     getVersioned: caps.compareAndSet
       ? async (key) => {
           const v = await inner.getVersioned(key);

@@ -1,22 +1,28 @@
-export * from "./errors.js";
-export type * from "./types.js";
-export { createStore, resolveCapabilities, DEFAULT_MAX_VALUE_BYTES } from "./store.js";
-export { assertValidKey, assertValidPrefix, utf8Length, prefixUpperBound, DEFAULT_MAX_KEY_BYTES } from "./keys.js";
-export { startSweeper } from "./sweeper.js";
-export type { Sweeper, SweeperOptions } from "./sweeper.js";
-export { deadlineOf, isExpired, MAX_TTL_MS } from "./ttl.js";
-export { createDeadlineHeap } from "./deadline-heap.js";
-export type { HeapItem } from "./deadline-heap.js";
-export { createMemoryStore, memoryDriver } from "./memory.js";
-export type { MemoryStoreOptions } from "./memory.js";
-export { json, text, bytes } from "./codec.js";
 export type { Codec, JsonValue } from "./codec.js";
-export { withCodec } from "./typed.js";
-export type { TypedStore } from "./typed.js";
-export { delegateDriver } from "./delegate.js";
-export { readOnly } from "./read-only.js";
+export { bytes, json, text } from "./codec.js";
+export type { HeapItem } from "./deadline-heap.js";
+export { createDeadlineHeap } from "./deadline-heap.js";
 export { withDefaultTtl } from "./default-ttl.js";
-export { tiered } from "./tiered.js";
-export type { TieredOptions } from "./tiered.js";
-export { encrypted } from "./encrypted.js";
+export { delegateDriver } from "./delegate.js";
 export type { EncryptionOptions } from "./encrypted.js";
+export { encrypted } from "./encrypted.js";
+export * from "./errors.js";
+export {
+  assertValidKey,
+  assertValidPrefix,
+  DEFAULT_MAX_KEY_BYTES,
+  prefixUpperBound,
+  utf8Length,
+} from "./keys.js";
+export type { MemoryStoreOptions } from "./memory.js";
+export { createMemoryStore, memoryDriver } from "./memory.js";
+export { readOnly } from "./read-only.js";
+export { createStore, DEFAULT_MAX_VALUE_BYTES, resolveCapabilities } from "./store.js";
+export type { Sweeper, SweeperOptions } from "./sweeper.js";
+export { startSweeper } from "./sweeper.js";
+export type { TieredOptions } from "./tiered.js";
+export { tiered } from "./tiered.js";
+export { deadlineOf, isExpired, MAX_TTL_MS } from "./ttl.js";
+export type { TypedStore } from "./typed.js";
+export { withCodec } from "./typed.js";
+export type * from "./types.js";

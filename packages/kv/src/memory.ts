@@ -1,5 +1,5 @@
-import { KvArgumentError } from "./errors.js";
 import { createDeadlineHeap } from "./deadline-heap.js";
+import { KvArgumentError } from "./errors.js";
 import { createStore } from "./store.js";
 import type { DriverEntry, DriverListPage, KvDriver, KvStore, KvVersion } from "./types.js";
 
@@ -59,7 +59,8 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
   const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
   const sweepMs = options.sweepIntervalMs ?? 1000;
   for (const [k, v] of Object.entries({ maxEntries, maxBytes, sweepIntervalMs: sweepMs })) {
-    if (!(v > 0)) throw new KvArgumentError(`memory store option ${k} must be a positive number, got ${String(v)}`);
+    if (!(v > 0))
+      throw new KvArgumentError(`memory store option ${k} must be a positive number, got ${String(v)}`);
   }
 
   // Map iteration order is insertion order; re-inserting on access makes it LRU order.

@@ -1,4 +1,10 @@
-import { KvArgumentError, KvClosedError, KvKeyError, KvUnsupportedError, KvValueTooLargeError } from "./errors.js";
+import {
+  KvArgumentError,
+  KvClosedError,
+  KvKeyError,
+  KvUnsupportedError,
+  KvValueTooLargeError,
+} from "./errors.js";
 import { assertValidKey, assertValidPrefix, DEFAULT_MAX_KEY_BYTES, utf8Length } from "./keys.js";
 import { deadlineOf, isExpired } from "./ttl.js";
 import type {
@@ -53,7 +59,10 @@ interface Shared {
  * export const createMyStore = (opts) => createStore(myDriver(opts));
  */
 export function createStore(driver: KvDriver): KvStore {
-  return makeView({ driver, caps: resolveCapabilities(driver.capabilities), closed: false, closing: undefined }, "");
+  return makeView(
+    { driver, caps: resolveCapabilities(driver.capabilities), closed: false, closing: undefined },
+    "",
+  );
 }
 
 function live(entry: DriverEntry | undefined, now: number): entry is DriverEntry {
@@ -66,7 +75,9 @@ function makeView(shared: Shared, prefix: string): KvStore {
   const plen = prefix.length;
   // A view reports the key length left after its prefix, so layers above it see the real limit.
   const caps: KvCapabilities =
-    plen === 0 ? shared.caps : Object.freeze({ ...shared.caps, maxKeyBytes: shared.caps.maxKeyBytes - utf8Length(prefix) });
+    plen === 0
+      ? shared.caps
+      : Object.freeze({ ...shared.caps, maxKeyBytes: shared.caps.maxKeyBytes - utf8Length(prefix) });
   if (caps.maxKeyBytes < 1) throw new KvKeyError(`prefix "${prefix.slice(0, 40)}…" leaves no room for keys`);
 
   function open(): void {
@@ -78,10 +89,17 @@ function makeView(shared: Shared, prefix: string): KvStore {
   }
   function checkValue(value: Uint8Array): void {
     if (!(value instanceof Uint8Array))
-      throw new KvArgumentError("value must be a Uint8Array; use withCodec(store, json) to store other types");
-    if (value.byteLength > caps.maxValueBytes) throw new KvValueTooLargeError(value.byteLength, caps.maxValueBytes, name);
+      throw new KvArgumentError(
+        "value must be a Uint8Array; use withCodec(store, json) to store other types",
+      );
+    if (value.byteLength > caps.maxValueBytes)
+      throw new KvValueTooLargeError(value.byteLength, caps.maxValueBytes, name);
   }
-  function page(options: ListOptions | undefined): { prefix: string; cursor: string | undefined; limit: number } {
+  function page(options: ListOptions | undefined): {
+    prefix: string;
+    cursor: string | undefined;
+    limit: number;
+  } {
     const sub = options?.prefix ?? "";
     assertValidPrefix(sub);
     const limit = options?.limit ?? DEFAULT_PAGE;
@@ -219,7 +237,8 @@ function makeView(shared: Shared, prefix: string): KvStore {
       const { items, cursor } = await listPage(options, true);
       const entries: KvEntry[] = [];
       for (const it of items) {
-        if (it.value !== undefined) entries.push({ key: strip(it.key), value: it.value, expiresAt: it.expiresAt });
+        if (it.value !== undefined)
+          entries.push({ key: strip(it.key), value: it.value, expiresAt: it.expiresAt });
       }
       return { entries, cursor };
     },

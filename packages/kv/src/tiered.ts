@@ -53,7 +53,8 @@ export function tiered(fast: KvStore, slow: KvStore, options: TieredOptions = {}
     delete: async (key) => invalidate(await slow.delete(key), [key]),
     deleteMany: async (keys) => invalidate(await slow.deleteMany(keys), keys),
     setIfAbsent:
-      base.setIfAbsent && (async (key, value, expiresAt) => invalidate(await slow.setIfAbsent(key, value, { expiresAt }), [key])),
+      base.setIfAbsent &&
+      (async (key, value, expiresAt) => invalidate(await slow.setIfAbsent(key, value, { expiresAt }), [key])),
     compareAndSet:
       base.compareAndSet &&
       (async (key, expected, value, expiresAt) =>

@@ -1,5 +1,5 @@
-import { json } from "./codec.js";
 import type { Codec } from "./codec.js";
+import { json } from "./codec.js";
 import type { KvStore, KvVersion, ListOptions, SetOptions } from "./types.js";
 
 /**
@@ -21,7 +21,9 @@ export interface TypedStore<T> {
   getMany(keys: readonly string[]): Promise<Array<T | undefined>>;
   setMany(writes: ReadonlyArray<{ key: string; value: T } & SetOptions>): Promise<void>;
   setIfAbsent(key: string, value: T, options?: SetOptions): Promise<boolean>;
-  getVersioned(key: string): Promise<{ value: T | undefined; version: KvVersion; expiresAt?: number | undefined }>;
+  getVersioned(
+    key: string,
+  ): Promise<{ value: T | undefined; version: KvVersion; expiresAt?: number | undefined }>;
   compareAndSet(key: string, expected: KvVersion, value: T, options?: SetOptions): Promise<boolean>;
   entries(prefix?: string): AsyncIterableIterator<[string, T]>;
   listEntries(options?: ListOptions): Promise<{ entries: Array<[string, T]>; cursor: string | undefined }>;
@@ -44,7 +46,8 @@ export function withCodec<T = unknown>(store: KvStore, codec: Codec<T> = json<T>
       const v = await store.getVersioned(key);
       return { value: dec(v.value), version: v.version, expiresAt: v.expiresAt };
     },
-    compareAndSet: (key, expected, value, options) => store.compareAndSet(key, expected, codec.encode(value), options),
+    compareAndSet: (key, expected, value, options) =>
+      store.compareAndSet(key, expected, codec.encode(value), options),
     async *entries(prefix) {
       for await (const e of store.entries(prefix)) yield [e.key, codec.decode(e.value)];
     },

@@ -104,7 +104,11 @@ describe("encrypted", () => {
     const rotated = encrypted(base, { keys: { k1, k2 }, current: "k2" });
     expect(dec(await rotated.get("secret"))).toBe("attack at dawn");
     await rotated.set("secret", enc("attack at dusk"));
-    expect(Buffer.from((await base.get("secret"))!).subarray(2, 4).toString()).toBe("k2");
+    expect(
+      Buffer.from((await base.get("secret"))!)
+        .subarray(2, 4)
+        .toString(),
+    ).toBe("k2");
     const onlyNew = encrypted(base, { keys: { k2 }, current: "k2" });
     expect(dec(await onlyNew.get("secret"))).toBe("attack at dusk");
   });
@@ -129,7 +133,11 @@ describe("encrypted", () => {
   });
 
   it("refuses bad keys at construction", () => {
-    expect(() => encrypted(createMemoryStore(), { keys: { k: randomBytes(16) }, current: "k" })).toThrow(KvArgumentError);
-    expect(() => encrypted(createMemoryStore(), { keys: { k: k1 }, current: "nope" })).toThrow(KvArgumentError);
+    expect(() => encrypted(createMemoryStore(), { keys: { k: randomBytes(16) }, current: "k" })).toThrow(
+      KvArgumentError,
+    );
+    expect(() => encrypted(createMemoryStore(), { keys: { k: k1 }, current: "nope" })).toThrow(
+      KvArgumentError,
+    );
   });
 });

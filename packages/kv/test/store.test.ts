@@ -12,7 +12,9 @@ import {
 const enc = (s: string) => new TextEncoder().encode(s);
 
 /** A driver that returns whatever it holds, expired or not, and lists keys outside the prefix asked for. */
-function lyingDriver(caps: Partial<KvDriver["capabilities"]> = {}): KvDriver & { rows: Map<string, { value: Uint8Array; expiresAt?: number }> } {
+function lyingDriver(
+  caps: Partial<KvDriver["capabilities"]> = {},
+): KvDriver & { rows: Map<string, { value: Uint8Array; expiresAt?: number }> } {
   const rows = new Map<string, { value: Uint8Array; expiresAt?: number }>();
   return {
     name: "liar",
@@ -51,7 +53,9 @@ describe("createStore guarantees what drivers may get wrong", () => {
     const d = lyingDriver({ maxValueBytes: 10 });
     const s = createStore(d);
     await expect(s.set("k", new Uint8Array(11))).rejects.toBeInstanceOf(KvValueTooLargeError);
-    await expect(s.setMany([{ key: "k", value: new Uint8Array(11) }])).rejects.toBeInstanceOf(KvValueTooLargeError);
+    await expect(s.setMany([{ key: "k", value: new Uint8Array(11) }])).rejects.toBeInstanceOf(
+      KvValueTooLargeError,
+    );
     expect(d.rows.size).toBe(0);
   });
 

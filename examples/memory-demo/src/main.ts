@@ -1,0 +1,3 @@
+import { tour } from "./tour.js";
+
+for (const line of await tour()) console.log(line);
