@@ -6,10 +6,7 @@ import type { Reporter, TestModule } from "vitest/node";
  * never show up as "0 failed".
  */
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(
-    testModules: ReadonlyArray<TestModule>,
-    unhandledErrors: ReadonlyArray<unknown>,
-  ): void {
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
     let passed = 0;
     let failed = 0;
     let skipped = 0;

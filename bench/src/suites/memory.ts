@@ -9,7 +9,11 @@ const key = (i: number) => `k${i % KEYS}`;
 type Api = { get(k: string): Promise<unknown>; set(k: string, v: Uint8Array): Promise<unknown> };
 
 function cases(variant: "get" | "set"): BenchCase[] {
-  const make = (name: string, role: BenchCase["role"], open: () => { api: Api; close(): Promise<void> }): BenchCase => ({
+  const make = (
+    name: string,
+    role: BenchCase["role"],
+    open: () => { api: Api; close(): Promise<void> },
+  ): BenchCase => ({
     name,
     role,
     variant: `${variant} 100 B`,
