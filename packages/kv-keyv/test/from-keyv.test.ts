@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import KeyvRedis from "@keyv/redis";
+import KeyvSqlite from "@keyv/sqlite";
+import { requireService, runStoreConformance } from "@kvsession/kv-test-suite";
+import { Keyv } from "keyv";
+import { afterAll, describe, expect, it } from "vitest";
+import { fromKeyv } from "../src/index.js";
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+// Keyv's Map store, through a Keyv instance (its "keyv:" namespace prefix included).
+runStoreConformance("kv-keyv fromKeyv(new Keyv()) over a Map", () => fromKeyv(new Keyv()));
+
+// The SQLite adapter alone, on a temp file.
+const dir = mkdtempSync(join(tmpdir(), "kv-keyv-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+runStoreConformance("kv-keyv fromKeyv(@keyv/sqlite)", () =>
+  fromKeyv(new KeyvSqlite({ uri: `sqlite://${join(dir, "keyv.sqlite")}`, iterationLimit: 500 })),
+);
+
+describe("kv-keyv fromKeyv: interop with the Keyv instance it wraps", () => {
+  it("writes records a plain Keyv reads back as the same bytes, and reads what Keyv wrote", async () => {
+    const keyv = new Keyv();
+    const store = fromKeyv(keyv);
+    await store.set("bytes", new Uint8Array([0, 1, 254, 255]), { ttl: 60_000 });
+    const got = (await keyv.get("bytes")) as Buffer;
+    expect(Buffer.isBuffer(got)).toBe(true);
+    expect([...got]).toEqual([0, 1, 254, 255]);
+    await keyv.set("text", ":colon text");
+    expect(dec(await store.get("text"))).toBe(":colon text");
+    await keyv.set("obj", { a: 1 });
+    expect(dec(await store.get("obj"))).toBe('{"a":1}');
+    // The entry carries its deadline, so Keyv expires it too.
+    const raw = (await keyv.getRaw("bytes")) as { expires: number };
+    expect(raw.expires).toBe((await store.getEntry("bytes"))?.expiresAt);
+  });
+
+  it("declares what Keyv cannot do atomically, and refuses it", async () => {
+    const store = fromKeyv(new Keyv());
+    expect(store.capabilities).toMatchObject({ setIfAbsent: false, compareAndSet: false, ttl: "emulated" });
+    await expect(store.setIfAbsent("k", enc("v"))).rejects.toMatchObject({ code: "KV_UNSUPPORTED" });
+  });
+
+  it("refuses listing on an adapter without an iterator, with KvUnsupportedError", async () => {
+    const m = new Map<string, unknown>();
+    const bare = {
+      get: (k: string) => m.get(k),
+      set: (k: string, v: unknown) => m.set(k, v),
+      delete: (k: string) => m.delete(k),
+      clear: () => m.clear(),
+    };
+    const store = fromKeyv(bare);
+    await store.set("k", enc("v"));
+    expect(dec(await store.get("k"))).toBe("v");
+    await expect(store.listKeys()).rejects.toMatchObject({ code: "KV_UNSUPPORTED" });
+  });
+});
+
+/** A bare PING over a socket, so the probe needs no Redis client of its own. */
+const probeRedis = () =>
+  new Promise<void>((resolve, reject) => {
+    const { hostname, port } = new URL(REDIS_URL);
+    const sock = connect(Number(port || 6379), hostname, () => sock.write("PING\r\n"));
+    sock.once("data", (d) => {
+      sock.destroy();
+      if (d.toString().startsWith("+PONG")) resolve();
+      else reject(new Error(`unexpected answer ${JSON.stringify(d.toString().slice(0, 40))}`));
+    });
+    sock.once("error", reject);
+  });
+
+if (await requireService(`Redis at ${REDIS_URL}`, probeRedis)) {
+  // A namespace of this run's own, so the conformance suite's clear() never reaches other data on the server.
+  const namespace = `kvkeyv${process.pid}${Date.now().toString(36)}`;
+  runStoreConformance(
+    "kv-keyv fromKeyv(@keyv/redis)",
+    () => fromKeyv(new KeyvRedis(REDIS_URL, { namespace, throwOnErrors: true })),
+    { ttlSlackMs: 60 },
+  );
+
+  it("fromKeyv(@keyv/redis): a stopped Redis gives a typed connection error, not a silent miss", async () => {
+    const store = fromKeyv(
+      new KeyvRedis(
+        { url: "redis://127.0.0.1:1", socket: { reconnectStrategy: false, connectTimeout: 500 } },
+        { throwOnErrors: true },
+      ),
+    );
+    const err = await store.get("k").catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "KV_CONNECTION" });
+  });
+}
