@@ -1,0 +1,82 @@
+/**
+ * Stable codes of every error the session layer throws, so adapters can branch
+ * on `err.code` (a 503 for `SESSION_STORE`, a 500 for the rest).
+ */
+export type SessionErrorCode =
+  | "SESSION_CONFIG"
+  | "SESSION_STORE"
+  | "SESSION_CONFLICT"
+  | "SESSION_DATA"
+  | "SESSION_COOKIE_TOO_LARGE"
+  | "SESSION_STATE";
+
+/**
+ * The one error family of `@kvsession/session`.
+ *
+ * @example
+ * try { await session.commit() } catch (err) {
+ *   if (err instanceof SessionError && err.code === "SESSION_STORE") return reply(503);
+ *   throw err;
+ * }
+ */
+export class SessionError extends Error {
+  readonly code: SessionErrorCode;
+  constructor(code: SessionErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A bad option at creation time (a short secret, an idle timeout above the absolute one…). */
+export class SessionConfigError extends SessionError {
+  constructor(message: string) {
+    super("SESSION_CONFIG", message);
+  }
+}
+
+/**
+ * The store failed (connection lost, timeout, corrupt engine). The `cause` is the
+ * `KvError`. The session was NOT replaced by an empty one: answer 503 and let the
+ * client retry once the store is back.
+ */
+export class SessionStoreError extends SessionError {
+  constructor(operation: string, cause: unknown) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super("SESSION_STORE", `session store failed during ${operation}: ${detail}`, { cause });
+  }
+}
+
+/** The record kept changing under us longer than the retry budget allows. */
+export class SessionConflictError extends SessionError {
+  constructor(attempts: number) {
+    super(
+      "SESSION_CONFLICT",
+      `session record changed concurrently ${attempts} times in a row; the change was not saved — retry the request`,
+    );
+  }
+}
+
+/** A value that cannot be stored (not JSON, a `__proto__` key…); `cause` is the codec error. */
+export class SessionDataError extends SessionError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("SESSION_DATA", message, options);
+  }
+}
+
+/** A sealed session does not fit in the cookies allowed; raised before any header is produced. */
+export class SessionCookieTooLargeError extends SessionError {
+  constructor(bytes: number, limit: number, hint: string) {
+    super(
+      "SESSION_COOKIE_TOO_LARGE",
+      `sealed session needs ${bytes} bytes of cookies, the limit is ${limit}; ${hint}`,
+    );
+  }
+}
+
+/** A method called at the wrong moment (a change after commit, a session used after destroy…). */
+export class SessionStateError extends SessionError {
+  constructor(message: string) {
+    super("SESSION_STATE", message);
+  }
+}

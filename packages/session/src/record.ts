@@ -1,0 +1,91 @@
+import type { JsonValue } from "@kvsession/kv";
+import { SessionDataError } from "./errors.js";
+import type { SessionData } from "./types.js";
+
+/** What the store holds per session (JSON through the kv json codec). */
+export interface StoredRecord {
+  data: SessionData;
+  createdAt: number;
+  lastSeenAt: number;
+  userId?: string;
+  meta?: JsonValue;
+  flash?: Record<string, JsonValue[]>;
+}
+
+/** Written over a regenerated session's old record: it changes the version atomically, so late writers see it gone. */
+export interface Tombstone {
+  movedAt: number;
+}
+
+const FORBIDDEN = new Set(["__proto__", "constructor", "prototype"]);
+
+export function assertDataKey(key: unknown): asserts key is string {
+  if (typeof key !== "string" || key === "")
+    throw new SessionDataError("session keys must be non-empty strings");
+  if (FORBIDDEN.has(key))
+    throw new SessionDataError(`session key "${key}" is refused to prevent prototype pollution`);
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A decoded value is a live record, a tombstone, or garbage (treated as absent). */
+export function classify(v: unknown): StoredRecord | Tombstone | undefined {
+  if (!isObj(v)) return undefined;
+  if (typeof v.movedAt === "number") return { movedAt: v.movedAt };
+  if (!isObj(v.data) || typeof v.createdAt !== "number" || typeof v.lastSeenAt !== "number") return undefined;
+  if (v.userId !== undefined && typeof v.userId !== "string") return undefined;
+  if (v.flash !== undefined && !isObj(v.flash)) return undefined;
+  return v as unknown as StoredRecord;
+}
+
+export const isRecord = (v: StoredRecord | Tombstone | undefined): v is StoredRecord =>
+  v !== undefined && "data" in v;
+
+/** When the session ends if nobody comes back: the earlier of the idle and absolute deadlines. */
+export function deadlineOf(r: StoredRecord, idleMs: number, absoluteMs: number): number {
+  return Math.min(r.lastSeenAt + idleMs, r.createdAt + absoluteMs);
+}
+
+export const DELETED: unique symbol = Symbol("deleted");
+export type Patch = Map<string, JsonValue | typeof DELETED>;
+
+/** This request's changes, applied on top of whatever record the store holds now. */
+export interface Changes {
+  patch: Patch;
+  flashAdd: Map<string, JsonValue[]>;
+  /** How many messages of each type this request read (and so removes). */
+  flashTaken: Map<string, number>;
+}
+
+export const noChanges = (c: Changes) =>
+  c.patch.size === 0 && c.flashAdd.size === 0 && c.flashTaken.size === 0;
+
+export function newChanges(): Changes {
+  return { patch: new Map(), flashAdd: new Map(), flashTaken: new Map() };
+}
+
+export function applyData(data: SessionData, patch: Patch): SessionData {
+  if (patch.size === 0) return data;
+  const out: SessionData = { ...data };
+  for (const [k, v] of patch) {
+    if (v === DELETED) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
+export function applyFlash(
+  flash: Record<string, JsonValue[]> | undefined,
+  c: Changes,
+): Record<string, JsonValue[]> | undefined {
+  if (c.flashAdd.size === 0 && c.flashTaken.size === 0) return flash;
+  const out: Record<string, JsonValue[]> = { ...flash };
+  for (const [type, n] of c.flashTaken) {
+    const rest = (out[type] ?? []).slice(n);
+    if (rest.length === 0) delete out[type];
+    else out[type] = rest;
+  }
+  for (const [type, msgs] of c.flashAdd) out[type] = [...(out[type] ?? []), ...msgs];
+  return Object.keys(out).length === 0 ? undefined : out;
+}

@@ -1,0 +1,137 @@
+import type { JsonValue, KvStore } from "@kvsession/kv";
+import type { SameSite } from "./cookie.js";
+import type { Secret } from "./crypto.js";
+
+/** The shape of session data: JSON values under top-level keys. */
+export type SessionData = Record<string, JsonValue>;
+
+/** What an adapter passes for each request. Nothing here causes I/O. */
+export interface OpenInput {
+  /** The raw Cookie request header (string, string[] or undefined: malformed input never throws). */
+  cookieHeader?: unknown;
+  /** Whether the request reached us over HTTPS (the adapter knows: `req.socket.encrypted`). */
+  secure?: boolean | undefined;
+  /** The X-Forwarded-Proto header value; read only when `trustProxy` is on. */
+  forwardedProto?: string | string[] | undefined;
+}
+
+/** What `commit()` hands back to the adapter: header values to append, verbatim. */
+export interface CommitResult {
+  /** Set-Cookie header values, one per cookie (never joined: a comma is legal inside Expires). */
+  setCookie: string[];
+  /** Extra response headers; `cache-control: no-store` whenever a session cookie is set or cleared. */
+  headers: { "cache-control"?: "no-store" };
+  /**
+   * `untouched`: no I/O at all; `unchanged`: read, nothing to write; `saved`/`created`: the changes are
+   * stored (acknowledged); `destroyed`: destroy() ran; `gone`: the session was destroyed or regenerated
+   * by a concurrent request, so this request's changes were dropped rather than resurrect it.
+   */
+  outcome: "untouched" | "unchanged" | "saved" | "created" | "destroyed" | "gone";
+}
+
+export interface CookieOptions {
+  /** Base name; `__Host-` (secure, no Domain, Path=/) or `__Secure-` (secure with a Domain) is prepended. Default "sid". */
+  name?: string;
+  /** Default "/". */
+  path?: string;
+  /** Default: none (host-only cookie, which allows the `__Host-` prefix). */
+  domain?: string;
+  /** Default "Lax". "None" requires a secure request. */
+  sameSite?: SameSite;
+  /** `"auto"` (default): Secure when the request is HTTPS (see `trustProxy`). `true`: always; `false`: never (local HTTP only). */
+  secure?: "auto" | boolean;
+  /** Give the cookie a Max-Age equal to the remaining absolute lifetime. Default false: a browser-session cookie. */
+  persistent?: boolean;
+  /** Add the `__Host-`/`__Secure-` prefix on secure requests. Default true. */
+  prefix?: boolean;
+}
+
+/** One of a user's live sessions, as `listUserSessions` reports it. */
+export interface UserSessionInfo {
+  /** The hash of the session ID (what the store is keyed by): safe to show and to pass to `revokeSession`. */
+  handle: string;
+  createdAt: number;
+  lastSeenAt: number;
+  meta: JsonValue | undefined;
+  /** This is the session of the request passed as `current`. */
+  current: boolean;
+}
+
+/**
+ * One request's view of a session. Reads load lazily; writes are recorded and
+ * applied by `commit()` as a patch on top of whatever the store holds then.
+ *
+ * Only `set`/`delete` are tracked: mutating an object returned by `get` changes
+ * nothing until it is passed to `set` again.
+ */
+export interface Session<D extends SessionData = SessionData> {
+  get<K extends keyof D & string>(key: K): Promise<D[K] | undefined>;
+  has(key: keyof D & string): Promise<boolean>;
+  /** All data, with this request's pending changes applied. */
+  all(): Promise<Partial<D>>;
+  /** Records a change; no I/O. `undefined` deletes. Keys `__proto__`, `constructor`, `prototype` are refused. */
+  set<K extends keyof D & string>(key: K, value: D[K] | undefined): void;
+  delete(key: keyof D & string): void;
+  /** Queues a flash message for a later request. */
+  flash(type: string, message: JsonValue): void;
+  /** The flash messages of that type, removed once this request commits. */
+  flashes(type: string): Promise<JsonValue[]>;
+  /** New ID (the old one stops working at once); data kept unless `keepData: false`. */
+  regenerate(options?: { keepData?: boolean }): Promise<void>;
+  /** Deletes the session now; the response clears the cookie. */
+  destroy(): Promise<void>;
+  /** Drops this request's pending changes and reads the session again. */
+  reload(): Promise<void>;
+  /** Asks for the last-seen time (and the sealed cookie) to be refreshed at commit even if throttling would skip it. */
+  touch(): void;
+  /** Writes pending changes now (commit does it too). */
+  save(): Promise<void>;
+  /** Login: regenerates, then binds the session to `userId` with app-chosen metadata (e.g. the user agent). */
+  bindUser(userId: string, meta?: JsonValue): Promise<void>;
+  /** The user this session is bound to. */
+  userId(): Promise<string | undefined>;
+  /** Whether a stored (or sealed) session exists behind this request. */
+  exists(): Promise<boolean>;
+  /** Writes what changed and returns the headers for the response. Call once, at the end of the request. */
+  commit(): Promise<CommitResult>;
+}
+
+export interface CommonOptions {
+  /** Sign (or seal) with the first, accept all: rotation without logging anyone out. Each at least 32 bytes. */
+  secrets: readonly Secret[];
+  /** Sliding inactivity timeout. Default 30 minutes. */
+  idleTimeoutMs?: number;
+  /** Lifetime from creation (login), whatever the activity. Default 12 hours. */
+  absoluteTimeoutMs?: number;
+  /** Refresh the last-seen time at most this often. Default: a tenth of the idle timeout, at most 60 s. */
+  touchIntervalMs?: number;
+  cookie?: CookieOptions;
+  /** Believe `X-Forwarded-Proto: https` (only behind a TLS-terminating proxy you control). Default false. */
+  trustProxy?: boolean;
+}
+
+export interface SessionsOptions extends CommonOptions {
+  /** Any `@kvsession/kv` store. Records go under `sess:`, the per-user index under `sess-user:`. */
+  store: KvStore;
+  /** Key prefix of this session layer inside `store`. Default "sess". */
+  namespace?: string;
+  /** Compare-and-set attempts per commit before a `SessionConflictError`. Default 10. */
+  maxRetries?: number;
+  /** Told about a stored record that cannot be decoded (it is then ignored and a fresh session started). */
+  onCorruptRecord?: (error: unknown) => void;
+}
+
+export interface Sessions<D extends SessionData = SessionData> {
+  /** Starts a request's session. No I/O until the session is read or written. */
+  open(input?: OpenInput): Session<D>;
+  /** The user's live sessions; stale index entries are pruned on the way. */
+  listUserSessions(userId: string, options?: { current?: Session<D> }): Promise<UserSessionInfo[]>;
+  /** Ends every session of the user, except the one given. Returns how many were ended. */
+  revokeUser(userId: string, options?: { except?: Session<D> | string }): Promise<number>;
+  /** Ends one session of the user by its handle; false when the user has no such session. */
+  revokeSession(userId: string, handle: string): Promise<boolean>;
+  /** Ends every session of every user (administrators, ASVS 7.4.5). */
+  revokeAll(): Promise<void>;
+  /** The store view that holds the records (for inspection and tests). */
+  readonly records: KvStore;
+}
