@@ -1,0 +1,192 @@
+import { KvConnectionError } from "@kvsession/kv";
+import {
+  createClient,
+  createCluster,
+  RESP_TYPES,
+  type RedisClientOptions,
+  type RedisClientType,
+  type RedisClusterOptions,
+  type RedisClusterType,
+  type RedisSentinelType,
+} from "redis";
+import { toKvError } from "./errors.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: accept clients built with any modules, scripts or RESP version
+type Any = any;
+/** A node-redis client, cluster or sentinel, connected or not. */
+export type RedisLike =
+  | RedisClientType<Any, Any, Any, Any, Any>
+  | RedisClusterType<Any, Any, Any, Any, Any>
+  | RedisSentinelType<Any, Any, Any, Any, Any>;
+
+type Arg = string | Buffer;
+/** The slice of node-redis the driver uses, on a proxy whose bulk strings come back as Buffers. */
+export interface Commands {
+  get(key: string): Promise<Buffer | null>;
+  mGet(keys: string[]): Promise<Array<Buffer | null>>;
+  exists(key: string): Promise<number>;
+  unlink(keys: string[]): Promise<number>;
+  evalSha(sha: string, o: { keys: string[]; arguments: Arg[] }): Promise<unknown>;
+  eval(source: string, o: { keys: string[]; arguments: Arg[] }): Promise<unknown>;
+}
+
+export interface ScanNode {
+  /** Stable identity of the node (host:port), so a cursor survives topology listing order changes. */
+  id: string;
+  scan(cursor: string, match: string, count: number): Promise<{ cursor: string; keys: string[] }>;
+}
+
+export interface Connection {
+  readonly cmd: Commands;
+  readonly cluster: boolean;
+  readonly where: string;
+  /** Resolves at once when connected; otherwise waits up to `waitMs` for the connection, then rejects typed. */
+  usable(): Promise<void> | undefined;
+  scanNodes(): Promise<ScanNode[]>;
+  close(): Promise<void>;
+}
+
+export interface ConnectionOptions {
+  url?: string | undefined;
+  client?: RedisLike | undefined;
+  cluster?: RedisClusterOptions<Any, Any, Any, Any, Any> | undefined;
+  clientOptions?: RedisClientOptions<Any, Any, Any, Any, Any> | undefined;
+  connectWaitMs: number;
+}
+
+// Reconnect quickly after a restart, and never queue commands while offline: a caller gets a typed
+// error now instead of a promise that waits for a server that may never come back.
+const socketDefaults = {
+  connectTimeout: 2000,
+  reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000),
+};
+
+const keyString = (k: unknown): string => (typeof k === "string" ? k : (k as Buffer).toString("utf8"));
+
+export function openConnection(o: ConnectionOptions): Connection {
+  let raw: RedisLike;
+  const owned = o.client === undefined;
+  if (o.client) raw = o.client;
+  else if (o.cluster) {
+    raw = createCluster({
+      ...o.cluster,
+      defaults: {
+        disableOfflineQueue: true,
+        ...o.cluster.defaults,
+        socket: { ...socketDefaults, ...o.cluster.defaults?.socket },
+      },
+    });
+  } else {
+    const opts = o.clientOptions ?? {};
+    raw = createClient({
+      ...opts,
+      url: o.url ?? opts.url ?? "redis://127.0.0.1:6379",
+      disableOfflineQueue: opts.disableOfflineQueue ?? true,
+      socket: { ...socketDefaults, ...opts.socket },
+    } as RedisClientOptions);
+  }
+  const cluster = "masters" in raw;
+  const where = describe(o);
+  const r = raw as Any;
+  let lastError: unknown;
+  let connected = !owned && (cluster ? r.isOpen : r.isReady);
+  let connecting: Promise<void> | undefined;
+  if (owned) {
+    // The client emits every socket failure as 'error'; without a listener Node would exit the process.
+    r.on("error", (e: unknown) => {
+      lastError = e;
+    });
+    connecting = Promise.resolve(r.connect()).then(
+      () => {
+        connected = true;
+      },
+      (e: unknown) => {
+        lastError = e;
+      },
+    );
+  }
+  const cmd: Commands = r.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  const isUp = cluster ? () => connected && r.isOpen : () => r.isReady as boolean;
+
+  function waitForReady(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        const reason = lastError instanceof Error ? lastError.message : "not connected";
+        reject(
+          new KvConnectionError(
+            `Redis at ${where} is unreachable (${reason}) after waiting ${o.connectWaitMs} ms; the store reconnects by itself, retry once the server is back${owned ? "" : " (a client you pass in must be connected by you)"}`,
+            { cause: lastError },
+          ),
+        );
+      }, o.connectWaitMs);
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        if (!cluster) r.off("ready", onReady);
+      };
+      if (cluster) {
+        // A cluster has no 'ready' of its own: wait for the first slot discovery.
+        (connecting ?? Promise.resolve()).then(() => (isUp() ? onReady() : undefined));
+      } else r.on("ready", onReady);
+    });
+  }
+
+  return {
+    cmd,
+    cluster,
+    where,
+    usable: () => (isUp() ? undefined : waitForReady()),
+    async scanNodes() {
+      if (!cluster) {
+        return [{ id: "", scan: (c, match, count) => scanOn(cmd, c, match, count) }];
+      }
+      const masters = [...(r.masters as Array<{ address: string }>)].sort((a, b) =>
+        a.address < b.address ? -1 : a.address > b.address ? 1 : 0,
+      );
+      return masters.map((m) => ({
+        id: m.address,
+        scan: async (c: string, match: string, count: number) =>
+          scanOn(await r.nodeClient(m), c, match, count),
+      }));
+    },
+    async close() {
+      if (!owned) return;
+      try {
+        // close() lets commands in flight finish; with no connection there is nothing to finish,
+        // and destroy() also stops the reconnect loop.
+        if (isUp()) await r.close();
+        else await r.destroy();
+      } catch {
+        // already closed
+      }
+    },
+  };
+}
+
+async function scanOn(client: Any, cursor: string, match: string, count: number) {
+  const res = await client.scan(cursor, { MATCH: match, COUNT: count });
+  return { cursor: String(res.cursor), keys: (res.keys as unknown[]).map(keyString) };
+}
+
+function describe(o: ConnectionOptions): string {
+  if (o.url) return redact(o.url);
+  if (o.cluster) return `cluster ${o.cluster.rootNodes.map((n) => (n.url ? redact(n.url) : "?")).join(",")}`;
+  const url = o.clientOptions?.url;
+  if (url) return redact(url);
+  return o.client ? "the given client" : "redis://127.0.0.1:6379";
+}
+
+/** Never put a password into an error message. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = u.password ? "***" : "";
+    return u.toString();
+  } catch {
+    return "(unparsable url)";
+  }
+}

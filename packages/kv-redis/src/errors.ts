@@ -1,0 +1,88 @@
+import {
+  KvConnectionError,
+  KvCorruptError,
+  KvDriverError,
+  KvError,
+  KvPermissionError,
+  KvStorageFullError,
+  KvTimeoutError,
+} from "@kvsession/kv";
+
+// node-redis error classes, by name: a user-supplied client may come from another copy of the package.
+const CONNECTION = new Set([
+  "ClientOfflineError",
+  "ClientClosedError",
+  "SocketClosedUnexpectedlyError",
+  "ConnectionTimeoutError",
+  "ReconnectStrategyError",
+  "RootNodesUnavailableError",
+  "DisconnectsClientError",
+]);
+const TIMEOUT = new Set(["TimeoutError", "SocketTimeoutError", "CommandTimeoutDuringMaintenanceError"]);
+const NET_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+]);
+
+/**
+ * Maps whatever node-redis or the server threw onto the typed KvError family,
+ * keeping the original as `cause`, with a message that says what to do.
+ */
+export function toKvError(error: unknown, where: string): KvError {
+  if (error instanceof KvError) return error;
+  const err = error instanceof Error ? error : new Error(String(error));
+  const name = err.constructor?.name ?? err.name;
+  const code = (err as { code?: string }).code;
+  const msg = err.message;
+  if (CONNECTION.has(name) || (code !== undefined && NET_CODES.has(code)))
+    return new KvConnectionError(
+      `Redis at ${where} is unreachable (${msg}); the store reconnects by itself, retry once the server is back`,
+      { cause: err },
+    );
+  if (TIMEOUT.has(name))
+    return new KvTimeoutError(
+      `Redis at ${where} did not answer in time (${msg}); check the server's load and health`,
+      {
+        cause: err,
+      },
+    );
+  const reply = /^([A-Z]+)\b/.exec(msg)?.[1];
+  switch (reply) {
+    case "OOM":
+      return new KvStorageFullError(
+        `Redis at ${where} is out of memory (${msg}); raise maxmemory, set an eviction policy or store less`,
+        { cause: err },
+      );
+    case "NOPERM":
+    case "NOAUTH":
+    case "WRONGPASS":
+      return new KvPermissionError(
+        `Redis at ${where} refused the command (${msg}); check the user, password and ACL rules for this namespace`,
+        { cause: err },
+      );
+    case "LOADING":
+    case "CLUSTERDOWN":
+    case "TRYAGAIN":
+    case "MASTERDOWN":
+    case "READONLY":
+      return new KvConnectionError(
+        `Redis at ${where} cannot serve writes or reads right now (${msg}); retry shortly`,
+        { cause: err },
+      );
+    case "BUSY":
+      return new KvTimeoutError(`Redis at ${where} is busy running a script (${msg}); retry shortly`, {
+        cause: err,
+      });
+    case "WRONGTYPE":
+      return new KvCorruptError(
+        `a key in this store's namespace holds a non-string Redis value (${msg}); give the store a namespace no other application writes to`,
+        { cause: err },
+      );
+  }
+  return new KvDriverError(`Redis at ${where} failed: ${msg}`, { cause: err });
+}

@@ -1,0 +1,276 @@
+import { randomBytes } from "node:crypto";
+import {
+  createStore,
+  DEFAULT_MAX_KEY_BYTES,
+  DEFAULT_MAX_VALUE_BYTES,
+  type DriverEntry,
+  type DriverWrite,
+  type KvDriver,
+  type KvStore,
+  type KvVersion,
+} from "@kvsession/kv";
+import type { RedisClientOptions, RedisClusterOptions } from "redis";
+import { type Commands, openConnection, type RedisLike } from "./connection.js";
+import { toKvError } from "./errors.js";
+import { createKeySpace } from "./keys.js";
+import { scanPage } from "./list.js";
+import { COMPARE_AND_SET, DELETE, GET_VERSIONED, type Script, SET, SET_IF_ABSENT } from "./scripts.js";
+import { slotOf } from "./slots.js";
+import { createWatchdog } from "./watchdog.js";
+
+export interface RedisStoreOptions {
+  /** `redis://[[user]:password@]host[:port][/db]` or `rediss://…`. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Options of node-redis `createClient` (the url above wins when both are given). */
+  clientOptions?: RedisClientOptions;
+  /** Options of node-redis `createCluster`: the store connects to a Redis Cluster instead. */
+  cluster?: RedisClusterOptions;
+  /**
+   * An existing node-redis client, cluster or sentinel. The store uses it but
+   * does not own it: connect it yourself, listen to its 'error' event, and
+   * close it after the store. Create it with `disableOfflineQueue: true` so
+   * commands fail fast while the server is away.
+   */
+  client?: RedisLike;
+  /**
+   * Prefix of every Redis key this store writes; `clear()` deletes only keys
+   * under it. Default `"kv:"`. A namespace with one hash tag (`"{app}:"`)
+   * pins every key to one Cluster slot.
+   */
+  namespace?: string;
+  /** How long an operation waits for a (re)connection before failing with KvConnectionError. Default 1000 ms. */
+  connectWaitMs?: number;
+  /** How long an operation waits for an answer before failing with KvTimeoutError; 0 disables. Default 5000 ms. */
+  commandTimeoutMs?: number;
+  /** Largest value accepted. Default 512 MiB, Redis's own `proto-max-bulk-len`. */
+  maxValueBytes?: number;
+}
+
+// Unique across processes (random) and within one (counter): a version is never handed out twice.
+const VERSION_HEAD = randomBytes(9).toString("base64url");
+let versionCounter = 0;
+const newVersion = () => `${VERSION_HEAD}.${(++versionCounter).toString(36)}`;
+
+/** Redis wants a relative PX in ms; relative also makes the deadline immune to clock skew between hosts. */
+function px(expiresAt: number | undefined): string {
+  return expiresAt === undefined ? "" : String(Math.max(1, Math.ceil(expiresAt - Date.now())));
+}
+
+/**
+ * The Redis/Valkey driver behind `createRedisStore`, for composing with
+ * other `@kvsession/kv` wrappers.
+ *
+ * @example
+ * import { createStore } from "@kvsession/kv";
+ * const store = createStore(redisDriver({ url: process.env.REDIS_URL }));
+ */
+export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
+  const ks = createKeySpace(options.namespace ?? "kv:");
+  const nsLen = ks.namespace.length;
+  const conn = openConnection({
+    url: options.url,
+    client: options.client,
+    cluster: options.cluster,
+    clientOptions: options.clientOptions,
+    connectWaitMs: options.connectWaitMs ?? 1000,
+  });
+  const cmd: Commands = conn.cmd;
+  const timeoutMs = options.commandTimeoutMs ?? 5000;
+  const watchdog = timeoutMs > 0 ? createWatchdog(timeoutMs, conn.where) : undefined;
+  const fail = (e: unknown): never => {
+    throw toKvError(e, conn.where);
+  };
+
+  /** Every command goes through here: wait for a connection if there is none, bound the wait, type the errors. */
+  function run<T>(op: () => Promise<T>): Promise<T> {
+    const wait = conn.usable();
+    let p: Promise<T>;
+    try {
+      p = wait ? wait.then(op) : op();
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    return (watchdog ? watchdog.guard(p) : p).catch(fail);
+  }
+
+  function evalScript(s: Script, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
+    return cmd.evalSha(s.sha, { keys, arguments: args }).catch((e: unknown) => {
+      // After a server restart or SCRIPT FLUSH the cache is empty: EVAL loads it again.
+      if (e instanceof Error && e.message.startsWith("NOSCRIPT"))
+        return cmd.eval(s.source, { keys, arguments: args });
+      throw e;
+    });
+  }
+
+  const bytes = (v: Uint8Array) => Buffer.from(v); // a copy: the caller may reuse its buffer at once
+
+  function set(key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> {
+    const args = [bytes(value), px(expiresAt)];
+    return run(() => evalScript(SET, [ks.data(key), ks.version(key)], args)).then(() => undefined);
+  }
+
+  function del(key: string): Promise<boolean> {
+    return run(() => evalScript(DELETE, [ks.data(key), ks.version(key)], [])).then((n) => n === 1);
+  }
+
+  async function getMany(keys: string[]): Promise<Array<DriverEntry | undefined>> {
+    const redisKeys = keys.map(ks.data);
+    const values = await mget(redisKeys);
+    return values.map((v) => (v === null ? undefined : { value: v }));
+  }
+
+  /** MGET in one round trip; in a Cluster one MGET per slot, all sent at once. */
+  async function mget(redisKeys: string[]): Promise<Array<Buffer | null>> {
+    if (redisKeys.length === 0) return [];
+    if (!conn.cluster) return run(() => cmd.mGet(redisKeys));
+    const bySlot = new Map<number, number[]>();
+    redisKeys.forEach((k, i) => {
+      const slot = slotOf(k);
+      const group = bySlot.get(slot);
+      if (group) group.push(i);
+      else bySlot.set(slot, [i]);
+    });
+    const out = new Array<Buffer | null>(redisKeys.length).fill(null);
+    await Promise.all(
+      [...bySlot.values()].map(async (idx) => {
+        const vals = await run(() => cmd.mGet(idx.map((i) => redisKeys[i] as string)));
+        idx.forEach((i, j) => {
+          out[i] = vals[j] ?? null;
+        });
+      }),
+    );
+    return out;
+  }
+
+  async function unlinkAll(redisKeys: string[]): Promise<void> {
+    if (redisKeys.length === 0) return;
+    if (!conn.cluster) {
+      await run(() => cmd.unlink(redisKeys));
+      return;
+    }
+    await Promise.all(redisKeys.map((k) => run(() => cmd.unlink([k]))));
+  }
+
+  return {
+    name: "redis",
+    capabilities: {
+      ttl: "native",
+      ttlGranularityMs: 1,
+      setIfAbsent: true,
+      compareAndSet: true,
+      orderedListing: false,
+      maxKeyBytes: DEFAULT_MAX_KEY_BYTES,
+      maxValueBytes: options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
+    },
+
+    get(key) {
+      const k = ks.data(key);
+      return run(() => cmd.get(k)).then((v) => (v === null ? undefined : { value: v }));
+    },
+
+    has(key) {
+      const k = ks.data(key);
+      return run(() => cmd.exists(k)).then((n) => n === 1);
+    },
+
+    set,
+    delete: del,
+    getMany,
+
+    async setMany(writes: DriverWrite[]) {
+      // Issued in one tick, node-redis pipelines them into one round trip per connection.
+      await Promise.all(writes.map((w) => set(w.key, w.value, w.expiresAt)));
+    },
+
+    deleteMany(keys) {
+      return Promise.all(keys.map(del));
+    },
+
+    async setIfAbsent(key, value, expiresAt) {
+      const args = [bytes(value), px(expiresAt)];
+      const r = await run(() => evalScript(SET_IF_ABSENT, [ks.data(key), ks.version(key)], args));
+      return r === 1;
+    },
+
+    async getVersioned(key) {
+      const r = (await run(() =>
+        evalScript(GET_VERSIONED, [ks.data(key), ks.version(key)], [newVersion()]),
+      )) as [Buffer, Buffer | string, number] | null;
+      if (r === null) return { entry: undefined, version: null };
+      const [value, version, pttl] = r;
+      return {
+        entry: { value, expiresAt: pttl > 0 ? Date.now() + pttl : undefined },
+        version: String(version),
+      };
+    },
+
+    async compareAndSet(key, expected: KvVersion, value, expiresAt) {
+      const args = [expected ?? "", bytes(value), px(expiresAt), newVersion()];
+      const r = await run(() => evalScript(COMPARE_AND_SET, [ks.data(key), ks.version(key)], args));
+      return r === 1;
+    },
+
+    async list({ prefix, cursor, limit, values }) {
+      const nodes = await run(() => conn.scanNodes());
+      const page = await run(() => scanPage(nodes, ks, prefix, cursor, limit));
+      if (!values) return { items: page.keys.map((k) => ({ key: k.slice(nsLen) })), cursor: page.cursor };
+      const vals = await mget(page.keys);
+      const items: Array<{ key: string; value: Uint8Array }> = [];
+      page.keys.forEach((k, i) => {
+        const v = vals[i];
+        if (v) items.push({ key: k.slice(nsLen), value: v });
+      });
+      return { items, cursor: page.cursor };
+    },
+
+    async clear(prefix) {
+      const nodes = await run(() => conn.scanNodes());
+      const match = ks.match(prefix);
+      for (const node of nodes) {
+        let c = "0";
+        do {
+          const res = await run(() => node.scan(c, match, 500));
+          const doomed: string[] = [];
+          for (const k of res.keys) {
+            doomed.push(k);
+            if (!ks.isVersionRecord(k)) doomed.push(ks.version(k.slice(nsLen)));
+          }
+          if (conn.cluster) {
+            // A value and its version record share a slot: one UNLINK per pair.
+            const pairs: Promise<void>[] = [];
+            for (let i = 0; i < doomed.length; ) {
+              const k = doomed[i] as string;
+              const n = ks.isVersionRecord(k) ? 1 : 2;
+              const group = doomed.slice(i, i + n);
+              pairs.push(run(() => cmd.unlink(group)).then(() => undefined));
+              i += n;
+            }
+            await Promise.all(pairs);
+          } else await unlinkAll(doomed);
+          c = res.cursor;
+        } while (c !== "0");
+      }
+    },
+
+    async close() {
+      watchdog?.stop();
+      await conn.close();
+    },
+  };
+}
+
+/**
+ * A key-value store on Redis or Valkey (7+), standalone, Sentinel or Cluster.
+ * Values are stored as raw bytes under `<namespace><key>` with native
+ * millisecond expiry; `setIfAbsent` and `compareAndSet` are atomic.
+ *
+ * @example
+ * import { createRedisStore } from "@kvsession/kv-redis";
+ * const store = createRedisStore({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379", namespace: "myapp:" });
+ * await store.set("greeting", new TextEncoder().encode("hello"), { ttl: 60_000 });
+ * console.log(new TextDecoder().decode(await store.get("greeting")));
+ * await store.close();
+ */
+export function createRedisStore(options: RedisStoreOptions = {}): KvStore {
+  return createStore(redisDriver(options));
+}

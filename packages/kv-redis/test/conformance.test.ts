@@ -1,0 +1,12 @@
+import { randomBytes } from "node:crypto";
+import { requireService, runStoreConformance } from "@kvsession/kv-test-suite";
+import { createRedisStore } from "../src/index.js";
+import { ping } from "./servers.js";
+
+const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+// A namespace of this run only: nothing else in that Redis is touched.
+const namespace = `kvtest:${randomBytes(6).toString("hex")}:`;
+
+if (await requireService(`Redis at ${url}`, () => ping(url))) {
+  runStoreConformance("kv-redis (standalone)", () => createRedisStore({ url, namespace }));
+}
