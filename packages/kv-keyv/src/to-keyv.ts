@@ -111,10 +111,10 @@ export function toKeyv(store: KvStore, options: ToKeyvOptions = {}): KvKeyvAdapt
       await scope(adapter.namespace).clear();
     },
 
-    // Keyv strips its `namespace:` prefix itself, so full keys are yielded.
+    // Keys come out whole (`namespace:key`): Keyv strips its prefix itself.
     async *iterator(namespace?: string): AsyncGenerator<[string, string], void> {
       const prefix = namespace ? `${namespace}:` : "";
-      for await (const e of store.entries(prefix)) yield [prefix + e.key, fromUtf8.decode(e.value)];
+      for await (const e of store.entries(prefix)) yield [e.key, fromUtf8.decode(e.value)];
     },
 
     async disconnect() {
