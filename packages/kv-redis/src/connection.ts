@@ -9,7 +9,6 @@ import {
   type RedisClusterType,
   type RedisSentinelType,
 } from "redis";
-import { toKvError } from "./errors.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: accept clients built with any modules, scripts or RESP version
 type Any = any;

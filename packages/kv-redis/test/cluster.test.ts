@@ -1,0 +1,67 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { runStoreConformance } from "@kvsession/kv-test-suite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedisStore, slotOf } from "../src/index.js";
+import { type RedisServer, startCluster } from "./servers.js";
+
+const run = promisify(execFile);
+const enc = (s: string) => new TextEncoder().encode(s);
+
+// A real 3-master Redis Cluster of this file's own, from the redis-server binary, on loopback ports.
+let cluster: { nodes: RedisServer[]; stop(): Promise<void> } | undefined;
+beforeAll(async () => {
+  cluster = await startCluster();
+}, 60_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const open = (namespace = "kvc:") => {
+  if (!cluster) throw new Error("cluster not started");
+  return createRedisStore({ cluster: { rootNodes: [{ url: cluster.nodes[0]?.url }] }, namespace });
+};
+
+runStoreConformance("kv-redis (3-master cluster)", () => open());
+
+describe("kv-redis on a cluster", () => {
+  it("spreads keys over all three masters and lists them from every one", async () => {
+    const store = open("spread:");
+    try {
+      await store.clear();
+      const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+      await store.setMany(keys.map((key) => ({ key, value: enc(key) })));
+      // Each master holds some of them, asked directly, not through the driver.
+      const counts: number[] = [];
+      for (const n of cluster?.nodes ?? []) {
+        const { stdout } = await run("redis-cli", ["-p", String(n.port), "--scan", "--pattern", "spread:*"]);
+        counts.push(stdout.split("\n").filter(Boolean).length);
+      }
+      expect(counts).toHaveLength(3);
+      for (const c of counts) expect(c).toBeGreaterThan(0);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(300);
+      const listed = new Set<string>();
+      for await (const k of store.keys("", 37)) listed.add(k);
+      expect([...listed].sort()).toEqual([...keys].sort());
+      expect((await store.getMany(keys)).map((v) => v && new TextDecoder().decode(v))).toEqual(keys);
+    } finally {
+      await store.clear();
+      await store.close();
+    }
+  });
+
+  it("keeps a value and its version record in one slot, whatever hash tags the key holds", async () => {
+    const store = open("tags:");
+    try {
+      for (const key of ["{a}b", "x{}y", "}{", "{", "{é}", "plain"]) {
+        await store.set(key, enc("1"));
+        const { version } = await store.getVersioned(key);
+        expect(await store.compareAndSet(key, version, enc("2")), key).toBe(true);
+        expect(slotOf(`tags:${key}`)).toBeGreaterThanOrEqual(0);
+      }
+    } finally {
+      await store.clear();
+      await store.close();
+    }
+  });
+});
