@@ -1,4 +1,4 @@
-import { type JsonValue, json, KvCodecError, type KvStore, type KvVersion } from "@kvsession/kv";
+import { type JsonValue, json, KvCodecError, type KvVersion } from "@kvsession/kv";
 import { cookieValues, parseCookieHeader, serializeCookie } from "./cookie.js";
 import { deriveKeys, hashId, newSessionId, secretBytes, signId, unsignId } from "./crypto.js";
 import {
@@ -60,7 +60,7 @@ function encode(value: unknown): Uint8Array {
   }
 }
 
-const internals = new WeakMap<object, { handle(): string | undefined }>();
+const internals = new WeakMap<object, { handle(): Promise<string | undefined> }>();
 
 /**
  * Server-side sessions on any `@kvsession/kv` store: the cookie carries only a
@@ -440,9 +440,11 @@ export function createSessions<D extends SessionData = SessionData>(options: Ses
         assertOpen("reload()");
         changes = newChanges();
         touchWanted = false;
+        const wasLoaded = loaded;
         loaded = false;
         if (state === "gone") return;
-        await loadFrom(id !== undefined ? [id] : []);
+        // Before the first load the cookie decides; afterwards the ID this session holds now.
+        await loadFrom(id !== undefined ? [id] : wasLoaded ? [] : cookieIds());
       },
       touch() {
         assertOpen("touch()");
@@ -484,18 +486,23 @@ export function createSessions<D extends SessionData = SessionData>(options: Ses
         return result;
       },
     };
-    internals.set(session, { handle: () => handle });
+    internals.set(session, {
+      async handle() {
+        await load();
+        return handle;
+      },
+    });
     return session;
   }
 
-  const handleOf = (s: Session<D> | string | undefined) =>
+  const handleOf = async (s: Session<D> | string | undefined) =>
     typeof s === "string" ? s : s === undefined ? undefined : internals.get(s)?.handle();
 
   return {
     records,
     open,
     async listUserSessions(userId, opts) {
-      const current = handleOf(opts?.current);
+      const current = await handleOf(opts?.current);
       const entries = await io("list", () => index.list(userId));
       if (entries.length === 0) return [];
       const raw = await io("list", () => records.getMany(entries.map((e) => e.handle)));
@@ -527,7 +534,7 @@ export function createSessions<D extends SessionData = SessionData>(options: Ses
       return out.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
     },
     async revokeUser(userId, opts) {
-      const keep = handleOf(opts?.except);
+      const keep = await handleOf(opts?.except);
       const entries = await io("list", () => index.list(userId));
       let n = 0;
       for (const e of entries) {
@@ -538,6 +545,7 @@ export function createSessions<D extends SessionData = SessionData>(options: Ses
       return n;
     },
     async revokeSession(userId, handle) {
+      if (!/^[A-Za-z0-9_-]{43}$/.test(handle)) return false;
       if (!(await io("revoke", () => index.has(userId, handle)))) return false;
       const deleted = await io("revoke", () => records.delete(handle));
       await io("revoke", () => index.remove(userId, handle));

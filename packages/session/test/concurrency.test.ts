@@ -1,0 +1,165 @@
+import { createMemoryStore, createStore, delegateDriver, type KvStore } from "@kvsession/kv";
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createSessions, hashId, SessionConflictError, type Sessions } from "../src/index.js";
+import { createJar, request, SECRET } from "./helpers.js";
+
+type Data = Record<string, number>;
+let store: KvStore;
+let sessions: Sessions<Data>;
+
+beforeEach(() => {
+  store = createMemoryStore();
+  sessions = createSessions<Data>({ store, secrets: [SECRET] });
+});
+afterEach(() => store.close());
+
+async function live(): Promise<ReturnType<typeof createJar>> {
+  const jar = createJar();
+  await request(sessions, jar, (s) => s.set("base", 0));
+  return jar;
+}
+
+describe("concurrent requests on one session", () => {
+  it("two requests changing different keys both keep their change (no lost update)", async () => {
+    const jar = await live();
+    const a = sessions.open({ cookieHeader: jar.header(), secure: true });
+    const b = sessions.open({ cookieHeader: jar.header(), secure: true });
+    await Promise.all([a.get("base"), b.get("base")]); // both loaded the same version
+    a.set("a", 1);
+    b.set("b", 2);
+    b.delete("base");
+    const [ra, rb] = await Promise.all([a.commit(), b.commit()]);
+    expect([ra.outcome, rb.outcome]).toEqual(["saved", "saved"]);
+    expect((await request(sessions, jar, (s) => s.all())).value).toEqual({ a: 1, b: 2 });
+  });
+
+  it("a slow save finishing after destroy does not resurrect the session", async () => {
+    const jar = await live();
+    const h = hashId(jar.jar.get("__Host-sid")!.split(".")[0]!);
+    const slow = sessions.open({ cookieHeader: jar.header(), secure: true });
+    await slow.get("base");
+    await request(sessions, jar, (s) => s.destroy());
+    slow.set("late", 1);
+    const out = await slow.commit();
+    expect(out.outcome).toBe("gone");
+    expect(await sessions.records.get(h)).toBeUndefined();
+    expect(out.setCookie[0]).toMatch(/Max-Age=0/);
+  });
+
+  it("a slow save that never read the session does not resurrect it either", async () => {
+    const jar = await live();
+    const cookie = jar.header();
+    await request(sessions, jar, (s) => s.destroy());
+    const slow = sessions.open({ cookieHeader: cookie, secure: true });
+    slow.set("late", 1);
+    const out = await slow.commit();
+    // A fresh session with a new ID: the destroyed one stays destroyed.
+    expect(out.outcome).toBe("created");
+    expect(await sessions.records.get(hashId(cookie.split("=")[1]!.split(".")[0]!))).toBeUndefined();
+  });
+
+  it("parallel regenerate: exactly one wins, the old ID dies, no orphan copy of the data", async () => {
+    const jar = await live();
+    const oldHandle = hashId(jar.jar.get("__Host-sid")!.split(".")[0]!);
+    const a = sessions.open({ cookieHeader: jar.header(), secure: true });
+    const b = sessions.open({ cookieHeader: jar.header(), secure: true });
+    await Promise.all([a.get("base"), b.get("base")]);
+    const results = await Promise.allSettled([a.regenerate(), b.regenerate()]);
+    const won = results.filter((r) => r.status === "fulfilled");
+    const lost = results.filter((r) => r.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect((lost[0] as PromiseRejectedResult).reason).toBeInstanceOf(SessionConflictError);
+    const winner = results[0]!.status === "fulfilled" ? a : b;
+    const res = await winner.commit();
+    const fresh = createJar();
+    fresh.apply(res);
+    expect((await request(sessions, fresh, (s) => s.get("base"))).value).toBe(0);
+    const holders: string[] = [];
+    for await (const e of sessions.records.entries()) {
+      if (JSON.parse(new TextDecoder().decode(e.value)).data) holders.push(e.key);
+    }
+    expect(holders).toHaveLength(1);
+    expect(holders).not.toContain(oldHandle);
+  });
+
+  it("property: over random interleavings no acknowledged change is lost and no destroyed session returns", async () => {
+    type Req = { write: number; del: number | undefined; destroy: boolean; readFirst: boolean };
+    const reqArb = fc.record({
+      write: fc.integer({ min: 0, max: 1 }), // 1 = sets its own key
+      del: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }),
+      destroy: fc.boolean(),
+      readFirst: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.scheduler(),
+        fc.array(reqArb, { minLength: 2, maxLength: 5 }),
+        async (sched, reqs: Req[]) => {
+          const mem = createMemoryStore();
+          const base = delegateDriver(mem, "scheduled");
+          const slow =
+            <A extends unknown[], R>(f: (...a: A) => R) =>
+            async (...a: A) => {
+              await sched.schedule(Promise.resolve());
+              return f(...a);
+            };
+          const scheduled = createStore({
+            ...base,
+            get: slow(base.get),
+            set: slow(base.set),
+            delete: slow(base.delete),
+            getMany: slow(base.getMany!),
+            setIfAbsent: slow(base.setIfAbsent!),
+            getVersioned: slow(base.getVersioned!),
+            compareAndSet: slow(base.compareAndSet!),
+          });
+          const ss = createSessions<Data>({ store: mem, secrets: [SECRET], maxRetries: 50 });
+          const sched$ = createSessions<Data>({ store: scheduled, secrets: [SECRET], maxRetries: 50 });
+          // Seed: a live session with keys p0..p3.
+          const jar = createJar();
+          await request(ss, jar, (s) => {
+            for (let i = 0; i < 4; i++) s.set(`p${i}`, i);
+          });
+          const handle = hashId(jar.jar.get("__Host-sid")!.split(".")[0]!);
+          const acked: Req[] = [];
+          const indexOf = new Map<Req, number>();
+          let destroyed = false;
+          const run = async (r: Req, i: number) => {
+            indexOf.set(r, i);
+            const s = sched$.open({ cookieHeader: jar.header(), secure: true });
+            if (r.readFirst) await s.get("p0");
+            if (r.destroy) {
+              await s.destroy();
+              destroyed = true;
+              await s.commit();
+              return;
+            }
+            if (r.write) s.set(`r${i}`, i);
+            if (r.del !== undefined) s.delete(`p${r.del}`);
+            const out = await s.commit();
+            if (out.outcome === "saved") acked.push(r);
+          };
+          await sched.waitFor(Promise.allSettled(reqs.map(run)));
+          const raw = await mem.withPrefix("sess:").get(handle);
+          const rec = raw ? JSON.parse(new TextDecoder().decode(raw)) : undefined;
+          if (destroyed) {
+            expect(rec?.data).toBeUndefined();
+          } else {
+            expect(rec?.data).toBeDefined();
+            for (const r of acked) {
+              const i = indexOf.get(r)!;
+              if (r.write) expect(rec.data[`r${i}`]).toBe(i);
+              if (r.del !== undefined) expect(rec.data).not.toHaveProperty(`p${r.del}`);
+            }
+            // Nothing that was not acknowledged appears.
+            for (const [r, i] of indexOf)
+              if (!acked.includes(r) && r.write) expect(rec.data).not.toHaveProperty(`r${i}`);
+          }
+          await mem.close();
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});

@@ -1,0 +1,53 @@
+import type { CommitResult, OpenInput, Session, SessionData } from "../src/index.js";
+
+export const SECRET = "a-test-secret-that-is-long-enough-0123456789";
+export const SECRET_2 = "another-test-secret-long-enough-9876543210xyz";
+
+/** A minimal browser cookie jar: what the client would send back on the next request. */
+export function createJar() {
+  const jar = new Map<string, string>();
+  return {
+    jar,
+    header(): string {
+      return [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    },
+    apply(result: CommitResult): void {
+      for (const line of result.setCookie) {
+        const [pair, ...attrs] = line.split("; ");
+        const eq = pair!.indexOf("=");
+        const name = pair!.slice(0, eq);
+        const value = pair!.slice(eq + 1);
+        if (attrs.some((a) => a === "Max-Age=0")) jar.delete(name);
+        else jar.set(name, value);
+      }
+    },
+  };
+}
+
+export type Jar = ReturnType<typeof createJar>;
+
+interface Opener<D extends SessionData> {
+  open(input?: OpenInput): Session<D>;
+}
+
+/** One request of a browser: open with its cookies, run the handler, commit, store the cookies it got. */
+export async function request<D extends SessionData, T>(
+  sessions: Opener<D>,
+  jar: Jar,
+  handler: (s: Session<D>) => Promise<T> | T,
+  input: OpenInput = { secure: true },
+): Promise<{ value: T; result: CommitResult }> {
+  const s = sessions.open({ ...input, cookieHeader: jar.header() });
+  const value = await handler(s);
+  const result = await s.commit();
+  jar.apply(result);
+  return { value, result };
+}
+
+/** The one session cookie value in a commit result. */
+export function cookieValue(result: CommitResult, name = "__Host-sid"): string | undefined {
+  for (const line of result.setCookie) {
+    if (line.startsWith(`${name}=`)) return line.slice(name.length + 1).split(";")[0];
+  }
+  return undefined;
+}

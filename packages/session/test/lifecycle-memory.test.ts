@@ -1,0 +1,4 @@
+import { createMemoryStore } from "@kvsession/kv";
+import { describeLifecycle } from "./lifecycle.js";
+
+describeLifecycle("MemoryStore", () => createMemoryStore());
