@@ -92,7 +92,7 @@ function keyvSuite(name: string, makeStore: () => Promise<KvStore>) {
       expect(JSON.parse(seen[0]![1]).value).toBe("one");
       if (keyv.iterator) {
         const viaKeyv: unknown[] = [];
-        for await (const [k, v] of keyv.iterator()) viaKeyv.push([k, v]);
+        for await (const [k, v] of keyv.iterator(undefined)) viaKeyv.push([k, v]);
         expect(viaKeyv).toEqual([
           ["1", "one"],
           ["2", "two"],
