@@ -38,7 +38,7 @@ export interface SealedSessionsOptions extends CommonOptions {
   revocationStore?: KvStore;
 }
 
-export interface SealedSessions<D extends SessionData = SessionData> {
+export interface SealedSessions<D extends object = SessionData> {
   open(input?: OpenInput): Session<D>;
   /**
    * Every sealed cookie of the user issued before now stops working (needs `revocationStore`).
@@ -91,7 +91,7 @@ const internals = new WeakMap<object, { reissueAt(at: number): void }>();
  * session.set("theme", "dark");
  * const { setCookie } = await session.commit();
  */
-export function createSealedSessions<D extends SessionData = SessionData>(
+export function createSealedSessions<D extends object = SessionData>(
   options: SealedSessionsOptions,
 ): SealedSessions<D> {
   const keys = deriveKeys(secretBytes(options?.secrets), "sealed-cookie");

@@ -75,7 +75,7 @@ const internals = new WeakMap<object, { handle(): Promise<string | undefined> }>
  * session.set("cart", [...((await session.get("cart")) ?? []), "apple"]);
  * const { setCookie, headers } = await session.commit();
  */
-export function createSessions<D extends SessionData = SessionData>(options: SessionsOptions): Sessions<D> {
+export function createSessions<D extends object = SessionData>(options: SessionsOptions): Sessions<D> {
   if (!options || typeof options.store?.withPrefix !== "function")
     throw new SessionConfigError("createSessions needs a @kvsession/kv store in options.store");
   const keys = deriveKeys(secretBytes(options.secrets), "cookie-signature");

@@ -64,7 +64,7 @@ export interface UserSessionInfo {
  * Only `set`/`delete` are tracked: mutating an object returned by `get` changes
  * nothing until it is passed to `set` again.
  */
-export interface Session<D extends SessionData = SessionData> {
+export interface Session<D extends object = SessionData> {
   get<K extends keyof D & string>(key: K): Promise<D[K] | undefined>;
   has(key: keyof D & string): Promise<boolean>;
   /** All data, with this request's pending changes applied. */
@@ -121,7 +121,7 @@ export interface SessionsOptions extends CommonOptions {
   onCorruptRecord?: (error: unknown) => void;
 }
 
-export interface Sessions<D extends SessionData = SessionData> {
+export interface Sessions<D extends object = SessionData> {
   /** Starts a request's session. No I/O until the session is read or written. */
   open(input?: OpenInput): Session<D>;
   /** The user's live sessions; stale index entries are pruned on the way. */

@@ -5,6 +5,7 @@ import { deriveKeys, secretBytes, signId } from "../src/crypto.js";
 import {
   createSessions,
   hashId,
+  type Secret,
   SessionConfigError,
   SessionDataError,
   SessionStoreError,
@@ -18,7 +19,7 @@ const ABS = 60 * 60_000;
 
 let store: KvStore;
 let sessions: Sessions<Data>;
-const make = (secrets = [SECRET], s = store) =>
+const make = (secrets: Secret[] = [SECRET], s = store) =>
   createSessions<Data>({
     store: s,
     secrets,

@@ -98,21 +98,16 @@ describe("concurrent requests on one session", () => {
         async (sched, reqs: Req[]) => {
           const mem = createMemoryStore();
           const base = delegateDriver(mem, "scheduled");
-          const slow =
-            <A extends unknown[], R>(f: (...a: A) => R) =>
-            async (...a: A) => {
-              await sched.schedule(Promise.resolve());
-              return f(...a);
-            };
+          const wait = () => sched.schedule(Promise.resolve());
           const scheduled = createStore({
             ...base,
-            get: slow(base.get),
-            set: slow(base.set),
-            delete: slow(base.delete),
-            getMany: slow(base.getMany!),
-            setIfAbsent: slow(base.setIfAbsent!),
-            getVersioned: slow(base.getVersioned!),
-            compareAndSet: slow(base.compareAndSet!),
+            get: (k) => wait().then(() => base.get(k)),
+            set: (k, v, e) => wait().then(() => base.set(k, v, e)),
+            delete: (k) => wait().then(() => base.delete(k)),
+            getMany: (ks) => wait().then(() => base.getMany!(ks)),
+            setIfAbsent: (k, v, e) => wait().then(() => base.setIfAbsent!(k, v, e)),
+            getVersioned: (k) => wait().then(() => base.getVersioned!(k)),
+            compareAndSet: (k, x, v, e) => wait().then(() => base.compareAndSet!(k, x, v, e)),
           });
           const ss = createSessions<Data>({ store: mem, secrets: [SECRET], maxRetries: 50 });
           const sched$ = createSessions<Data>({ store: scheduled, secrets: [SECRET], maxRetries: 50 });

@@ -1,4 +1,4 @@
-import type { CommitResult, OpenInput, Session, SessionData } from "../src/index.js";
+import type { CommitResult, OpenInput, Session } from "../src/index.js";
 
 export const SECRET = "a-test-secret-that-is-long-enough-0123456789";
 export const SECRET_2 = "another-test-secret-long-enough-9876543210xyz";
@@ -26,12 +26,12 @@ export function createJar() {
 
 export type Jar = ReturnType<typeof createJar>;
 
-interface Opener<D extends SessionData> {
+interface Opener<D extends object> {
   open(input?: OpenInput): Session<D>;
 }
 
 /** One request of a browser: open with its cookies, run the handler, commit, store the cookies it got. */
-export async function request<D extends SessionData, T>(
+export async function request<D extends object, T>(
   sessions: Opener<D>,
   jar: Jar,
   handler: (s: Session<D>) => Promise<T> | T,
