@@ -133,6 +133,8 @@ export function createSealedSessions<D extends object = SessionData>(
     let loaded = false;
     let loading: Promise<void> | undefined;
     let payload: Payload | undefined;
+    /** What the request's cookie carried: "created" vs "saved". */
+    let loadedPayload: Payload | undefined;
     let keyIndex = 0;
     let changes: Changes = newChanges();
     let touchWanted = false;
@@ -185,7 +187,7 @@ export function createSealedSessions<D extends object = SessionData>(
       const sids = new Set(found.map((p) => p.sid));
       let p = sids.size === 1 ? found[0] : undefined;
       if (p?.uid !== undefined && p.iat < (await notBefore(p.uid))) p = undefined;
-      payload = p;
+      payload = loadedPayload = p;
       loaded = true;
     }
 
@@ -386,6 +388,7 @@ export function createSealedSessions<D extends object = SessionData>(
         const now = Date.now();
         const dirty = !noChanges(changes);
         let next: Payload | undefined;
+        const hadPayload = loadedPayload !== undefined;
         if (payload) {
           const due = now - payload.lst >= t.touchMs || keyIndex > 0 || touchWanted || minIat > payload.iat;
           if (dirty || reissue || due) {
@@ -412,7 +415,7 @@ export function createSealedSessions<D extends object = SessionData>(
           const cookies = cookiesFor(next);
           for (const n of cookies.keys()) sent.delete(n);
           result.setCookie = [...cookies.values(), ...clearing(sent)];
-          result.outcome = reissue && !payload?.sid ? "created" : "saved";
+          result.outcome = hadPayload ? "saved" : "created";
           payload = next;
         } else {
           result.outcome = "unchanged";
@@ -436,7 +439,8 @@ export function createSealedSessions<D extends object = SessionData>(
     async revokeUser(userId, opts) {
       if (!nbfStore)
         throw new SessionConfigError("revokeUser needs the revocationStore option in sealed mode");
-      const nbf = Date.now() + 1;
+      // Strictly after any earlier not-before, so a session re-issued by the last revocation falls to this one.
+      const nbf = Math.max(Date.now() + 1, (await notBefore(userId)) + 1);
       try {
         await nbfStore.set(userKey(userId), new TextEncoder().encode(String(nbf)), {
           ttl: t.absoluteMs + 1000,
