@@ -1,0 +1,63 @@
+/**
+ * Key <-> file name. A key is percent-encoded into `[a-z0-9_-]` plus `%XX`
+ * escapes (uppercase hex) of its UTF-8 bytes: reversible, no `.`, `/`, `\`,
+ * NUL or uppercase letter can reach the file system (so `../x` is a plain
+ * name, and "a" and "A" never collide on case-insensitive file systems), and
+ * the encoding of a prefix is a prefix of the encoding (listing filters on
+ * encoded names without decoding).
+ */
+const ESCAPE = /%[0-9A-F]{2}|[A-Z.!~*'()]/g;
+
+export function encodeKey(key: string): string {
+  const e = encodeURIComponent(key);
+  return e.replace(ESCAPE, (m) => (m.length === 3 ? m : `%${m.charCodeAt(0).toString(16).toUpperCase()}`));
+}
+
+export function decodeName(name: string): string {
+  return decodeURIComponent(name);
+}
+
+/** A file name produced by encodeKey: the only names listing and clearing ever touch. */
+export const KEY_NAME = /^(?:[a-z0-9_-]|%[0-9A-F]{2})+$/;
+
+/** Shards: 4096 directories named by 3 hex digits of a hash of the key, so a million keys make ~250 files per directory. */
+export const SHARDS = 4096;
+
+export function shardName(index: number): string {
+  return index.toString(16).padStart(3, "0");
+}
+
+/** FNV-1a over the UTF-16 code units: cheap, stable across platforms, part of the on-disk format. */
+export function shardOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) & (SHARDS - 1);
+}
+
+/**
+ * Longest file-name segment. Names are limited to 255 bytes; a longer encoded
+ * key is split into directories `chunk+/chunk+/last` (`+` never occurs in an
+ * encoded name, so a directory can never collide with a key's file).
+ * 200 leaves room for the `.lock` and `.<random>.tmp` siblings.
+ */
+export const SEGMENT = 200;
+
+/** The path of a key's file relative to its shard directory, as segments. */
+export function segments(encoded: string): string[] {
+  if (encoded.length <= SEGMENT) return [encoded];
+  const out: string[] = [];
+  let rest = encoded;
+  while (rest.length > SEGMENT) {
+    let cut = SEGMENT;
+    // Never split inside a %XX escape.
+    if (rest[cut - 1] === "%") cut -= 1;
+    else if (rest[cut - 2] === "%") cut -= 2;
+    out.push(`${rest.slice(0, cut)}+`);
+    rest = rest.slice(cut);
+  }
+  out.push(rest);
+  return out;
+}
