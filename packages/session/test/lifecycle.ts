@@ -1,6 +1,6 @@
 import { json, type KvStore } from "@kvsession/kv";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createSessions, hashId, type Sessions } from "../src/index.js";
+import { createSealedSessions, createSessions, hashId, type Sessions } from "../src/index.js";
 import { cookieValue, createJar, request, SECRET } from "./helpers.js";
 
 type Data = { cart: string[]; theme: string; n: number };
@@ -271,6 +271,44 @@ export function describeLifecycle(name: string, makeStore: () => Promise<KvStore
       await sessions.revokeAll();
       expect((await request(sessions, a, (s) => s.exists())).value).toBe(false);
       expect((await request(sessions, b, (s) => s.exists())).value).toBe(false);
+    });
+
+    it("concurrent requests changing different keys both keep their change", async () => {
+      const jar = createJar();
+      await request(sessions, jar, (s) => s.set("n", 0));
+      const a = sessions.open({ cookieHeader: jar.header(), secure: true });
+      const b = sessions.open({ cookieHeader: jar.header(), secure: true });
+      await Promise.all([a.get("n"), b.get("n")]);
+      a.set("theme", "dark");
+      b.set("cart", ["x"]);
+      expect((await Promise.all([a.commit(), b.commit()])).map((r) => r.outcome)).toEqual(["saved", "saved"]);
+      expect((await request(sessions, jar, (s) => s.all())).value).toEqual({
+        n: 0,
+        theme: "dark",
+        cart: ["x"],
+      });
+    });
+
+    it("a slow save after destroy does not bring the session back", async () => {
+      const jar = createJar();
+      await request(sessions, jar, (s) => s.set("n", 0));
+      const h = hashId(liveId(jar)!);
+      const slow = sessions.open({ cookieHeader: jar.header(), secure: true });
+      await slow.get("n");
+      await request(sessions, createJarFrom(jar), (s) => s.destroy());
+      slow.set("n", 1);
+      expect((await slow.commit()).outcome).toBe("gone");
+      expect(await sessions.records.get(h)).toBeUndefined();
+    });
+
+    it("sealed mode: the per-user not-before time lives in this store", async () => {
+      const sealed = createSealedSessions<Data>({ secrets: [SECRET], revocationStore: store });
+      const a = createJar();
+      await request(sealed, a, (s) => s.bindUser("ada"));
+      expect((await request(sealed, a, (s) => s.userId())).value).toBe("ada");
+      vi.setSystemTime(T0 + 1);
+      await sealed.revokeUser("ada");
+      expect((await request(sealed, a, (s) => s.userId())).value).toBeUndefined();
     });
 
     it("stored data round-trips through the JSON codec only", async () => {
