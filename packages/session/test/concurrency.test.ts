@@ -83,6 +83,35 @@ describe("concurrent requests on one session", () => {
     expect(holders).not.toContain(oldHandle);
   });
 
+  it("concurrent logins of one user are all indexed, and revokeUser ends them all", async () => {
+    const jars = Array.from({ length: 20 }, () => createJar());
+    await Promise.all(jars.map((j, i) => request(sessions, j, (s) => s.bindUser("ada", { i }))));
+    const list = await sessions.listUserSessions("ada");
+    expect(list.map((l) => (l.meta as { i: number }).i).sort((a, b) => a - b)).toEqual([...Array(20).keys()]);
+    expect(await sessions.revokeUser("ada")).toBe(20);
+    for (const j of jars) expect((await request(sessions, j, (s) => s.userId())).value).toBeUndefined();
+  });
+
+  it("on a store without compare-and-set the core falls back to plain writes (weaker, documented)", async () => {
+    const mem = createMemoryStore();
+    const base = delegateDriver(mem, "no-cas");
+    const plain = createStore({
+      ...base,
+      capabilities: { ...mem.capabilities, compareAndSet: false, setIfAbsent: false },
+      setIfAbsent: undefined,
+      getVersioned: undefined,
+      compareAndSet: undefined,
+    });
+    const s = createSessions<Data>({ store: plain, secrets: [SECRET] });
+    const jar = createJar();
+    await request(s, jar, (x) => x.set("a", 1));
+    await request(s, jar, (x) => x.set("b", 2));
+    expect((await request(s, jar, (x) => x.all())).value).toEqual({ a: 1, b: 2 });
+    await request(s, jar, (x) => x.regenerate());
+    expect((await request(s, jar, (x) => x.all())).value).toEqual({ a: 1, b: 2 });
+    await mem.close();
+  });
+
   it("property: over random interleavings no acknowledged change is lost and no destroyed session returns", async () => {
     type Req = { write: number; del: number | undefined; destroy: boolean; readFirst: boolean };
     const reqArb = fc.record({
