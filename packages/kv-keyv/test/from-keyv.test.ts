@@ -2,10 +2,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import KeyvPostgres from "@keyv/postgres";
 import KeyvRedis from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import { requireService, runStoreConformance } from "@kvsession/kv-test-suite";
 import { Keyv } from "keyv";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { fromKeyv } from "../src/index.js";
 
@@ -93,4 +95,24 @@ if (await requireService(`Redis at ${REDIS_URL}`, probeRedis)) {
     const err = await store.get("k").catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "KV_CONNECTION" });
   });
+}
+
+const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const probePg = async () => {
+  const c = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 2000 });
+  await c.connect();
+  await c.end();
+};
+if (await requireService(`PostgreSQL at ${DATABASE_URL}`, probePg)) {
+  const table = `kvt_keyvpg_${process.pid}_${Date.now().toString(36)}`;
+  afterAll(async () => {
+    const c = new pg.Client({ connectionString: DATABASE_URL });
+    await c.connect();
+    await c.query(`DROP TABLE IF EXISTS "${table}"`);
+    await c.end();
+  });
+  // @keyv/postgres keys are VARCHAR(255): declared through maxKeyBytes, so the suite tests that limit.
+  runStoreConformance("kv-keyv fromKeyv(@keyv/postgres)", () =>
+    fromKeyv(new KeyvPostgres({ uri: DATABASE_URL, table, iterationLimit: 500 }), { maxKeyBytes: 255 }),
+  );
 }
