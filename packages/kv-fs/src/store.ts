@@ -20,7 +20,7 @@ import {
   type Sweeper,
   startSweeper,
 } from "@kvsession/kv";
-import { decodeName, encodeKey, SHARDS, shardName, shardOf } from "./encoding.js";
+import { decodeName, encodeKey, SHARDS, shardName } from "./encoding.js";
 import { toKvError } from "./errors.js";
 import {
   type Durability,
@@ -110,6 +110,12 @@ export function createFsStore(options: FsStoreOptions): KvStore {
   return createStore(fsDriver(dir, { ...options, durability, maxValueBytes }));
 }
 
+/** The driver under createFsStore, with its sweep exposed (tests, and apps that sweep on their own schedule). */
+export interface FsDriver extends KvDriver {
+  /** Deletes at most `batch` expired files (examining at most 20x that many) and resolves with how many. */
+  sweep(batch: number, now: number): Promise<number>;
+}
+
 function openDir(dir: string): void {
   mkdirSync(dir, { recursive: true });
   const marker = join(dir, MARKER);
@@ -137,10 +143,10 @@ function openDir(dir: string): void {
   writeFileSync(marker, `${JSON.stringify({ format: FORMAT })}\n`);
 }
 
-function fsDriver(
+export function fsDriver(
   dir: string,
   options: FsStoreOptions & { durability: Durability; maxValueBytes: number },
-): KvDriver {
+): FsDriver {
   const { durability } = options;
   const locking = options.locking ?? true;
   const lockTimeout = options.lockTimeoutMs ?? 5000;
@@ -218,7 +224,8 @@ function fsDriver(
     });
   }
 
-  const driver: KvDriver = {
+  const driver: FsDriver = {
+    sweep,
     name: "fs",
     capabilities: {
       ttl: "emulated",
