@@ -90,7 +90,9 @@ function keyvDriver(
   const isMap = adapter instanceof Map;
   const label = isMap
     ? "Map"
-    : ((adapter as KeyvAdapterLike).opts?.dialect ?? adapter.constructor?.name ?? "adapter");
+    : (((adapter as KeyvAdapterLike).opts as { dialect?: string } | undefined)?.dialect ??
+      adapter.constructor?.name ??
+      "adapter");
   const name = `keyv:${label}`;
   const raw = rawPrefix === "" ? (k: string) => k : (k: string) => rawPrefix + k;
   const plen = rawPrefix.length;

@@ -3,7 +3,8 @@
  * `keyv` stays an optional peer: a store built with `fromKeyv` never loads it.
  */
 export interface KeyvAdapterLike {
-  opts?: { dialect?: string; url?: string; [k: string]: unknown } | undefined;
+  /** Adapter options; only `dialect` is read, to name the store. */
+  opts?: object | undefined;
   namespace?: string | undefined;
   get(key: string): unknown;
   set(key: string, value: unknown, ttl?: number): unknown;
