@@ -158,6 +158,12 @@ export function removeEntry(dir: string, file: string): boolean {
     if (code(e) === "ENOENT" || code(e) === "ENOTDIR") return false;
     throw e;
   }
+  pruneDirs(dir, file);
+  return true;
+}
+
+/** Removes the empty segment directories of a long key, innermost first; stops at the first non-empty one. */
+export function pruneDirs(dir: string, file: string): void {
   for (let d = dirname(file); d.endsWith("+") && d.length > dir.length; d = dirname(d)) {
     try {
       rmdirSync(d);
@@ -165,7 +171,6 @@ export function removeEntry(dir: string, file: string): boolean {
       break;
     }
   }
-  return true;
 }
 
 /** The encoded names of every key in one shard, sorted, long keys reassembled from their segment directories. */

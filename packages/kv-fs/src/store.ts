@@ -3,6 +3,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   statSync,
   unlinkSync,
   writeFileSync,
@@ -27,6 +28,7 @@ import {
   ensureDirs,
   leftovers,
   pathOf,
+  pruneDirs,
   readEntry,
   readHeader,
   removeEntry,
@@ -102,12 +104,15 @@ export function createFsStore(options: FsStoreOptions): KvStore {
   const maxValueBytes = options.maxValueBytes ?? 64 * 1024 * 1024;
   if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1 || maxValueBytes > 1024 * 1024 * 1024)
     throw new KvArgumentError("maxValueBytes must be an integer from 1 to 1 GiB");
+  let real: string;
   try {
     openDir(dir);
+    // One canonical path per directory: the in-process lock table is keyed by it.
+    real = realpathSync(dir);
   } catch (error) {
     throw toKvError(error, "open", dir);
   }
-  return createStore(fsDriver(dir, { ...options, durability, maxValueBytes }));
+  return createStore(fsDriver(real, { ...options, durability, maxValueBytes }));
 }
 
 /** The driver under createFsStore, with its sweep exposed (tests, and apps that sweep on their own schedule). */
@@ -259,8 +264,8 @@ export function fsDriver(
       await locked(key, "set", (f) => writeEntry(dir, f, value, expiresAt, durability));
     },
 
-    delete(key) {
-      return locked(key, "delete", async (f) => {
+    async delete(key) {
+      const existed = await locked(key, "delete", async (f) => {
         let h: ReturnType<typeof readHeader>;
         try {
           h = readHeader(f);
@@ -271,6 +276,9 @@ export function fsDriver(
         const removed = await remove(f);
         return removed && h !== undefined && live(h.expiresAt, Date.now());
       });
+      // A long key's segment directories still held its lock file during the delete: prune them now.
+      pruneDirs(dir, file(key));
+      return existed;
     },
 
     async setMany(writes) {

@@ -94,6 +94,11 @@ describe("kv-fs: file names", () => {
     expect(encodeKey("../A b")).toBe("%2E%2E%2F%41%20b");
     for (const k of keys) expect(await s.delete(k)).toBe(true);
     expect(keyFiles(dir)).toEqual([]);
+    const dirs = (d: string): string[] =>
+      readdirSync(d, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .flatMap((e) => [e.name, ...dirs(join(d, e.name)).map((x) => `${e.name}/${x}`)]);
+    expect(dirs(dir).filter((d) => d.includes("+"))).toEqual([]); // no segment directory left behind
     await s.close();
   });
 
