@@ -1,5 +1,5 @@
-import { type JsonValue, json, KvCodecError, type KvVersion } from "@kvsession/kv";
-import { cookieValues, parseCookieHeader, serializeCookie } from "./cookie.js";
+import { type JsonValue, json, KvCodecError, type KvStore, type KvVersion } from "@kvsession/kv";
+import { type CookiePair, cookieValues, parseCookieHeader, serializeCookie } from "./cookie.js";
 import { deriveKeys, hashId, newSessionId, secretBytes, signId, unsignId } from "./crypto.js";
 import {
   SessionConfigError,
@@ -9,7 +9,13 @@ import {
   SessionStateError,
   SessionStoreError,
 } from "./errors.js";
-import { type CookiePlan, cookiePlanner, resolveTimeouts } from "./options.js";
+import {
+  type CookiePlan,
+  type CookiePlanner,
+  cookiePlanner,
+  resolveTimeouts,
+  type Timeouts,
+} from "./options.js";
 import {
   applyData,
   applyFlash,
@@ -22,6 +28,7 @@ import {
   newChanges,
   noChanges,
   type StoredRecord,
+  type Tombstone,
 } from "./record.js";
 import type {
   CommitResult,
@@ -32,7 +39,7 @@ import type {
   SessionsOptions,
   UserSessionInfo,
 } from "./types.js";
-import { createUserIndex } from "./user-index.js";
+import { createUserIndex, type UserIndex } from "./user-index.js";
 
 const codec = json<unknown>();
 /** At most this many distinct signed IDs of one request are looked up (cookie tossing cannot multiply I/O). */
@@ -59,8 +66,6 @@ function encode(value: unknown): Uint8Array {
     throw new SessionDataError(`cannot store the session: ${(err as Error).message}`, { cause: err });
   }
 }
-
-const internals = new WeakMap<object, { handle(): Promise<string | undefined> }>();
 
 /**
  * Server-side sessions on any `@kvsession/kv` store: the cookie carries only a
@@ -93,27 +98,40 @@ export function createSessions<D extends object = SessionData>(options: Sessions
 
   const expired = (r: StoredRecord, now: number) => now >= deadlineOf(r, t.idleMs, t.absoluteMs);
 
+  function storeError(operation: string, err: unknown): Error {
+    if (err instanceof SessionError) return err;
+    if (err instanceof KvCodecError)
+      return new SessionDataError(`cannot store the session: ${err.message}`, { cause: err });
+    return new SessionStoreError(operation, err);
+  }
+
   /** Reads a record; a corrupt one counts as absent (never a crash, never adopted). */
-  async function read(handle: string): Promise<{ rec: ReturnType<typeof classify>; version: KvVersion }> {
-    const got = await io("load", async () => {
+  async function read(
+    handle: string,
+  ): Promise<{ rec: StoredRecord | Tombstone | undefined; version: KvVersion }> {
+    let bytes: Uint8Array | undefined;
+    let version: KvVersion = null;
+    try {
       if (cas) {
         const v = await records.getVersioned(handle);
-        return { bytes: v.value, version: v.version };
-      }
-      return { bytes: await records.get(handle), version: null };
-    });
-    if (got.bytes === undefined) return { rec: undefined, version: null };
+        bytes = v.value;
+        version = v.version;
+      } else bytes = await records.get(handle);
+    } catch (err) {
+      throw storeError("load", err);
+    }
+    if (bytes === undefined) return { rec: undefined, version: null };
     let decoded: unknown;
     try {
-      decoded = codec.decode(got.bytes);
+      decoded = codec.decode(bytes);
     } catch (err) {
       onCorrupt?.(err);
-      return { rec: undefined, version: got.version };
+      return { rec: undefined, version };
     }
     const rec = classify(decoded);
     if (rec === undefined)
       onCorrupt?.(new SessionDataError(`session record ${handle.slice(0, 8)}… has an unknown shape`));
-    return { rec, version: got.version };
+    return { rec, version };
   }
 
   /** Writes `next` if the record is still at `version`; stores without CAS get a plain set (documented). */
@@ -124,11 +142,13 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     expiresAt: number,
   ): Promise<boolean> {
     const bytes = encode(next);
-    return io("save", async () => {
-      if (cas) return records.compareAndSet(handle, version, bytes, { expiresAt });
+    try {
+      if (cas) return await records.compareAndSet(handle, version, bytes, { expiresAt });
       await records.set(handle, bytes, { expiresAt });
       return true;
-    });
+    } catch (err) {
+      throw storeError("save", err);
+    }
   }
 
   async function create(handle: string, rec: StoredRecord): Promise<boolean> {
@@ -142,361 +162,14 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     });
   }
 
+  const engine: Engine = { keys, t, maxRetries, records, index, planCookie, read, writeIf, create, expired };
+
   function open(input: OpenInput = {}): Session<D> {
-    const plan: CookiePlan = planCookie(input);
-    let pairs: ReturnType<typeof parseCookieHeader> | undefined;
-    let candidates: string[] | undefined;
-    /** Verified IDs from the Cookie header, computed on first use (a request that never touches the session pays nothing). */
-    const cookieIds = (): string[] => {
-      if (candidates) return candidates;
-      pairs = parseCookieHeader(input.cookieHeader);
-      const seen = new Set<string>();
-      for (const v of cookieValues(pairs, plan.name)) {
-        const id = unsignId(keys, v);
-        if (id !== undefined) seen.add(id);
-        if (seen.size >= MAX_CANDIDATES) break;
-      }
-      candidates = [...seen];
-      return candidates;
-    };
-    const sentCookie = () => {
-      cookieIds();
-      return cookieValues(pairs!, plan.name).length > 0;
-    };
-
-    let changes: Changes = newChanges();
-    let loaded = false;
-    let loading: Promise<void> | undefined;
-    let id: string | undefined;
-    let handle: string | undefined;
-    let rec: StoredRecord | undefined;
-    let version: KvVersion = null;
-    /** The version in `version` is what the store held when `rec` was read (false after our own write). */
-    let fresh = false;
-    let touchWanted = false;
-    let issueCookie = false;
-    let state: "open" | "destroyed" | "gone" | "committed" = "open";
-    let goneByRegenerate = false;
-
-    function assertOpen(what: string): void {
-      if (state === "committed")
-        throw new SessionStateError(`${what} after commit(); the response headers are already out`);
-      if (state === "destroyed")
-        throw new SessionStateError(`${what} after destroy(); open a new session instead`);
-    }
-
-    async function loadFrom(ids: string[]): Promise<void> {
-      const now = Date.now();
-      const live: Array<{ id: string; handle: string; rec: StoredRecord; version: KvVersion }> = [];
-      for (const cid of ids) {
-        const h = hashId(cid);
-        const r = await read(h);
-        if (isRecord(r.rec) && !expired(r.rec, now))
-          live.push({ id: cid, handle: h, rec: r.rec, version: r.version });
-      }
-      // Two different live sessions in one request means a tossed cookie: trust neither (fail closed).
-      if (live.length === 1) {
-        const l = live[0]!;
-        id = l.id;
-        handle = l.handle;
-        rec = l.rec;
-        version = l.version;
-        fresh = true;
-      } else {
-        id = handle = rec = undefined;
-        version = null;
-      }
-      loaded = true;
-    }
-
-    function load(): Promise<void> {
-      if (loaded) return Promise.resolve();
-      loading ??= loadFrom(cookieIds()).finally(() => {
-        loading = undefined;
-      });
-      return loading;
-    }
-
-    /** The data as this request sees it: stored data with pending changes on top. */
-    const view = (): SessionData => applyData(rec?.data ?? {}, changes.patch);
-
-    function build(base: StoredRecord | undefined, now: number, c: Changes): StoredRecord {
-      const next: StoredRecord = {
-        data: applyData(base?.data ?? {}, c.patch),
-        createdAt: base?.createdAt ?? now,
-        lastSeenAt: now,
-      };
-      if (base?.userId !== undefined) next.userId = base.userId;
-      if (base?.meta !== undefined) next.meta = base.meta;
-      const flash = applyFlash(base?.flash, c);
-      if (flash !== undefined) next.flash = flash;
-      return next;
-    }
-
-    /** Applies pending changes to the current record with CAS, retrying on conflict; a vanished record stays gone. */
-    async function persist(): Promise<"unchanged" | "saved" | "created" | "gone"> {
-      await load();
-      if (state === "gone") return "gone";
-      const dirty = !noChanges(changes);
-      if (rec === undefined || handle === undefined) {
-        if (!dirty) return "unchanged";
-        const now = Date.now();
-        for (let attempt = 0; attempt < 3; attempt++) {
-          const nid = newSessionId();
-          const next = build(undefined, now, changes);
-          if (await create(hashId(nid), next)) {
-            id = nid;
-            handle = hashId(nid);
-            rec = next;
-            fresh = false;
-            changes = newChanges();
-            issueCookie = true;
-            return "created";
-          }
-        }
-        throw new SessionConflictError(3);
-      }
-      const now = Date.now();
-      if (!dirty && !touchWanted && now - rec.lastSeenAt < t.touchMs) return "unchanged";
-      let base: StoredRecord | undefined = rec;
-      let ver = version;
-      let haveFresh = fresh;
-      for (let attempt = 0; attempt < maxRetries; attempt++) {
-        if (!haveFresh) {
-          const r = await read(handle);
-          if (!isRecord(r.rec) || expired(r.rec, Date.now())) {
-            goneByRegenerate = r.rec !== undefined && !isRecord(r.rec);
-            state = "gone";
-            rec = undefined;
-            return "gone";
-          }
-          base = r.rec;
-          ver = r.version;
-        }
-        const next = build(base, Date.now(), changes);
-        if (await writeIf(handle, ver, next, deadlineOf(next, t.idleMs, t.absoluteMs))) {
-          rec = next;
-          fresh = false;
-          changes = newChanges();
-          touchWanted = false;
-          return "saved";
-        }
-        haveFresh = false;
-      }
-      throw new SessionConflictError(maxRetries);
-    }
-
-    /**
-     * New ID with the current data (or none). The new record is created first, then
-     * the old one is replaced by a tombstone with CAS: only one of two parallel
-     * regenerations can win, and a write racing with us is either seen or refused.
-     */
-    async function rotate(
-      keepData: boolean,
-      user?: { userId: string; meta: JsonValue | undefined },
-    ): Promise<void> {
-      assertOpen("regenerate()");
-      await load();
-      if (state === "gone") throw new SessionConflictError(1);
-      let base: StoredRecord | undefined = rec;
-      let ver = version;
-      let haveFresh = fresh;
-      for (let attempt = 0; attempt < maxRetries; attempt++) {
-        if (handle !== undefined && !haveFresh) {
-          const r = await read(handle);
-          if (!isRecord(r.rec) || expired(r.rec, Date.now())) {
-            // Destroyed or regenerated by someone else meanwhile: never carry its data forward.
-            state = "gone";
-            goneByRegenerate = r.rec !== undefined && !isRecord(r.rec);
-            rec = undefined;
-            throw new SessionConflictError(attempt + 1);
-          }
-          base = r.rec;
-          ver = r.version;
-        }
-        const now = Date.now();
-        const kept = keepData ? build(base, now, changes) : build(undefined, now, newChanges());
-        const next: StoredRecord = { ...kept, createdAt: now, lastSeenAt: now };
-        const oldUser = base?.userId;
-        delete next.userId;
-        delete next.meta;
-        if (user) {
-          next.userId = user.userId;
-          if (user.meta !== undefined) next.meta = user.meta;
-        } else if (keepData && oldUser !== undefined) {
-          next.userId = oldUser;
-          if (base?.meta !== undefined) next.meta = base.meta;
-        }
-        const nid = newSessionId();
-        const nh = hashId(nid);
-        const expiresAt = deadlineOf(next, t.idleMs, t.absoluteMs);
-        // Index first: a revokeUser running now either sees this entry or runs before the record exists.
-        if (next.userId !== undefined)
-          await io("index", () =>
-            index.put(next.userId!, nh, { createdAt: now, meta: next.meta }, expiresAt),
-          );
-        if (!(await create(nh, next))) continue;
-        if (handle !== undefined && base !== undefined) {
-          const ok = await writeIf(handle, ver, { movedAt: now }, Math.min(now + TOMBSTONE_MS, expiresAt));
-          if (!ok) {
-            await io("regenerate", () => records.delete(nh));
-            if (next.userId !== undefined) await io("index", () => index.remove(next.userId!, nh));
-            haveFresh = false;
-            continue;
-          }
-          if (oldUser !== undefined) await io("index", () => index.remove(oldUser, handle!));
-        }
-        id = nid;
-        handle = nh;
-        rec = next;
-        version = null;
-        fresh = false;
-        changes = newChanges();
-        issueCookie = true;
-        return;
-      }
-      throw new SessionConflictError(maxRetries);
-    }
-
-    function cookieFor(value: string, maxAgeSec: number | undefined): string {
-      return serializeCookie(plan.name, value, { ...plan.attrs, maxAge: maxAgeSec });
-    }
-
-    const session: Session<D> = {
-      async get(key) {
-        assertDataKey(key);
-        const p = changes.patch.get(key);
-        if (p !== undefined) return (p === DELETED ? undefined : p) as D[typeof key] | undefined;
-        await load();
-        return rec?.data[key] as D[typeof key] | undefined;
-      },
-      async has(key) {
-        return (await session.get(key)) !== undefined;
-      },
-      async all() {
-        await load();
-        return view() as Partial<D>;
-      },
-      set(key, value) {
-        assertOpen("set()");
-        assertDataKey(key);
-        changes.patch.set(key, value === undefined ? DELETED : (value as JsonValue));
-      },
-      delete(key) {
-        assertOpen("delete()");
-        assertDataKey(key);
-        changes.patch.set(key, DELETED);
-      },
-      flash(type, message) {
-        assertOpen("flash()");
-        assertDataKey(type);
-        const list = changes.flashAdd.get(type) ?? [];
-        list.push(message);
-        changes.flashAdd.set(type, list);
-      },
-      async flashes(type) {
-        assertOpen("flashes()");
-        assertDataKey(type);
-        await load();
-        const taken = changes.flashTaken.get(type) ?? 0;
-        const stored = (rec?.flash?.[type] ?? []).slice(taken);
-        const own = changes.flashAdd.get(type) ?? [];
-        changes.flashAdd.delete(type);
-        if (stored.length > 0) changes.flashTaken.set(type, taken + stored.length);
-        return [...stored, ...own];
-      },
-      async regenerate(opts) {
-        await rotate(opts?.keepData ?? true);
-      },
-      async bindUser(userId, meta) {
-        if (typeof userId !== "string" || userId === "" || userId.length > 1024)
-          throw new SessionDataError("userId must be a non-empty string of at most 1024 characters");
-        await rotate(true, { userId, meta });
-      },
-      async userId() {
-        await load();
-        return rec?.userId;
-      },
-      async exists() {
-        await load();
-        return rec !== undefined;
-      },
-      async destroy() {
-        assertOpen("destroy()");
-        await load();
-        if (handle !== undefined) {
-          const h = handle;
-          await io("destroy", () => records.delete(h));
-          if (rec?.userId !== undefined) {
-            const u = rec.userId;
-            await io("index", () => index.remove(u, h));
-          }
-        }
-        state = "destroyed";
-        id = handle = rec = undefined;
-        changes = newChanges();
-      },
-      async reload() {
-        assertOpen("reload()");
-        changes = newChanges();
-        touchWanted = false;
-        const wasLoaded = loaded;
-        loaded = false;
-        if (state === "gone") return;
-        // Before the first load the cookie decides; afterwards the ID this session holds now.
-        await loadFrom(id !== undefined ? [id] : wasLoaded ? [] : cookieIds());
-      },
-      touch() {
-        assertOpen("touch()");
-        touchWanted = true;
-      },
-      async save() {
-        assertOpen("save()");
-        await persist();
-      },
-      async commit(): Promise<CommitResult> {
-        if (state === "committed") throw new SessionStateError("commit() called twice");
-        const result: CommitResult = { setCookie: [], headers: {}, outcome: "untouched" };
-        if (state === "destroyed") {
-          state = "committed";
-          if (sentCookie()) result.setCookie.push(cookieFor("", 0));
-          result.headers["cache-control"] = "no-store";
-          result.outcome = "destroyed";
-          return result;
-        }
-        const idle = !loaded && noChanges(changes) && !touchWanted && !issueCookie;
-        if (idle) {
-          state = "committed";
-          return result;
-        }
-        const outcome = await persist();
-        const wasGone = state === "gone";
-        state = "committed";
-        result.outcome = outcome === "unchanged" && issueCookie ? "saved" : outcome;
-        if (outcome !== "gone" && issueCookie && id !== undefined && rec !== undefined) {
-          const maxAge = plan.persistent
-            ? Math.ceil((rec.createdAt + t.absoluteMs - Date.now()) / 1000)
-            : undefined;
-          result.setCookie.push(cookieFor(signId(keys, id), maxAge));
-        } else if ((wasGone && !goneByRegenerate) || (rec === undefined && sentCookie())) {
-          // The cookie points at nothing (tampered, unknown, expired or destroyed elsewhere): clear it.
-          result.setCookie.push(cookieFor("", 0));
-        }
-        if (result.setCookie.length > 0) result.headers["cache-control"] = "no-store";
-        return result;
-      },
-    };
-    internals.set(session, {
-      async handle() {
-        await load();
-        return handle;
-      },
-    });
-    return session;
+    return new ServerSession<D>(engine, input);
   }
 
   const handleOf = async (s: Session<D> | string | undefined) =>
-    typeof s === "string" ? s : s === undefined ? undefined : internals.get(s)?.handle();
+    typeof s === "string" ? s : s instanceof ServerSession ? s.handleForIndex() : undefined;
 
   return {
     records,
@@ -556,4 +229,405 @@ export function createSessions<D extends object = SessionData>(options: Sessions
       await io("revoke", () => options.store.withPrefix(`${ns}-user:`).clear());
     },
   };
+}
+
+/** What every request of one `createSessions` shares: configuration and store access. */
+interface Engine {
+  keys: Buffer[];
+  t: Timeouts;
+  maxRetries: number;
+  records: KvStore;
+  index: UserIndex;
+  planCookie: CookiePlanner;
+  read(handle: string): Promise<{ rec: StoredRecord | Tombstone | undefined; version: KvVersion }>;
+  writeIf(handle: string, version: KvVersion, next: unknown, expiresAt: number): Promise<boolean>;
+  create(handle: string, rec: StoredRecord): Promise<boolean>;
+  expired(r: StoredRecord, now: number): boolean;
+}
+
+/**
+ * One request's session. A class rather than a closure factory on purpose: a
+ * request then allocates one object instead of some thirty closures, which the
+ * benchmark showed dominating the cycle (garbage collection).
+ */
+class ServerSession<D extends object> implements Session<D> {
+  readonly #e: Engine;
+  readonly #input: OpenInput;
+  readonly #plan: CookiePlan;
+  #pairs: CookiePair[] | undefined;
+  #candidates: string[] | undefined;
+  #changes: Changes | undefined;
+  #loaded = false;
+  #loading: Promise<void> | undefined;
+  #id: string | undefined;
+  #handle: string | undefined;
+  #rec: StoredRecord | undefined;
+  #version: KvVersion = null;
+  /** `#version` is what the store held when `#rec` was read (false after our own write). */
+  #fresh = false;
+  #touchWanted = false;
+  #issueCookie = false;
+  #state: "open" | "destroyed" | "gone" | "committed" = "open";
+  #goneByRegenerate = false;
+
+  constructor(engine: Engine, input: OpenInput) {
+    this.#e = engine;
+    this.#input = input;
+    this.#plan = engine.planCookie(input);
+  }
+
+  /** Verified IDs from the Cookie header, computed on first use (a request that never touches the session pays nothing). */
+  #cookieIds(): string[] {
+    if (this.#candidates) return this.#candidates;
+    this.#pairs = parseCookieHeader(this.#input.cookieHeader);
+    const seen = new Set<string>();
+    for (const v of cookieValues(this.#pairs, this.#plan.name)) {
+      const id = unsignId(this.#e.keys, v);
+      if (id !== undefined) seen.add(id);
+      if (seen.size >= MAX_CANDIDATES) break;
+    }
+    this.#candidates = [...seen];
+    return this.#candidates;
+  }
+
+  #sentCookie(): boolean {
+    this.#cookieIds();
+    return cookieValues(this.#pairs!, this.#plan.name).length > 0;
+  }
+
+  #ch(): Changes {
+    this.#changes ??= newChanges();
+    return this.#changes;
+  }
+
+  #dirty(): boolean {
+    return this.#changes !== undefined && !noChanges(this.#changes);
+  }
+
+  #assertOpen(what: string): void {
+    if (this.#state === "committed")
+      throw new SessionStateError(`${what} after commit(); the response headers are already out`);
+    if (this.#state === "destroyed")
+      throw new SessionStateError(`${what} after destroy(); open a new session instead`);
+  }
+
+  async #loadFrom(ids: string[]): Promise<void> {
+    const now = Date.now();
+    let found: { id: string; handle: string; rec: StoredRecord; version: KvVersion } | undefined;
+    let live = 0;
+    for (const cid of ids) {
+      const h = hashId(cid);
+      const r = await this.#e.read(h);
+      if (isRecord(r.rec) && !this.#e.expired(r.rec, now)) {
+        live++;
+        found = { id: cid, handle: h, rec: r.rec, version: r.version };
+      }
+    }
+    // Two different live sessions in one request means a tossed cookie: trust neither (fail closed).
+    if (live === 1 && found) {
+      this.#id = found.id;
+      this.#handle = found.handle;
+      this.#rec = found.rec;
+      this.#version = found.version;
+      this.#fresh = true;
+    } else {
+      this.#id = this.#handle = this.#rec = undefined;
+      this.#version = null;
+    }
+    this.#loaded = true;
+  }
+
+  #load(): Promise<void> | undefined {
+    if (this.#loaded) return undefined;
+    this.#loading ??= this.#loadFrom(this.#cookieIds()).finally(() => {
+      this.#loading = undefined;
+    });
+    return this.#loading;
+  }
+
+  #build(base: StoredRecord | undefined, now: number, c: Changes | undefined): StoredRecord {
+    const next: StoredRecord = {
+      data: c ? applyData(base?.data ?? {}, c.patch) : (base?.data ?? {}),
+      createdAt: base?.createdAt ?? now,
+      lastSeenAt: now,
+    };
+    if (base?.userId !== undefined) next.userId = base.userId;
+    if (base?.meta !== undefined) next.meta = base.meta;
+    const flash = c ? applyFlash(base?.flash, c) : base?.flash;
+    if (flash !== undefined) next.flash = flash;
+    return next;
+  }
+
+  /** Applies pending changes to the current record with CAS, retrying on conflict; a vanished record stays gone. */
+  async #persist(): Promise<"unchanged" | "saved" | "created" | "gone"> {
+    await this.#load();
+    if (this.#state === "gone") return "gone";
+    const e = this.#e;
+    const dirty = this.#dirty();
+    const handle = this.#handle;
+    if (this.#rec === undefined || handle === undefined) {
+      if (!dirty) return "unchanged";
+      const now = Date.now();
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const nid = newSessionId();
+        const next = this.#build(undefined, now, this.#changes);
+        if (await e.create(hashId(nid), next)) {
+          this.#id = nid;
+          this.#handle = hashId(nid);
+          this.#rec = next;
+          this.#fresh = false;
+          this.#changes = undefined;
+          this.#issueCookie = true;
+          return "created";
+        }
+      }
+      throw new SessionConflictError(3);
+    }
+    if (!dirty && !this.#touchWanted && Date.now() - this.#rec.lastSeenAt < e.t.touchMs) return "unchanged";
+    let base: StoredRecord = this.#rec;
+    let ver = this.#version;
+    let haveFresh = this.#fresh;
+    for (let attempt = 0; attempt < e.maxRetries; attempt++) {
+      if (!haveFresh) {
+        const r = await e.read(handle);
+        if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
+          this.#goneByRegenerate = r.rec !== undefined && !isRecord(r.rec);
+          this.#state = "gone";
+          this.#rec = undefined;
+          return "gone";
+        }
+        base = r.rec;
+        ver = r.version;
+      }
+      const next = this.#build(base, Date.now(), this.#changes);
+      if (await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
+        this.#rec = next;
+        this.#fresh = false;
+        this.#changes = undefined;
+        this.#touchWanted = false;
+        return "saved";
+      }
+      haveFresh = false;
+    }
+    throw new SessionConflictError(e.maxRetries);
+  }
+
+  /**
+   * New ID with the current data (or none). The new record is created first, then
+   * the old one is replaced by a tombstone with CAS: only one of two parallel
+   * regenerations can win, and a write racing with us is either seen or refused.
+   */
+  async #rotate(keepData: boolean, user?: { userId: string; meta: JsonValue | undefined }): Promise<void> {
+    this.#assertOpen("regenerate()");
+    await this.#load();
+    if (this.#state === "gone") throw new SessionConflictError(1);
+    const e = this.#e;
+    const handle = this.#handle;
+    let base: StoredRecord | undefined = this.#rec;
+    let ver = this.#version;
+    let haveFresh = this.#fresh;
+    for (let attempt = 0; attempt < e.maxRetries; attempt++) {
+      if (handle !== undefined && !haveFresh) {
+        const r = await e.read(handle);
+        if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
+          // Destroyed or regenerated by someone else meanwhile: never carry its data forward.
+          this.#state = "gone";
+          this.#goneByRegenerate = r.rec !== undefined && !isRecord(r.rec);
+          this.#rec = undefined;
+          throw new SessionConflictError(attempt + 1);
+        }
+        base = r.rec;
+        ver = r.version;
+      }
+      const now = Date.now();
+      const kept = keepData ? this.#build(base, now, this.#changes) : this.#build(undefined, now, undefined);
+      const next: StoredRecord = { ...kept, createdAt: now, lastSeenAt: now };
+      const oldUser = base?.userId;
+      delete next.userId;
+      delete next.meta;
+      if (user) {
+        next.userId = user.userId;
+        if (user.meta !== undefined) next.meta = user.meta;
+      } else if (keepData && oldUser !== undefined) {
+        next.userId = oldUser;
+        if (base?.meta !== undefined) next.meta = base.meta;
+      }
+      const nid = newSessionId();
+      const nh = hashId(nid);
+      const expiresAt = deadlineOf(next, e.t.idleMs, e.t.absoluteMs);
+      const uid = next.userId;
+      // Index first: a revokeUser running now either sees this entry or runs before the record exists.
+      if (uid !== undefined)
+        await io("index", () => e.index.put(uid, nh, { createdAt: now, meta: next.meta }, expiresAt));
+      if (!(await e.create(nh, next))) continue;
+      if (handle !== undefined && base !== undefined) {
+        const ok = await e.writeIf(handle, ver, { movedAt: now }, Math.min(now + TOMBSTONE_MS, expiresAt));
+        if (!ok) {
+          await io("regenerate", () => e.records.delete(nh));
+          if (uid !== undefined) await io("index", () => e.index.remove(uid, nh));
+          haveFresh = false;
+          continue;
+        }
+        if (oldUser !== undefined) await io("index", () => e.index.remove(oldUser, handle));
+      }
+      this.#id = nid;
+      this.#handle = nh;
+      this.#rec = next;
+      this.#version = null;
+      this.#fresh = false;
+      this.#changes = undefined;
+      this.#issueCookie = true;
+      return;
+    }
+    throw new SessionConflictError(e.maxRetries);
+  }
+
+  #cookie(value: string, maxAgeSec: number | undefined): string {
+    return serializeCookie(this.#plan.name, value, { ...this.#plan.attrs, maxAge: maxAgeSec });
+  }
+
+  /** The store handle of this session (hash of its ID), for `current`/`except` of the per-user API. */
+  async handleForIndex(): Promise<string | undefined> {
+    await this.#load();
+    return this.#handle;
+  }
+
+  async get<K extends keyof D & string>(key: K): Promise<D[K] | undefined> {
+    assertDataKey(key);
+    const p = this.#changes?.patch.get(key);
+    if (p !== undefined) return (p === DELETED ? undefined : p) as D[K] | undefined;
+    await this.#load();
+    return this.#rec?.data[key] as D[K] | undefined;
+  }
+
+  async has(key: keyof D & string): Promise<boolean> {
+    return (await this.get(key)) !== undefined;
+  }
+
+  async all(): Promise<Partial<D>> {
+    await this.#load();
+    const data = this.#rec?.data ?? {};
+    return (this.#changes ? applyData(data, this.#changes.patch) : { ...data }) as Partial<D>;
+  }
+
+  set<K extends keyof D & string>(key: K, value: D[K] | undefined): void {
+    this.#assertOpen("set()");
+    assertDataKey(key);
+    this.#ch().patch.set(key, value === undefined ? DELETED : (value as JsonValue));
+  }
+
+  delete(key: keyof D & string): void {
+    this.#assertOpen("delete()");
+    assertDataKey(key);
+    this.#ch().patch.set(key, DELETED);
+  }
+
+  flash(type: string, message: JsonValue): void {
+    this.#assertOpen("flash()");
+    assertDataKey(type);
+    const c = this.#ch();
+    const list = c.flashAdd.get(type) ?? [];
+    list.push(message);
+    c.flashAdd.set(type, list);
+  }
+
+  async flashes(type: string): Promise<JsonValue[]> {
+    this.#assertOpen("flashes()");
+    assertDataKey(type);
+    await this.#load();
+    const c = this.#ch();
+    const taken = c.flashTaken.get(type) ?? 0;
+    const stored = (this.#rec?.flash?.[type] ?? []).slice(taken);
+    const own = c.flashAdd.get(type) ?? [];
+    c.flashAdd.delete(type);
+    if (stored.length > 0) c.flashTaken.set(type, taken + stored.length);
+    return [...stored, ...own];
+  }
+
+  async regenerate(options?: { keepData?: boolean }): Promise<void> {
+    await this.#rotate(options?.keepData ?? true);
+  }
+
+  async bindUser(userId: string, meta?: JsonValue): Promise<void> {
+    if (typeof userId !== "string" || userId === "" || userId.length > 1024)
+      throw new SessionDataError("userId must be a non-empty string of at most 1024 characters");
+    await this.#rotate(true, { userId, meta });
+  }
+
+  async userId(): Promise<string | undefined> {
+    await this.#load();
+    return this.#rec?.userId;
+  }
+
+  async exists(): Promise<boolean> {
+    await this.#load();
+    return this.#rec !== undefined;
+  }
+
+  async destroy(): Promise<void> {
+    this.#assertOpen("destroy()");
+    await this.#load();
+    const h = this.#handle;
+    if (h !== undefined) {
+      await io("destroy", () => this.#e.records.delete(h));
+      const u = this.#rec?.userId;
+      if (u !== undefined) await io("index", () => this.#e.index.remove(u, h));
+    }
+    this.#state = "destroyed";
+    this.#id = this.#handle = this.#rec = undefined;
+    this.#changes = undefined;
+  }
+
+  async reload(): Promise<void> {
+    this.#assertOpen("reload()");
+    this.#changes = undefined;
+    this.#touchWanted = false;
+    const wasLoaded = this.#loaded;
+    this.#loaded = false;
+    if (this.#state === "gone") return;
+    // Before the first load the cookie decides; afterwards the ID this session holds now.
+    await this.#loadFrom(this.#id !== undefined ? [this.#id] : wasLoaded ? [] : this.#cookieIds());
+  }
+
+  touch(): void {
+    this.#assertOpen("touch()");
+    this.#touchWanted = true;
+  }
+
+  async save(): Promise<void> {
+    this.#assertOpen("save()");
+    await this.#persist();
+  }
+
+  async commit(): Promise<CommitResult> {
+    if (this.#state === "committed") throw new SessionStateError("commit() called twice");
+    const result: CommitResult = { setCookie: [], headers: {}, outcome: "untouched" };
+    if (this.#state === "destroyed") {
+      this.#state = "committed";
+      if (this.#sentCookie()) result.setCookie.push(this.#cookie("", 0));
+      result.headers["cache-control"] = "no-store";
+      result.outcome = "destroyed";
+      return result;
+    }
+    if (!this.#loaded && !this.#dirty() && !this.#touchWanted && !this.#issueCookie) {
+      this.#state = "committed";
+      return result;
+    }
+    const outcome = await this.#persist();
+    const wasGone = this.#state === "gone";
+    this.#state = "committed";
+    result.outcome = outcome === "unchanged" && this.#issueCookie ? "saved" : outcome;
+    const rec = this.#rec;
+    if (outcome !== "gone" && this.#issueCookie && this.#id !== undefined && rec !== undefined) {
+      const maxAge = this.#plan.persistent
+        ? Math.ceil((rec.createdAt + this.#e.t.absoluteMs - Date.now()) / 1000)
+        : undefined;
+      result.setCookie.push(this.#cookie(signId(this.#e.keys, this.#id), maxAge));
+    } else if ((wasGone && !this.#goneByRegenerate) || (rec === undefined && this.#sentCookie())) {
+      // The cookie points at nothing (tampered, unknown, expired or destroyed elsewhere): clear it.
+      result.setCookie.push(this.#cookie("", 0));
+    }
+    if (result.setCookie.length > 0) result.headers["cache-control"] = "no-store";
+    return result;
+  }
 }
