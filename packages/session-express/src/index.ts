@@ -1,1 +1,5 @@
-export {};
+export type { HeaderCommit } from "./commit-before-headers.js";
+export { commitBeforeHeaders } from "./commit-before-headers.js";
+export type { KvSessionOptions, SessionMiddleware, SessionRequestLike } from "./middleware.js";
+export { bindUser, coreSession, kvSession, sessionUserId } from "./middleware.js";
+export type { Callback, ExpressSession, SessionCookieInfo } from "./session-object.js";

@@ -1,0 +1,261 @@
+import type { JsonValue } from "@kvsession/kv";
+import type { Session, SessionData } from "@kvsession/session";
+import { hashId } from "@kvsession/session";
+
+/** Node-style callback, as express-session's methods take. */
+export type Callback = (err?: unknown) => void;
+
+/**
+ * `req.session.cookie`: read-only facts about the session cookie. The cookie's
+ * lifetime is set once for the whole app (`cookie.persistent`), so assigning
+ * `maxAge`/`expires` here is accepted but changes nothing (a one-time warning says so).
+ */
+export interface SessionCookieInfo {
+  /** Milliseconds the cookie has left; `null` for a browser-session cookie (the default). */
+  maxAge: number | null;
+  /** When the cookie expires; `null` for a browser-session cookie. */
+  expires: Date | null;
+  originalMaxAge: number | null;
+  readonly httpOnly: true;
+  readonly path: string;
+  readonly secure: boolean;
+  readonly sameSite: string;
+}
+
+/**
+ * What `req.session` is: the session data as plain properties (read and assign
+ * them synchronously, as with express-session) plus express-session's methods,
+ * each taking an optional callback and returning a promise.
+ */
+export interface ExpressSession {
+  /** The store handle of the session (SHA-256 of the secret ID, safe to log); `undefined` before it is stored. */
+  readonly id: string | undefined;
+  readonly cookie: SessionCookieInfo;
+  /** New ID AND empty data, as in express-session; `req.session` is a new object afterwards. */
+  regenerate(callback?: Callback): Promise<void>;
+  /** Deletes the session in the store now; `req.session` is gone and the response clears the cookie. */
+  destroy(callback?: Callback): Promise<void>;
+  /** Drops this request's unsaved changes and reads the stored data again. */
+  reload(callback?: Callback): Promise<void>;
+  /** Writes the changes now (the middleware does it anyway before the headers go out). */
+  save(callback?: Callback): Promise<void>;
+  /** Refreshes the last-seen time at commit even if the throttle would skip it. */
+  touch(callback?: Callback): Promise<void>;
+  /** Kept for express-session compatibility; the cookie lifetime is app-wide, so this does nothing. */
+  resetMaxAge(): ExpressSession;
+  // Session data: any JSON value under a string key.
+  [key: string]: unknown;
+}
+
+/** The part of the middleware's configuration a session object needs. */
+export interface SessionContext {
+  cookie: Omit<SessionCookieInfo, "maxAge" | "expires" | "originalMaxAge"> & { lifetimeMs: number | null };
+  warnCookieWrite(): void;
+}
+
+/** Per-request state behind `req.session`, kept off the object so it never mixes with data. */
+export interface SessionState {
+  readonly core: Session;
+  readonly ctx: SessionContext;
+  readonly req: { session?: unknown; sessionID?: string | undefined; headers: { cookie?: string } };
+  /** The object currently exposed as `req.session`. */
+  object: ExpressSession;
+  /** JSON of every data key as the core last saw it (loaded, or flushed to it). */
+  snapshot: Map<string, string>;
+  destroyed: boolean;
+  id: string | undefined;
+}
+
+const STATE = Symbol("kvsession.state");
+const RESERVED = new Set(["id", "cookie", "req"]);
+
+function stateOf(obj: unknown): SessionState {
+  const s = (obj as { [STATE]?: SessionState } | undefined)?.[STATE];
+  if (s === undefined) throw new TypeError("not a kvsession req.session object");
+  return s;
+}
+
+/** Runs `work`, reporting to the callback if one is given and to the returned promise always. */
+function settle(work: () => Promise<void>, cb: Callback | undefined): Promise<void> {
+  const p = work();
+  if (typeof cb === "function") {
+    p.then(
+      () => cb(),
+      (err) => cb(err),
+    );
+    // With a callback the caller handles errors there; do not also raise an unhandled rejection.
+    return p.catch(() => {});
+  }
+  return p;
+}
+
+const json = (v: unknown): string | undefined => {
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Turns the plain-property changes made since the last snapshot into core
+ * `set`/`delete` calls (top-level keys, compared as JSON), so the core's
+ * patch-based commit applies only what this request changed.
+ */
+export function flush(state: SessionState): void {
+  if (state.destroyed) return;
+  const obj = state.object;
+  const next = new Map<string, string>();
+  for (const key of Object.keys(obj)) {
+    if (RESERVED.has(key)) continue;
+    const value = obj[key];
+    if (value === undefined || typeof value === "function") continue;
+    const text = json(value);
+    if (text === undefined) {
+      // JSON cannot hold it: let the core raise its SessionDataError at commit.
+      state.core.set(key, value as JsonValue);
+      continue;
+    }
+    next.set(key, text);
+    if (state.snapshot.get(key) !== text) {
+      // Store what JSON makes of it (a Date becomes a string), as connect-redis does.
+      state.core.set(key, JSON.parse(text) as JsonValue);
+    }
+  }
+  for (const key of state.snapshot.keys()) if (!next.has(key)) state.core.delete(key);
+  state.snapshot = next;
+}
+
+function cookieInfo(ctx: SessionContext): SessionCookieInfo {
+  const life = ctx.cookie.lifetimeMs;
+  const info = {
+    httpOnly: true as const,
+    path: ctx.cookie.path,
+    secure: ctx.cookie.secure,
+    sameSite: ctx.cookie.sameSite,
+    originalMaxAge: life,
+  };
+  return Object.defineProperties(info, {
+    maxAge: {
+      enumerable: true,
+      get: () => life,
+      set: () => ctx.warnCookieWrite(),
+    },
+    expires: {
+      enumerable: true,
+      get: () => (life === null ? null : new Date(Date.now() + life)),
+      set: () => ctx.warnCookieWrite(),
+    },
+  }) as SessionCookieInfo;
+}
+
+/** The session ID handle, read from the request's cookie once the core has found a live session for it. */
+function handleFromCookie(header: string | undefined, names: readonly string[]): string | undefined {
+  if (typeof header !== "string") return undefined;
+  const found = new Set<string>();
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq === -1) continue;
+    if (!names.includes(part.slice(0, eq).trim())) continue;
+    const value = part.slice(eq + 1).trim();
+    // The core accepts only `<43-char id>.<43-char signature>`; anything else was not what it loaded.
+    if (value.length === 87) found.add(value.slice(0, 43));
+  }
+  // Several candidates (cookie tossing): the core trusted at most one; do not guess which.
+  return found.size === 1 ? hashId([...found][0]!) : undefined;
+}
+
+export { handleFromCookie };
+
+const methods: Record<string, (this: ExpressSession, ...args: never[]) => unknown> = {
+  regenerate(this: ExpressSession, cb?: Callback) {
+    const state = stateOf(this);
+    return settle(async () => {
+      await state.core.regenerate({ keepData: false });
+      state.id = undefined;
+      state.snapshot = new Map();
+      state.object = makeSessionObject(state, {});
+      state.req.session = state.object;
+      state.req.sessionID = undefined;
+    }, cb);
+  },
+  destroy(this: ExpressSession, cb?: Callback) {
+    const state = stateOf(this);
+    return settle(async () => {
+      await state.core.destroy();
+      state.destroyed = true;
+      state.id = undefined;
+      delete state.req.session;
+      state.req.sessionID = undefined;
+    }, cb);
+  },
+  reload(this: ExpressSession, cb?: Callback) {
+    const state = stateOf(this);
+    return settle(async () => {
+      await state.core.reload();
+      const data = await state.core.all();
+      for (const key of Object.keys(this)) if (!RESERVED.has(key)) delete this[key];
+      adopt(state, data);
+    }, cb);
+  },
+  save(this: ExpressSession, cb?: Callback) {
+    const state = stateOf(this);
+    return settle(async () => {
+      flush(state);
+      await state.core.save();
+    }, cb);
+  },
+  touch(this: ExpressSession, cb?: Callback) {
+    const state = stateOf(this);
+    return settle(async () => state.core.touch(), cb);
+  },
+  resetMaxAge(this: ExpressSession) {
+    return this;
+  },
+};
+
+const proto: object = Object.create(Object.prototype, {
+  ...Object.fromEntries(
+    Object.entries(methods).map(([name, fn]) => [
+      name,
+      { value: fn, enumerable: false, writable: true, configurable: true },
+    ]),
+  ),
+  id: {
+    enumerable: false,
+    get(this: ExpressSession) {
+      return stateOf(this).id;
+    },
+  },
+});
+
+/** Puts loaded data on the current object as plain properties and remembers it as the snapshot. */
+export function adopt(state: SessionState, data: Partial<SessionData>): void {
+  const obj = state.object;
+  const snap = new Map<string, string>();
+  for (const [key, value] of Object.entries(data)) {
+    if (RESERVED.has(key) || value === undefined) continue;
+    obj[key] = value;
+    snap.set(key, JSON.stringify(value));
+  }
+  state.snapshot = snap;
+}
+
+/** A fresh `req.session` object bound to `state`, holding `data` as plain properties. */
+export function makeSessionObject(state: SessionState, data: Partial<SessionData>): ExpressSession {
+  const obj = Object.create(proto) as ExpressSession;
+  Object.defineProperty(obj, STATE, { value: state, enumerable: false });
+  Object.defineProperty(obj, "cookie", {
+    value: cookieInfo(state.ctx),
+    enumerable: false,
+    writable: true,
+  });
+  state.object = obj;
+  adopt(state, data);
+  return obj;
+}
+
+/** The state behind a `req.session` object (for the middleware and the helpers). */
+export function sessionState(obj: unknown): SessionState | undefined {
+  return (obj as { [STATE]?: SessionState } | undefined)?.[STATE];
+}
