@@ -8,8 +8,8 @@ import { closeServers, countingStore, SECRET, serve } from "./helpers.js";
 
 afterEach(closeServers);
 
-// biome-ignore lint/suspicious/noExplicitAny: session data is untyped here, as in express-session apps without SessionData.
 type Req = Omit<express.Request, "session" | "sessionID"> & {
+  // biome-ignore lint/suspicious/noExplicitAny: session data is untyped here, as in express-session apps without SessionData.
   session: Record<string, any>;
   sessionID: string | undefined;
 };
