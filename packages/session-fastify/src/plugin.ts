@@ -1,0 +1,101 @@
+import type { SealedSessions, SessionData, Sessions } from "@kvsession/session";
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import { withStatus } from "./errors.js";
+import { buildSessions, type KvSessionOptions } from "./options.js";
+import { type FastifySession, fastifySession, type SessionSlot } from "./request-session.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** This request's session (kvsession). Opened on first access: a route that never reads it costs no store I/O. */
+    readonly session: FastifySession;
+  }
+  interface FastifyInstance {
+    /** The session core: `listUserSessions`, `revokeUser`, `revokeSession`, `revokeAll`. */
+    sessions: Sessions<SessionData> | SealedSessions<SessionData>;
+  }
+}
+
+const kSlot = Symbol("kvsession.slot");
+type WithSlot = FastifyRequest & { [kSlot]: SessionSlot | null };
+
+function openSlot(sessions: Sessions<SessionData> | SealedSessions<SessionData>, request: FastifyRequest) {
+  const raw = request.raw;
+  return {
+    core: sessions.open({
+      cookieHeader: raw.headers.cookie,
+      secure: (raw.socket as { encrypted?: boolean } | null)?.encrypted === true,
+      forwardedProto: raw.headers["x-forwarded-proto"],
+    }),
+    api: undefined,
+    handle: undefined,
+    failed: false,
+    committed: false,
+  } satisfies SessionSlot;
+}
+
+function appendSetCookie(reply: FastifyReply, values: string[]): void {
+  const prev = reply.getHeader("set-cookie");
+  const list = prev === undefined ? [] : Array.isArray(prev) ? prev.map(String) : [String(prev)];
+  reply.removeHeader("set-cookie");
+  reply.header("set-cookie", [...list, ...values]);
+}
+
+const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done) => {
+  let sessions: Sessions<SessionData> | SealedSessions<SessionData>;
+  try {
+    sessions = buildSessions(options);
+  } catch (err) {
+    done(err as Error);
+    return;
+  }
+  fastify.decorate("sessions", sessions as Sessions<SessionData>);
+  fastify.decorateRequest(kSlot as unknown as string, null);
+  // A getter: the session object is built on first access only, so untouched routes pay nothing.
+  fastify.decorateRequest("session", {
+    getter(this: FastifyRequest) {
+      const req = this as WithSlot;
+      req[kSlot] ??= openSlot(sessions, req);
+      const slot = req[kSlot];
+      slot.api ??= fastifySession(slot);
+      return slot.api;
+    },
+  });
+  fastify.addHook("onSend", async (request, reply, payload) => {
+    const slot = (request as WithSlot)[kSlot];
+    // An error response after a failed commit passes here again: commit at most once, and
+    // never retry a store that already failed in this request.
+    if (slot === null || slot.committed || slot.failed) return payload;
+    slot.committed = true;
+    let result: Awaited<ReturnType<SessionSlot["core"]["commit"]>>;
+    try {
+      result = await slot.core.commit();
+    } catch (err) {
+      slot.failed = true;
+      throw withStatus(err);
+    }
+    if (result.setCookie.length > 0) appendSetCookie(reply, result.setCookie);
+    if (result.headers["cache-control"]) reply.header("cache-control", result.headers["cache-control"]);
+    return payload;
+  });
+  done();
+};
+
+/**
+ * Sessions for Fastify 5 on any `@kvsession/kv` store (or in a sealed cookie),
+ * with the `request.session` API of @fastify/session, promise-based.
+ *
+ * @example
+ * import Fastify from "fastify";
+ * import { createMemoryStore } from "@kvsession/kv";
+ * import kvSession from "@kvsession/session-fastify";
+ *
+ * const app = Fastify();
+ * await app.register(kvSession, { store: createMemoryStore(), secrets: [process.env.SESSION_SECRET!] });
+ * app.get("/", async (request) => {
+ *   const views = ((await request.session.get("views")) as number | undefined) ?? 0;
+ *   request.session.set("views", views + 1);
+ *   return { views: views + 1 };
+ * });
+ */
+export const kvSession = fp(plugin, { name: "@kvsession/session-fastify", fastify: "5.x" });
