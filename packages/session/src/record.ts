@@ -61,8 +61,18 @@ export interface Changes {
 export const noChanges = (c: Changes) =>
   c.patch.size === 0 && c.flashAdd.size === 0 && c.flashTaken.size === 0;
 
+const NO_FLASH_ADD = new Map<string, JsonValue[]>();
+const NO_FLASH_TAKEN = new Map<string, number>();
+
+/** Flash maps are a shared empty one until a request actually uses flash (most never do). */
 export function newChanges(): Changes {
-  return { patch: new Map(), flashAdd: new Map(), flashTaken: new Map() };
+  return { patch: new Map(), flashAdd: NO_FLASH_ADD, flashTaken: NO_FLASH_TAKEN };
+}
+
+export function withFlash(c: Changes): Changes {
+  if (c.flashAdd === NO_FLASH_ADD) c.flashAdd = new Map();
+  if (c.flashTaken === NO_FLASH_TAKEN) c.flashTaken = new Map();
+  return c;
 }
 
 export function applyData(data: SessionData, patch: Patch): SessionData {

@@ -18,6 +18,7 @@ import {
   DELETED,
   newChanges,
   noChanges,
+  withFlash,
 } from "./record.js";
 import { compress, seal, sealedLength, unseal } from "./seal.js";
 import type { CommitResult, CommonOptions, OpenInput, Session, SessionData } from "./types.js";
@@ -312,6 +313,7 @@ export function createSealedSessions<D extends object = SessionData>(
       flash(type, message) {
         assertOpen("flash()");
         assertDataKey(type);
+        withFlash(changes);
         const list = changes.flashAdd.get(type) ?? [];
         list.push(message);
         changes.flashAdd.set(type, list);
@@ -320,6 +322,7 @@ export function createSealedSessions<D extends object = SessionData>(
         assertOpen("flashes()");
         assertDataKey(type);
         await load();
+        withFlash(changes);
         const taken = changes.flashTaken.get(type) ?? 0;
         const stored = (payload?.flash?.[type] ?? []).slice(taken);
         const own = changes.flashAdd.get(type) ?? [];

@@ -29,6 +29,7 @@ import {
   noChanges,
   type StoredRecord,
   type Tombstone,
+  withFlash,
 } from "./record.js";
 import type {
   CommitResult,
@@ -280,14 +281,14 @@ class ServerSession<D extends object> implements Session<D> {
   #cookieIds(): string[] {
     if (this.#candidates) return this.#candidates;
     this.#pairs = parseCookieHeader(this.#input.cookieHeader);
-    const seen = new Set<string>();
+    const ids: string[] = [];
     for (const v of cookieValues(this.#pairs, this.#plan.name)) {
       const id = unsignId(this.#e.keys, v);
-      if (id !== undefined) seen.add(id);
-      if (seen.size >= MAX_CANDIDATES) break;
+      if (id !== undefined && !ids.includes(id)) ids.push(id);
+      if (ids.length >= MAX_CANDIDATES) break;
     }
-    this.#candidates = [...seen];
-    return this.#candidates;
+    this.#candidates = ids;
+    return ids;
   }
 
   #sentCookie(): boolean {
@@ -339,9 +340,7 @@ class ServerSession<D extends object> implements Session<D> {
 
   #load(): Promise<void> | undefined {
     if (this.#loaded) return undefined;
-    this.#loading ??= this.#loadFrom(this.#cookieIds()).finally(() => {
-      this.#loading = undefined;
-    });
+    this.#loading ??= this.#loadFrom(this.#cookieIds());
     return this.#loading;
   }
 
@@ -525,7 +524,7 @@ class ServerSession<D extends object> implements Session<D> {
   flash(type: string, message: JsonValue): void {
     this.#assertOpen("flash()");
     assertDataKey(type);
-    const c = this.#ch();
+    const c = withFlash(this.#ch());
     const list = c.flashAdd.get(type) ?? [];
     list.push(message);
     c.flashAdd.set(type, list);
@@ -535,7 +534,7 @@ class ServerSession<D extends object> implements Session<D> {
     this.#assertOpen("flashes()");
     assertDataKey(type);
     await this.#load();
-    const c = this.#ch();
+    const c = withFlash(this.#ch());
     const taken = c.flashTaken.get(type) ?? 0;
     const stored = (this.#rec?.flash?.[type] ?? []).slice(taken);
     const own = c.flashAdd.get(type) ?? [];
