@@ -23,7 +23,11 @@ type Key = keyof SessionShape & string;
  * (as a patch on top of the stored record) when the response is sent.
  */
 export interface FastifySession {
-  /** The public handle of the session (a hash of the secret ID), once known; see the README. */
+  /**
+   * The session's public handle: a hash of the secret ID, which is what the store is keyed by and
+   * what `listUserSessions`/`revokeSession` use. Known once a call has loaded the session
+   * (`await request.session.exists()`), undefined before, for a new session until it is saved, and in sealed mode.
+   */
   readonly sessionId: string | undefined;
   get<K extends Key>(key: K): Promise<SessionShape[K] | undefined>;
   has(key: Key): Promise<boolean>;
@@ -66,15 +70,18 @@ export interface SessionSlot {
   committed: boolean;
 }
 
-type Handled = { handle?: () => Promise<string | undefined> };
+/** The core's server-side sessions know their handle (not part of its public `Session` type yet). */
+type Handled = { handleForIndex?: () => Promise<string | undefined> };
 
-/** Runs a core call, remembering a failure and giving session errors their HTTP status. */
-async function guarded<T>(slot: SessionSlot, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs a core call, remembering a failure and giving session errors their HTTP status.
+ * `refresh`: the call has loaded the session, so reading its handle costs no I/O.
+ */
+async function guarded<T>(slot: SessionSlot, fn: () => Promise<T>, refresh = true): Promise<T> {
   try {
     const out = await fn();
-    // The core exposes the handle only if it has `handle()` (proposed); the ID itself stays private.
-    const h = (slot.core as Handled).handle;
-    if (typeof h === "function") slot.handle = await h.call(slot.core);
+    const h = (slot.core as Handled).handleForIndex;
+    if (refresh && typeof h === "function") slot.handle = await h.call(slot.core);
     return out;
   } catch (err) {
     slot.failed = true;
@@ -98,8 +105,9 @@ export function fastifySession(slot: SessionSlot): FastifySession {
       return slot.handle;
     },
     core,
-    get: (key) => guarded(slot, () => core.get(key)) as Promise<never>,
-    has: (key) => guarded(slot, () => core.has(key)),
+    // A pending change answers get/has without loading: do not force a load for the handle.
+    get: (key) => guarded(slot, () => core.get(key), false) as Promise<never>,
+    has: (key) => guarded(slot, () => core.has(key), false),
     all: () => guarded(slot, () => core.all()) as Promise<never>,
     set: (key, value) => sync(() => core.set(key, value as JsonValue | undefined)),
     delete: (key) => sync(() => core.delete(key)),
@@ -119,6 +127,6 @@ export function fastifySession(slot: SessionSlot): FastifySession {
     userId: () => guarded(slot, () => core.userId()),
     exists: () => guarded(slot, () => core.exists()),
     flash: (type, message) => sync(() => core.flash(type, message)),
-    flashes: (type) => guarded(slot, () => core.flashes(type)),
+    flashes: (type) => guarded(slot, () => core.flashes(type), false),
   };
 }

@@ -64,6 +64,14 @@ async function start(options: KvSessionOptions, fastifyOptions = {}) {
     request.session.set("x", 1);
     return { ok: true };
   });
+  app.post("/ids", async (request) => {
+    const first = request.session.sessionId ?? null;
+    request.session.set("n", 1);
+    await request.session.save();
+    const saved = request.session.sessionId ?? null;
+    await request.session.bindUser("grace");
+    return { first, saved, bound: request.session.sessionId ?? null };
+  });
   app.register(async (child) => {
     child.get("/child", async (request) => ({ n: (await request.session.get("n")) ?? null }));
   });
@@ -155,6 +163,20 @@ describe("server-side sessions through a real Fastify server", () => {
     expect(listed[0]!.meta).toEqual({ ua: "t" });
     expect(await sessions.revokeUser("ada")).toBe(2);
     expect(await (await a.fetch(`${url}/peek`)).json()).toEqual({ n: null });
+  });
+
+  it("sessionId is the public handle listUserSessions reports, and changes on login", async () => {
+    const { app, url } = await start({ store: createMemoryStore(), secrets: [SECRET] });
+    const ids = (await (await fetch(`${url}/ids`, { method: "POST" })).json()) as Record<
+      string,
+      string | null
+    >;
+    expect(ids.first).toBeNull();
+    expect(ids.saved).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(ids.bound).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(ids.bound).not.toBe(ids.saved);
+    const sessions = app.sessions as ReturnType<typeof createSessions>;
+    expect((await sessions.listUserSessions("grace")).map((s) => s.handle)).toEqual([ids.bound]);
   });
 
   it("destroy() deletes the session and clears the cookie; a replayed cookie finds nothing", async () => {

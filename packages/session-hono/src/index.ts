@@ -1,1 +1,3 @@
-export {};
+export { withResponse } from "./errors.js";
+export { type SessionVariables, session } from "./middleware.js";
+export type { HonoSessionOptions } from "./options.js";
