@@ -57,6 +57,18 @@ async function neverReachesStore(cookie: string): Promise<void> {
 }
 
 describe("attacks and bad input", () => {
+  it("session IDs are 256 random bits, base64url, and never repeat", async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 500; i++) {
+      const jar = createJar();
+      await request(sessions, jar, (s) => s.set("n", i));
+      const id = jar.jar.get("__Host-sid")!.split(".")[0]!;
+      expect(Buffer.from(id, "base64url")).toHaveLength(32);
+      ids.add(id);
+    }
+    expect(ids.size).toBe(500);
+  });
+
   it("a tampered signature is refused before the store is reached", async () => {
     const jar = await loggedIn();
     const good = jar.jar.get("__Host-sid")!;
