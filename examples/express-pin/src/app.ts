@@ -1,0 +1,184 @@
+import { randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
+import { type KvStore, withCodec } from "@kvsession/kv";
+import type { Sessions } from "@kvsession/session";
+import {
+  bindUser,
+  coreSession,
+  type ExpressSession,
+  kvSession,
+  sessionUserId,
+} from "@kvsession/session-express";
+import express from "express";
+import { page } from "./html.js";
+
+/** What this app keeps in the session (server-side: the cookie only holds a signed random ID). */
+export interface PinSession {
+  name?: string;
+  pin?: string;
+  csrf?: string;
+  notice?: string;
+}
+
+export interface AppOptions {
+  /** Any @kvsession/kv store: sessions live under "sess:", accounts under "accounts:". */
+  store: KvStore;
+  /** Session secrets (the first signs); each at least 32 bytes. */
+  secrets: string[];
+  /** Cookie `Secure`: "auto" (default) follows the request; behind a TLS proxy also set `trustProxy`. */
+  secureCookie?: "auto" | boolean;
+  /** Express "trust proxy" setting (e.g. "loopback"), so `req.secure` believes X-Forwarded-Proto. */
+  trustProxy?: string | boolean;
+  /** Idle timeout of a session in ms (default 30 minutes). */
+  idleTimeoutMs?: number;
+}
+
+interface Account {
+  salt: string;
+  hash: string;
+}
+
+const PIN = /^\d{4}$/;
+const NAME = /^.{1,40}$/su;
+
+function hashPin(pin: string, salt: string): string {
+  // Small cost on purpose: it is a demo, and tests log in many times.
+  return scryptSync(pin, salt, 32, { N: 1024 }).toString("base64url");
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+type Req = express.Request & { session: ExpressSession & PinSession };
+
+/**
+ * The PIN demo: set a name and a 4-digit PIN (kept in the session, shown as its
+ * last digit only), log in (a new session ID, bound to the name), log out, and
+ * log out everywhere. Forms POST with a CSRF token kept in the session.
+ *
+ * @example
+ * const { app } = createApp({ store: createSqliteStore({ path: "pin.db" }), secrets: [process.env.SESSION_SECRET!] });
+ * app.listen(3000);
+ */
+export function createApp(options: AppOptions): { app: express.Express; sessions: Sessions } {
+  const sessions = kvSession({
+    store: options.store,
+    secrets: options.secrets,
+    cookie: { secure: options.secureCookie ?? "auto" },
+    idleTimeoutMs: options.idleTimeoutMs,
+  });
+  const accounts = withCodec<Account>(options.store.withPrefix("accounts:"));
+  const app = express();
+  if (options.trustProxy !== undefined) app.set("trust proxy", options.trustProxy);
+  app.disable("x-powered-by");
+  app.use((_req, res, next) => {
+    res.set({
+      "content-security-policy":
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+    });
+    next();
+  });
+  app.use(express.urlencoded({ extended: false, limit: "4kb" }));
+  app.use(sessions);
+
+  /** Every form carries the session's token; a cross-site POST cannot know it. */
+  const csrfToken = (req: Req) => {
+    req.session.csrf ??= randomBytes(24).toString("base64url");
+    return req.session.csrf;
+  };
+  const checkCsrf: express.RequestHandler = (req, res, next) => {
+    const sent = (req.body as Record<string, unknown> | undefined)?._csrf;
+    const expected = (req as Req).session.csrf;
+    if (typeof sent !== "string" || typeof expected !== "string" || !same(sent, expected)) {
+      res
+        .status(403)
+        .type("text/plain")
+        .send("Invalid or missing CSRF token: reload the page and try again.");
+      return;
+    }
+    next();
+  };
+  const back = (req: Req, res: express.Response, notice?: string) => {
+    if (notice !== undefined) req.session.notice = notice;
+    res.redirect(303, "/");
+  };
+
+  app.get("/", async (req, res) => {
+    const r = req as Req;
+    const notice = r.session.notice;
+    delete r.session.notice;
+    const user = await sessionUserId(r);
+    const active = user === undefined ? [] : await sessions.sessions.listUserSessions(user);
+    res.type("html").send(
+      page({
+        csrf: csrfToken(r),
+        name: r.session.name,
+        pinLastDigit: r.session.pin?.slice(-1),
+        user,
+        activeSessions: active.length,
+        notice,
+      }),
+    );
+  });
+
+  app.post("/profile", checkCsrf, (req, res) => {
+    const r = req as Req;
+    const { name, pin } = req.body as Record<string, unknown>;
+    if (typeof name !== "string" || !NAME.test(name.trim()))
+      return back(r, res, "A name is 1 to 40 characters.");
+    if (typeof pin !== "string" || !PIN.test(pin)) return back(r, res, "A PIN is exactly 4 digits.");
+    r.session.name = name.trim();
+    r.session.pin = pin;
+    back(r, res, "Saved in the session (on the server).");
+  });
+
+  app.post("/login", checkCsrf, async (req, res) => {
+    const r = req as Req;
+    const { name, pin } = r.session;
+    if (name === undefined || pin === undefined) return back(r, res, "Set a name and a PIN first.");
+    const account = await accounts.get(name);
+    if (account === undefined) {
+      const salt = randomBytes(16).toString("base64url");
+      await accounts.setIfAbsent(name, { salt, hash: hashPin(pin, salt) });
+    } else if (!same(hashPin(pin, account.salt), account.hash)) {
+      return back(r, res, `The PIN does not match the one registered for “${name}”.`);
+    }
+    // A new session ID on login (fixation defence), bound to the user for "log out everywhere".
+    await bindUser(r, name, { agent: String(req.get("user-agent") ?? "").slice(0, 200) });
+    r.session.csrf = randomBytes(24).toString("base64url");
+    back(r, res, `Logged in as ${name}.`);
+  });
+
+  app.post("/logout", checkCsrf, async (req, res) => {
+    await (req as Req).session.destroy();
+    res.redirect(303, "/");
+  });
+
+  app.post("/logout-everywhere", checkCsrf, async (req, res) => {
+    const r = req as Req;
+    const user = await sessionUserId(r);
+    if (user === undefined) return back(r, res, "You are not logged in.");
+    // Every other session of this user first, then this one.
+    const others = await sessions.sessions.revokeUser(user, { except: coreSession(r) });
+    await r.session.destroy();
+    console.log(`log out everywhere: ${user} ended ${others + 1} session(s)`);
+    res.redirect(303, "/");
+  });
+
+  app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = (err as { status?: number }).status ?? 500;
+    if (status >= 500) console.error(err);
+    res
+      .status(status)
+      .type("text/plain")
+      .send(
+        status === 503 ? "The session store is unavailable; try again shortly." : "Something went wrong.",
+      );
+  });
+
+  return { app, sessions: sessions.sessions };
+}
