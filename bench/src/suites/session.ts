@@ -63,7 +63,8 @@ function limit(variant: string, write: boolean): BenchCase {
           const dot = value.indexOf(".");
           const id = value.slice(0, dot);
           const mac = createHmac("sha256", key).update(id).digest();
-          if (!timingSafeEqual(mac, Buffer.from(value.slice(dot + 1), "base64url"))) throw new Error("bad signature");
+          if (!timingSafeEqual(mac, Buffer.from(value.slice(dot + 1), "base64url")))
+            throw new Error("bad signature");
           const h = createHash("sha256").update(id).digest("base64url");
           const rec = JSON.parse(map.get(h)!) as { data: Data };
           if (!write) return rec.data.count;
@@ -97,7 +98,8 @@ const record = { data: initial, createdAt: Date.now(), lastSeenAt: Date.now() };
 const codec = json<unknown>();
 
 export default {
-  title: "Session core: load → change → commit on MemoryStore vs the same crypto by hand on a Map (the limit)",
+  title:
+    "Session core: load → change → commit on MemoryStore vs the same crypto by hand on a Map (the limit)",
   inFlight: [1, 64],
   ops: 100_000,
   targets: { limit: 0.5 },
@@ -123,8 +125,10 @@ export default {
       const bytes = codec.encode(record);
       return () => codec.encode(codec.decode(bytes));
     }),
-    piece("serialise Set-Cookie", () => () =>
-      serializeCookie("__Host-sid", signed, { path: "/", httpOnly: true, secure: true, sameSite: "Lax" }),
+    piece(
+      "serialise Set-Cookie",
+      () => () =>
+        serializeCookie("__Host-sid", signed, { path: "/", httpOnly: true, secure: true, sameSite: "Lax" }),
     ),
   ],
 } satisfies BenchSuite;
