@@ -40,18 +40,14 @@ function guard<D extends object>(s: Session<D>, failed: { yes: boolean }): Sessi
   return s;
 }
 
+/**
+ * Through `c.header()`, not `c.res.headers`: Hono then copies a finalized response itself
+ * (immutable headers of Response.redirect()/fetch() included), and a later middleware's own
+ * copy keeps our cookies (on @hono/node-server, editing `c.res.headers` directly was lost).
+ */
 function appendHeaders(c: Context, setCookie: string[], cacheControl: string | undefined): void {
-  const apply = (h: Headers) => {
-    for (const v of setCookie) h.append("set-cookie", v);
-    if (cacheControl) h.set("cache-control", cacheControl);
-  };
-  try {
-    apply(c.res.headers);
-  } catch {
-    // A Response passed through from fetch() has immutable headers: copy it once.
-    c.res = new Response(c.res.body, c.res);
-    apply(c.res.headers);
-  }
+  for (const v of setCookie) c.header("set-cookie", v, { append: true });
+  if (cacheControl) c.header("cache-control", cacheControl);
 }
 
 /**

@@ -161,6 +161,24 @@ describe("through a real @hono/node-server", () => {
     expect(((await (await a.fetch(`${url}/mine`)).json()) as boolean[]).sort()).toEqual([false, true]);
   });
 
+  it("keeps its cookie when an outer middleware edits headers afterwards", async () => {
+    const app = new Hono<{ Variables: SessionVariables<Data> }>();
+    app.use(async (c, next) => {
+      await next();
+      c.header("x-frame-options", "DENY");
+    });
+    app.use(session<Data>({ store: createMemoryStore(), secrets: [SECRET] }));
+    app.get("/", (c) => {
+      c.get("session").set("n", 1);
+      return c.html("<p>hi</p>");
+    });
+    const url = await listen(app);
+    const res = await fetch(`${url}/`);
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.getSetCookie()[0]).toMatch(/^sid=/);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+  });
+
   it("logout destroys the session and clears the cookie", async () => {
     const url = await listen(makeApp({ store: createMemoryStore(), secrets: [SECRET] }));
     const b = cookieJar();
