@@ -3,7 +3,7 @@ import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastif
 import fp from "fastify-plugin";
 import { withStatus } from "./errors.js";
 import { buildSessions, type KvSessionOptions } from "./options.js";
-import { type FastifySession, fastifySession, type SessionSlot } from "./request-session.js";
+import { type FastifySession, RequestSession } from "./request-session.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -16,22 +16,21 @@ declare module "fastify" {
   }
 }
 
-const kSlot = Symbol("kvsession.slot");
-type WithSlot = FastifyRequest & { [kSlot]: SessionSlot | null };
+const kSlot = Symbol("kvsession.session");
+type WithSlot = FastifyRequest & { [kSlot]: RequestSession | null };
 
-function openSlot(sessions: Sessions<SessionData> | SealedSessions<SessionData>, request: FastifyRequest) {
+function openSession(
+  sessions: Sessions<SessionData> | SealedSessions<SessionData>,
+  request: FastifyRequest,
+): RequestSession {
   const raw = request.raw;
-  return {
-    core: sessions.open({
+  return new RequestSession(
+    sessions.open({
       cookieHeader: raw.headers.cookie,
       secure: (raw.socket as { encrypted?: boolean } | null)?.encrypted === true,
       forwardedProto: raw.headers["x-forwarded-proto"],
     }),
-    api: undefined,
-    handle: undefined,
-    failed: false,
-    committed: false,
-  } satisfies SessionSlot;
+  );
 }
 
 function appendSetCookie(reply: FastifyReply, values: string[]): void {
@@ -55,28 +54,28 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
   fastify.decorateRequest("session", {
     getter(this: FastifyRequest) {
       const req = this as WithSlot;
-      req[kSlot] ??= openSlot(sessions, req);
-      const slot = req[kSlot];
-      slot.api ??= fastifySession(slot);
-      return slot.api;
+      req[kSlot] ??= openSession(sessions, req);
+      return req[kSlot];
     },
   });
-  fastify.addHook("onSend", async (request, reply, payload) => {
-    const slot = (request as WithSlot)[kSlot];
+  // Callback style: the common case (session untouched) allocates no promise.
+  fastify.addHook("onSend", (request, reply, payload, next) => {
+    const s = (request as WithSlot)[kSlot];
     // An error response after a failed commit passes here again: commit at most once, and
     // never retry a store that already failed in this request.
-    if (slot === null || slot.committed || slot.failed) return payload;
-    slot.committed = true;
-    let result: Awaited<ReturnType<SessionSlot["core"]["commit"]>>;
-    try {
-      result = await slot.core.commit();
-    } catch (err) {
-      slot.failed = true;
-      throw withStatus(err);
-    }
-    if (result.setCookie.length > 0) appendSetCookie(reply, result.setCookie);
-    if (result.headers["cache-control"]) reply.header("cache-control", result.headers["cache-control"]);
-    return payload;
+    if (s === null || s.committed || s.failed) return next(null, payload);
+    s.committed = true;
+    s.core.commit().then(
+      (result) => {
+        if (result.setCookie.length > 0) appendSetCookie(reply, result.setCookie);
+        if (result.headers["cache-control"]) reply.header("cache-control", result.headers["cache-control"]);
+        next(null, payload);
+      },
+      (err: unknown) => {
+        s.failed = true;
+        next(withStatus(err) as Error);
+      },
+    );
   });
   done();
 };

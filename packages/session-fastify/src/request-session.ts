@@ -60,34 +60,8 @@ export interface FastifySession {
   readonly core: Session<SessionData>;
 }
 
-/** Per-request bookkeeping the plugin reads in onSend. */
-export interface SessionSlot {
-  core: Session<SessionData>;
-  api: FastifySession | undefined;
-  handle: string | undefined;
-  /** A session call already failed in this request: the error response must not retry the store. */
-  failed: boolean;
-  committed: boolean;
-}
-
 /** The core's server-side sessions know their handle (not part of its public `Session` type yet). */
 type Handled = { handleForIndex?: () => Promise<string | undefined> };
-
-/**
- * Runs a core call, remembering a failure and giving session errors their HTTP status.
- * `refresh`: the call has loaded the session, so reading its handle costs no I/O.
- */
-async function guarded<T>(slot: SessionSlot, fn: () => Promise<T>, refresh = true): Promise<T> {
-  try {
-    const out = await fn();
-    const h = (slot.core as Handled).handleForIndex;
-    if (refresh && typeof h === "function") slot.handle = await h.call(slot.core);
-    return out;
-  } catch (err) {
-    slot.failed = true;
-    throw withStatus(err);
-  }
-}
 
 function sync<T>(fn: () => T): T {
   try {
@@ -97,36 +71,84 @@ function sync<T>(fn: () => T): T {
   }
 }
 
-/** Builds `request.session` over one core session; created only when a route touches it. */
-export function fastifySession(slot: SessionSlot): FastifySession {
-  const core = slot.core;
-  return {
-    get sessionId() {
-      return slot.handle;
-    },
-    core,
-    // A pending change answers get/has without loading: do not force a load for the handle.
-    get: (key) => guarded(slot, () => core.get(key), false) as Promise<never>,
-    has: (key) => guarded(slot, () => core.has(key), false),
-    all: () => guarded(slot, () => core.all()) as Promise<never>,
-    set: (key, value) => sync(() => core.set(key, value as JsonValue | undefined)),
-    delete: (key) => sync(() => core.delete(key)),
-    regenerate: (keep) =>
-      guarded(slot, async () => {
-        if (keep === true) return core.regenerate({ keepData: true });
-        const fields = Array.isArray(keep) ? keep : [];
-        const kept = await Promise.all(fields.map(async (k) => [k, await core.get(k)] as const));
-        await core.regenerate({ keepData: false });
-        for (const [k, v] of kept) if (v !== undefined) core.set(k, v);
-      }),
-    destroy: () => guarded(slot, () => core.destroy()),
-    reload: () => guarded(slot, () => core.reload()),
-    save: () => guarded(slot, () => core.save()),
-    touch: () => sync(() => core.touch()),
-    bindUser: (userId, meta) => guarded(slot, () => core.bindUser(userId, meta)),
-    userId: () => guarded(slot, () => core.userId()),
-    exists: () => guarded(slot, () => core.exists()),
-    flash: (type, message) => sync(() => core.flash(type, message)),
-    flashes: (type) => guarded(slot, () => core.flashes(type), false),
-  };
+/**
+ * `request.session`, and the per-request bookkeeping the plugin reads in onSend. A class
+ * rather than an object of closures on purpose: one allocation per request that touches
+ * the session, methods shared on the prototype (the core made the same choice for GC).
+ */
+export class RequestSession implements FastifySession {
+  sessionId: string | undefined = undefined;
+  /** A session call already failed in this request: the error response must not retry the store. */
+  failed = false;
+  committed = false;
+  constructor(readonly core: Session<SessionData>) {}
+
+  /**
+   * Runs a core call, remembering a failure and giving session errors their HTTP status.
+   * `refresh`: the call has loaded the session, so reading its handle costs no I/O.
+   */
+  private async guarded<T>(fn: () => Promise<T>, refresh = true): Promise<T> {
+    try {
+      const out = await fn();
+      const h = (this.core as Handled).handleForIndex;
+      if (refresh && typeof h === "function") this.sessionId = await h.call(this.core);
+      return out;
+    } catch (err) {
+      this.failed = true;
+      throw withStatus(err);
+    }
+  }
+
+  // A pending change answers get/has without loading: do not force a load for the handle.
+  get<K extends Key>(key: K): Promise<SessionShape[K] | undefined> {
+    return this.guarded(() => this.core.get(key), false) as Promise<SessionShape[K] | undefined>;
+  }
+  has(key: Key): Promise<boolean> {
+    return this.guarded(() => this.core.has(key), false);
+  }
+  all(): Promise<Partial<SessionShape>> {
+    return this.guarded(() => this.core.all()) as Promise<Partial<SessionShape>>;
+  }
+  set<K extends Key>(key: K, value: SessionShape[K] | undefined): void {
+    sync(() => this.core.set(key, value as JsonValue | undefined));
+  }
+  delete(key: Key): void {
+    sync(() => this.core.delete(key));
+  }
+  regenerate(keep?: readonly Key[] | boolean): Promise<void> {
+    return this.guarded(async () => {
+      if (keep === true) return this.core.regenerate({ keepData: true });
+      const fields = Array.isArray(keep) ? keep : [];
+      const kept = await Promise.all(fields.map(async (k) => [k, await this.core.get(k)] as const));
+      await this.core.regenerate({ keepData: false });
+      for (const [k, v] of kept) if (v !== undefined) this.core.set(k, v);
+    });
+  }
+  destroy(): Promise<void> {
+    return this.guarded(() => this.core.destroy());
+  }
+  reload(): Promise<void> {
+    return this.guarded(() => this.core.reload());
+  }
+  save(): Promise<void> {
+    return this.guarded(() => this.core.save());
+  }
+  touch(): void {
+    sync(() => this.core.touch());
+  }
+  bindUser(userId: string, meta?: JsonValue): Promise<void> {
+    return this.guarded(() => this.core.bindUser(userId, meta));
+  }
+  userId(): Promise<string | undefined> {
+    return this.guarded(() => this.core.userId());
+  }
+  exists(): Promise<boolean> {
+    return this.guarded(() => this.core.exists());
+  }
+  flash(type: string, message: JsonValue): void {
+    sync(() => this.core.flash(type, message));
+  }
+  flashes(type: string): Promise<JsonValue[]> {
+    return this.guarded(() => this.core.flashes(type), false);
+  }
 }
