@@ -10,6 +10,7 @@ import {
 } from "@kvsession/session";
 import { commitBeforeHeaders } from "./commit-before-headers.js";
 import {
+  coreHandle,
   type ExpressSession,
   flush,
   handleFromCookie,
@@ -151,7 +152,7 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
     core.all().then(
       async (data) => {
         if (Object.keys(data).length > 0 || (await core.exists()))
-          state.id = handleFromCookie(req.headers.cookie, names);
+          state.id = (await coreHandle(core)) ?? handleFromCookie(req.headers.cookie, names);
         install(data as Record<string, JsonValue>);
       },
       (err) => next(withStatus(err)),
@@ -178,8 +179,8 @@ export async function bindUser(req: { session?: unknown }, userId: string, meta?
   const state = stateFor(req);
   flush(state);
   await state.core.bindUser(userId, meta);
-  state.id = undefined;
-  (state.req as SessionRequestLike).sessionID = undefined;
+  state.id = await coreHandle(state.core);
+  (state.req as SessionRequestLike).sessionID = state.id;
 }
 
 /**

@@ -167,16 +167,26 @@ function handleFromCookie(header: string | undefined, names: readonly string[]):
 
 export { handleFromCookie };
 
+/**
+ * The store handle the core knows for this session. The core has it as
+ * `handleForIndex()` (not part of its public `Session` type yet); call only once
+ * the session is loaded, so it costs no I/O.
+ */
+export async function coreHandle(core: Session): Promise<string | undefined> {
+  const h = (core as { handleForIndex?: () => Promise<string | undefined> }).handleForIndex;
+  return typeof h === "function" ? h.call(core) : undefined;
+}
+
 const methods: Record<string, (this: ExpressSession, ...args: never[]) => unknown> = {
   regenerate(this: ExpressSession, cb?: Callback) {
     const state = stateOf(this);
     return settle(async () => {
       await state.core.regenerate({ keepData: false });
-      state.id = undefined;
+      state.id = await coreHandle(state.core);
       state.snapshot = new Map();
       state.object = makeSessionObject(state, {});
       state.req.session = state.object;
-      state.req.sessionID = undefined;
+      state.req.sessionID = state.id;
     }, cb);
   },
   destroy(this: ExpressSession, cb?: Callback) {

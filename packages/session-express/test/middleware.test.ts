@@ -110,7 +110,7 @@ describe("req.session as express-session users know it", () => {
         const before = req.session;
         req.session.regenerate((err?: unknown) => {
           if (err) return next(err);
-          res.json({ fresh: req.session !== before, data: { ...req.session } });
+          res.json({ fresh: req.session !== before, data: { ...req.session }, id: req.sessionID ?? null });
         });
       },
       "/destroy": (req, res, next) =>
@@ -136,8 +136,11 @@ describe("req.session as express-session users know it", () => {
     expect((await c.request("/save-touch")).text).toBe("ok");
     const old = c.cookie!;
     const regen = await c.request("/regenerate");
-    expect(JSON.parse(regen.text)).toEqual({ fresh: true, data: {} });
+    const body = JSON.parse(regen.text);
+    expect(body).toMatchObject({ fresh: true, data: {} });
     expect(c.cookie).not.toBe(old);
+    // req.sessionID follows the new ID at once (the handle, i.e. the hash of the new ID).
+    expect(body.id).toBe(hashId(c.cookie!.split("=")[1]!.slice(0, 43)));
     // The old ID stopped working at once (fixation defence).
     const replay = client();
     replay.cookie = old;
