@@ -22,6 +22,7 @@ type Arg = string | Buffer;
 /** The slice of node-redis the driver uses, on a proxy whose bulk strings come back as Buffers. */
 export interface Commands {
   get(key: string): Promise<Buffer | null>;
+  set(key: string, value: Buffer, options?: object): Promise<unknown>;
   mGet(keys: string[]): Promise<Array<Buffer | null>>;
   exists(key: string): Promise<number>;
   unlink(keys: string[]): Promise<number>;
@@ -107,10 +108,22 @@ export function openConnection(o: ConnectionOptions): Connection {
   const cmd: Commands = r.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
   const isUp = cluster ? () => connected && r.isOpen : () => r.isReady as boolean;
 
+  // One listener for every operation waiting on the same reconnection.
+  let nextReady: Promise<void> | undefined;
+  function readySignal(): Promise<void> {
+    if (cluster) return (connecting ?? Promise.resolve()).then(() => undefined);
+    nextReady ??= new Promise<void>((resolve) => {
+      r.once("ready", () => {
+        nextReady = undefined;
+        resolve();
+      });
+    });
+    return nextReady;
+  }
+
   function waitForReady(): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        cleanup();
         const reason = lastError instanceof Error ? lastError.message : "not connected";
         reject(
           new KvConnectionError(
@@ -119,18 +132,12 @@ export function openConnection(o: ConnectionOptions): Connection {
           ),
         );
       }, o.connectWaitMs);
-      const onReady = () => {
-        cleanup();
-        resolve();
-      };
-      const cleanup = () => {
+      readySignal().then(() => {
+        // Not up after all (a failed first cluster discovery): the timer rejects.
+        if (!isUp()) return;
         clearTimeout(timer);
-        if (!cluster) r.off("ready", onReady);
-      };
-      if (cluster) {
-        // A cluster has no 'ready' of its own: wait for the first slot discovery.
-        (connecting ?? Promise.resolve()).then(() => (isUp() ? onReady() : undefined));
-      } else r.on("ready", onReady);
+        resolve();
+      });
     });
   }
 

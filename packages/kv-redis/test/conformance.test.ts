@@ -10,3 +10,10 @@ const namespace = `kvtest:${randomBytes(6).toString("hex")}:`;
 if (await requireService(`Redis at ${url}`, () => ping(url))) {
   runStoreConformance("kv-redis (standalone)", () => createRedisStore({ url, namespace }));
 }
+
+if (await requireService(`Redis at ${url}`, () => ping(url))) {
+  // Without version records: plain SET writes, no compare-and-set declared.
+  runStoreConformance("kv-redis (standalone, versions: false)", () =>
+    createRedisStore({ url, namespace: namespace.replace(/:$/, "-nv:"), versions: false }),
+  );
+}
