@@ -46,6 +46,36 @@ export function parseCookieHeader(header: unknown): CookiePair[] {
   return out;
 }
 
+/**
+ * The values sent under one name, in header order, with the same strictness as
+ * `parseCookieHeader` but without building every pair: the per-request fast path.
+ */
+export function cookieValuesIn(header: unknown, name: string): string[] {
+  const out: string[] = [];
+  let text: string;
+  if (typeof header === "string") text = header;
+  else if (Array.isArray(header)) text = header.filter((h) => typeof h === "string").join("; ");
+  else return out;
+  if (text.length > MAX_HEADER_CHARS) text = text.slice(0, MAX_HEADER_CHARS);
+  let pairs = 0;
+  let at = 0;
+  while (at <= text.length && pairs < MAX_PAIRS) {
+    let end = text.indexOf(";", at);
+    if (end === -1) end = text.length;
+    const eq = text.indexOf("=", at);
+    if (eq !== -1 && eq < end) {
+      pairs++;
+      if (text.slice(at, eq).trim() === name) {
+        let value = text.slice(eq + 1, end).trim();
+        if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+        if (OCTETS.test(value)) out.push(value);
+      }
+    }
+    at = end + 1;
+  }
+  return out;
+}
+
 /** Every value sent under `name`, in header order. */
 export function cookieValues(pairs: readonly CookiePair[], name: string): string[] {
   const values: string[] = [];

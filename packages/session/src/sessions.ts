@@ -1,5 +1,5 @@
 import { type JsonValue, json, KvCodecError, type KvStore, type KvVersion } from "@kvsession/kv";
-import { type CookiePair, cookieValues, parseCookieHeader, serializeCookie } from "./cookie.js";
+import { cookieValuesIn, serializeCookie } from "./cookie.js";
 import { deriveKeys, hashId, newSessionId, secretBytes, signId, unsignId } from "./crypto.js";
 import {
   SessionConfigError,
@@ -60,12 +60,24 @@ async function io<T>(operation: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function encode(value: unknown): Uint8Array {
+const utf8 = new TextEncoder();
+
+/** Full codec check (prototype-pollution keys, non-JSON values) of one value the app handed us. */
+function checkValue(what: string, value: unknown): void {
   try {
-    return codec.encode(value);
+    codec.encode(value);
   } catch (err) {
-    throw new SessionDataError(`cannot store the session: ${(err as Error).message}`, { cause: err });
+    throw new SessionDataError(`cannot store ${what}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Serialises a record whose every part is already checked: values from the store
+ * passed the codec's decode, values from the app passed `checkValue` in this commit.
+ * Re-walking the whole record on every save would cost more than the rest of the cycle.
+ */
+function encode(value: unknown): Uint8Array {
+  return utf8.encode(JSON.stringify(value));
 }
 
 /**
@@ -107,20 +119,9 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   }
 
   /** Reads a record; a corrupt one counts as absent (never a crash, never adopted). */
-  async function read(
-    handle: string,
-  ): Promise<{ rec: StoredRecord | Tombstone | undefined; version: KvVersion }> {
-    let bytes: Uint8Array | undefined;
-    let version: KvVersion = null;
-    try {
-      if (cas) {
-        const v = await records.getVersioned(handle);
-        bytes = v.value;
-        version = v.version;
-      } else bytes = await records.get(handle);
-    } catch (err) {
-      throw storeError("load", err);
-    }
+  type Read = { rec: StoredRecord | Tombstone | undefined; version: KvVersion };
+
+  function decodeRead(handle: string, bytes: Uint8Array | undefined, version: KvVersion): Read {
     if (bytes === undefined) return { rec: undefined, version: null };
     let decoded: unknown;
     try {
@@ -133,6 +134,20 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     if (rec === undefined)
       onCorrupt?.(new SessionDataError(`session record ${handle.slice(0, 8)}… has an unknown shape`));
     return { rec, version };
+  }
+  const loadFailed = (err: unknown): never => {
+    throw storeError("load", err);
+  };
+
+  /** Reads a record; a corrupt one counts as absent (never a crash, never adopted). Promise chains, not async: this is the hot path. */
+  function read(handle: string): Promise<Read> {
+    try {
+      if (cas)
+        return records.getVersioned(handle).then((v) => decodeRead(handle, v.value, v.version), loadFailed);
+      return records.get(handle).then((b) => decodeRead(handle, b, null), loadFailed);
+    } catch (err) {
+      return Promise.reject(storeError("load", err));
+    }
   }
 
   /** Writes `next` if the record is still at `version`; stores without CAS get a plain set (documented). */
@@ -255,7 +270,8 @@ class ServerSession<D extends object> implements Session<D> {
   readonly #e: Engine;
   readonly #input: OpenInput;
   readonly #plan: CookiePlan;
-  #pairs: CookiePair[] | undefined;
+  /** Values sent under our cookie name (well-formed or not). */
+  #sent: string[] | undefined;
   #candidates: string[] | undefined;
   #changes: Changes | undefined;
   #loaded = false;
@@ -280,9 +296,9 @@ class ServerSession<D extends object> implements Session<D> {
   /** Verified IDs from the Cookie header, computed on first use (a request that never touches the session pays nothing). */
   #cookieIds(): string[] {
     if (this.#candidates) return this.#candidates;
-    this.#pairs = parseCookieHeader(this.#input.cookieHeader);
+    this.#sent = cookieValuesIn(this.#input.cookieHeader, this.#plan.name);
     const ids: string[] = [];
-    for (const v of cookieValues(this.#pairs, this.#plan.name)) {
+    for (const v of this.#sent) {
       const id = unsignId(this.#e.keys, v);
       if (id !== undefined && !ids.includes(id)) ids.push(id);
       if (ids.length >= MAX_CANDIDATES) break;
@@ -293,7 +309,7 @@ class ServerSession<D extends object> implements Session<D> {
 
   #sentCookie(): boolean {
     this.#cookieIds();
-    return cookieValues(this.#pairs!, this.#plan.name).length > 0;
+    return this.#sent!.length > 0;
   }
 
   #ch(): Changes {
@@ -312,7 +328,37 @@ class ServerSession<D extends object> implements Session<D> {
       throw new SessionStateError(`${what} after destroy(); open a new session instead`);
   }
 
-  async #loadFrom(ids: string[]): Promise<void> {
+  #loadFrom(ids: string[]): Promise<void> {
+    if (ids.length === 0) {
+      this.#adopt(undefined);
+      return Promise.resolve();
+    }
+    if (ids.length === 1) {
+      const id = ids[0]!;
+      const h = hashId(id);
+      return this.#e.read(h).then((r) => {
+        const live = isRecord(r.rec) && !this.#e.expired(r.rec, Date.now());
+        this.#adopt(live ? { id, handle: h, rec: r.rec as StoredRecord, version: r.version } : undefined);
+      });
+    }
+    return this.#loadMany(ids);
+  }
+
+  #adopt(found: { id: string; handle: string; rec: StoredRecord; version: KvVersion } | undefined): void {
+    if (found) {
+      this.#id = found.id;
+      this.#handle = found.handle;
+      this.#rec = found.rec;
+      this.#version = found.version;
+      this.#fresh = true;
+    } else {
+      this.#id = this.#handle = this.#rec = undefined;
+      this.#version = null;
+    }
+    this.#loaded = true;
+  }
+
+  async #loadMany(ids: string[]): Promise<void> {
     const now = Date.now();
     let found: { id: string; handle: string; rec: StoredRecord; version: KvVersion } | undefined;
     let live = 0;
@@ -325,17 +371,7 @@ class ServerSession<D extends object> implements Session<D> {
       }
     }
     // Two different live sessions in one request means a tossed cookie: trust neither (fail closed).
-    if (live === 1 && found) {
-      this.#id = found.id;
-      this.#handle = found.handle;
-      this.#rec = found.rec;
-      this.#version = found.version;
-      this.#fresh = true;
-    } else {
-      this.#id = this.#handle = this.#rec = undefined;
-      this.#version = null;
-    }
-    this.#loaded = true;
+    this.#adopt(live === 1 ? found : undefined);
   }
 
   #load(): Promise<void> | undefined {
@@ -358,7 +394,16 @@ class ServerSession<D extends object> implements Session<D> {
   }
 
   /** Applies pending changes to the current record with CAS, retrying on conflict; a vanished record stays gone. */
+  /** Checks what this request adds (the rest was checked when it was stored). */
+  #checkChanges(): void {
+    const c = this.#changes;
+    if (!c) return;
+    for (const [k, v] of c.patch) if (v !== DELETED) checkValue(`session key "${k}"`, v);
+    for (const [type, msgs] of c.flashAdd) checkValue(`flash messages "${type}"`, msgs);
+  }
+
   async #persist(): Promise<"unchanged" | "saved" | "created" | "gone"> {
+    this.#checkChanges();
     await this.#load();
     if (this.#state === "gone") return "gone";
     const e = this.#e;
@@ -418,6 +463,8 @@ class ServerSession<D extends object> implements Session<D> {
    */
   async #rotate(keepData: boolean, user?: { userId: string; meta: JsonValue | undefined }): Promise<void> {
     this.#assertOpen("regenerate()");
+    this.#checkChanges();
+    if (user?.meta !== undefined) checkValue("session metadata", user.meta);
     await this.#load();
     if (this.#state === "gone") throw new SessionConflictError(1);
     const e = this.#e;
@@ -610,6 +657,19 @@ class ServerSession<D extends object> implements Session<D> {
     }
     if (!this.#loaded && !this.#dirty() && !this.#touchWanted && !this.#issueCookie) {
       this.#state = "committed";
+      return result;
+    }
+    if (
+      this.#loaded &&
+      this.#rec !== undefined &&
+      !this.#dirty() &&
+      !this.#touchWanted &&
+      !this.#issueCookie &&
+      Date.now() - this.#rec.lastSeenAt < this.#e.t.touchMs
+    ) {
+      // The common read-only request: nothing to write, no cookie to send.
+      this.#state = "committed";
+      result.outcome = "unchanged";
       return result;
     }
     const outcome = await this.#persist();

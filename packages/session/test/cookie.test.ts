@@ -1,5 +1,7 @@
 import { createMemoryStore } from "@kvsession/kv";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { cookieValues, cookieValuesIn } from "../src/cookie.js";
 import {
   type CookieOptions,
   createSessions,
@@ -31,6 +33,22 @@ describe("cookie parser", () => {
       { name: "b", value: "2" },
     ]);
     for (const v of [undefined, null, 42, {}, [1, 2]]) expect(parseCookieHeader(v)).toEqual([]);
+  });
+
+  it("the per-request fast path finds exactly what the full parser finds", () => {
+    const part = fc.oneof(
+      fc.constantFrom("sid", "a", " sid", "sid ", "s id", "", "=", '"x"', "x;y"),
+      fc.string({ maxLength: 6 }),
+    );
+    const header = fc
+      .array(fc.tuple(part, fc.constantFrom("=", "==", ""), part), { maxLength: 8 })
+      .map((ps) => ps.map(([n, e, v]) => n + e + v).join(fc.sample(fc.constantFrom(";", "; ", " ;"), 1)[0]!));
+    fc.assert(
+      fc.property(header, (h) => {
+        expect(cookieValuesIn(h, "sid")).toEqual(cookieValues(parseCookieHeader(h), "sid"));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it("bounds the work a huge header causes", () => {
