@@ -43,7 +43,7 @@ function isKeyv(x: unknown): x is KeyvLike {
  * so `setIfAbsent` and `compareAndSet` are unsupported. Listing works for a
  * Map and for adapters with an `iterator`, at the cost of one full pass over
  * the namespace per page (see the README); other adapters refuse listing
- * and `clear()` with KvUnsupportedError.
+ * and `clear()` with KvUnsupportedError. `close()` disconnects the adapter.
  *
  * Given a Keyv instance, the store reads and writes the same keys and
  * record format as that instance (its namespace prefix included), so both see
@@ -124,19 +124,17 @@ function keyvDriver(
   async function remove(key: string): Promise<boolean> {
     // Keyv adapters report "a row was there", expired or not; the contract wants "a live key was deleted".
     const before = await read(key);
+    // Absent: nothing to delete, and one round trip saved.
+    if (before === undefined) return false;
     const existed = await call("delete", () => adapter.delete(raw(key)));
-    return (
-      existed === true &&
-      before !== undefined &&
-      (before.expiresAt === undefined || before.expiresAt > Date.now())
-    );
+    return existed === true && (before.expiresAt === undefined || before.expiresAt > Date.now());
   }
 
   /** [raw key, raw value] pairs of this store's keys, from the adapter's own iteration. */
   async function* scan(): AsyncGenerator<[string, unknown]> {
     if (isMap) {
-      // Snapshot the keys: a Map iterator sees later insertions, and the caller may write meanwhile.
-      for (const k of [...adapter.keys()]) if (k.startsWith(rawPrefix)) yield [k, adapter.get(k)];
+      // A live Map iterator tolerates writes between steps; a key added meanwhile may or may not be seen, as with SCAN.
+      for (const k of adapter.keys()) if (k.startsWith(rawPrefix)) yield [k, adapter.get(k)];
       return;
     }
     const it = (adapter as KeyvAdapterLike).iterator;
