@@ -64,6 +64,11 @@ export function fromKeyv(
   let adapter: KeyvAdapterLike | Map<string, unknown>;
   let rawPrefix = "";
   if (isKeyv(keyvOrAdapter)) {
+    // Compressed records cannot be read or written in Keyv's plain format: refuse rather than corrupt.
+    if ((keyvOrAdapter.opts as { compression?: unknown }).compression)
+      throw new KvArgumentError(
+        "fromKeyv cannot share a Keyv instance that uses compression; pass its adapter (keyv.opts.store) without the Keyv instead",
+      );
     adapter = keyvOrAdapter.opts.store;
     const ns = keyvOrAdapter.namespace;
     // Keyv's own key prefix, so the store and the Keyv instance address the same entries.

@@ -42,6 +42,13 @@ describe("kv-keyv fromKeyv: interop with the Keyv instance it wraps", () => {
     expect(raw.expires).toBe((await store.getEntry("bytes"))?.expiresAt);
   });
 
+  it("refuses a Keyv instance whose records are compressed", () => {
+    const keyv = new Keyv({
+      compression: { compress: async (v: unknown) => v, decompress: async (v: unknown) => v },
+    });
+    expect(() => fromKeyv(keyv)).toThrow(/compression/);
+  });
+
   it("declares what Keyv cannot do atomically, and refuses it", async () => {
     const store = fromKeyv(new Keyv());
     expect(store.capabilities).toMatchObject({ setIfAbsent: false, compareAndSet: false, ttl: "emulated" });
