@@ -1,0 +1,306 @@
+// The HTTP servers under test, one per row of the table. Every app serves the same two routes:
+//   GET /a  read a counter from the session, increment it, answer its value (route A)
+//   GET /b  answer "ok" without touching the session (route B)
+import { randomBytes } from "node:crypto";
+import type { Server } from "node:http";
+import fastifyCookie from "@fastify/cookie";
+import fastifySession from "@fastify/session";
+import { createMemoryStore, type KvStore } from "@kvsession/kv";
+import { createRedisStore } from "@kvsession/kv-redis";
+import { kvSession as expressKvSession } from "@kvsession/session-express";
+import { RedisStore } from "connect-redis";
+import express from "express";
+import session from "express-session";
+import Fastify, { type FastifyInstance } from "fastify";
+import { createClient } from "redis";
+
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/15";
+/** Namespace of our store in the bench DB; the 1M pre-filled sessions go under it too. */
+export const OURS_NAMESPACE = "hb:";
+const SECRET = "http-benchmark-secret-0123456789-abcdefghijklmnop";
+const IDLE_MS = 30 * 60_000;
+
+export interface Variant {
+  framework: "express" | "fastify";
+  name: string;
+  role: "ours" | "limit" | "peer" | "bare";
+  /** Session cookie name the server sets. */
+  cookie: string;
+  /** Measured on route A / route B. */
+  routes: Array<"a" | "b">;
+  store: "none" | "memory" | "redis";
+}
+
+export const VARIANTS: Variant[] = [
+  { framework: "express", name: "bare", role: "bare", cookie: "sid", routes: ["a", "b"], store: "none" },
+  {
+    framework: "express",
+    name: "express-session + MemoryStore",
+    role: "peer",
+    cookie: "connect.sid",
+    routes: ["a", "b"],
+    store: "memory",
+  },
+  {
+    framework: "express",
+    name: "express-session + connect-redis",
+    role: "peer",
+    cookie: "connect.sid",
+    routes: ["a", "b"],
+    store: "redis",
+  },
+  {
+    framework: "express",
+    name: "ours, memory",
+    role: "ours",
+    cookie: "sid",
+    routes: ["a", "b"],
+    store: "memory",
+  },
+  {
+    framework: "express",
+    name: "ours, memory, mounted on route A only",
+    role: "ours",
+    cookie: "sid",
+    routes: ["b"],
+    store: "memory",
+  },
+  {
+    framework: "express",
+    name: "ours, Redis",
+    role: "ours",
+    cookie: "sid",
+    routes: ["a", "b"],
+    store: "redis",
+  },
+  {
+    framework: "express",
+    name: "ours, Redis, mounted on route A only",
+    role: "ours",
+    cookie: "sid",
+    routes: ["b"],
+    store: "redis",
+  },
+  {
+    framework: "express",
+    name: "hand-written Redis GET + SET",
+    role: "limit",
+    cookie: "sid",
+    routes: ["a"],
+    store: "redis",
+  },
+  { framework: "fastify", name: "bare", role: "bare", cookie: "sid", routes: ["a", "b"], store: "none" },
+  {
+    framework: "fastify",
+    name: "@fastify/session (memory)",
+    role: "peer",
+    cookie: "sessionId",
+    routes: ["a", "b"],
+    store: "memory",
+  },
+  {
+    framework: "fastify",
+    name: "ours, memory",
+    role: "ours",
+    cookie: "sid",
+    routes: ["a", "b"],
+    store: "memory",
+  },
+  {
+    framework: "fastify",
+    name: "ours, Redis",
+    role: "ours",
+    cookie: "sid",
+    routes: ["a", "b"],
+    store: "redis",
+  },
+  {
+    framework: "fastify",
+    name: "hand-written Redis GET + SET",
+    role: "limit",
+    cookie: "sid",
+    routes: ["a"],
+    store: "redis",
+  },
+];
+
+export const variantKey = (v: Variant) => `${v.framework}: ${v.name}`;
+
+/** The bare apps keep the counter in a cookie-keyed Map: the same route shape with no session library. */
+function bareCounter() {
+  const counts = new Map<string, number>();
+  return (cookie: string | undefined): { n: number; setCookie?: string } => {
+    const id = /(?:^|;\s*)sid=([^;]+)/.exec(cookie ?? "")?.[1];
+    if (id !== undefined && counts.has(id)) {
+      const n = counts.get(id)! + 1;
+      counts.set(id, n);
+      return { n };
+    }
+    const fresh = randomBytes(32).toString("base64url");
+    counts.set(fresh, 1);
+    return { n: 1, setCookie: `sid=${fresh}; Path=/; HttpOnly; SameSite=Lax` };
+  };
+}
+
+/** The limit: exactly one Redis GET and one SET per request, no signing, no library. */
+function limitCounter(client: ReturnType<typeof createClient>) {
+  return async (cookie: string | undefined): Promise<{ n: number; setCookie?: string }> => {
+    const id = /(?:^|;\s*)sid=([A-Za-z0-9_-]{43})/.exec(cookie ?? "")?.[1];
+    if (id !== undefined) {
+      const raw = await client.get(`lim:${id}`);
+      if (raw !== null) {
+        const n = (JSON.parse(raw) as { n: number }).n + 1;
+        await client.set(`lim:${id}`, JSON.stringify({ n }), { PX: IDLE_MS });
+        return { n };
+      }
+    }
+    const fresh = randomBytes(32).toString("base64url");
+    await client.set(`lim:${fresh}`, JSON.stringify({ n: 1 }), { PX: IDLE_MS });
+    return { n: 1, setCookie: `sid=${fresh}; Path=/; HttpOnly; SameSite=Lax` };
+  };
+}
+
+async function redisClient() {
+  const client = createClient({ url: REDIS_URL, disableOfflineQueue: true });
+  client.on("error", () => {});
+  await client.connect();
+  return client;
+}
+
+function ourStore(kind: Variant["store"]): KvStore {
+  return kind === "redis"
+    ? createRedisStore({ url: REDIS_URL, namespace: OURS_NAMESPACE })
+    : createMemoryStore();
+}
+
+async function expressApp(v: Variant): Promise<{ listen(): Promise<Server>; close(): Promise<void> }> {
+  const app = express();
+  app.disable("x-powered-by");
+  app.disable("etag");
+  const closers: Array<() => Promise<unknown>> = [];
+  const ok = (_req: express.Request, res: express.Response) => {
+    res.send("ok");
+  };
+  if (v.role === "bare" || v.role === "limit") {
+    let count: (
+      c: string | undefined,
+    ) => { n: number; setCookie?: string } | Promise<{ n: number; setCookie?: string }>;
+    if (v.role === "bare") count = bareCounter();
+    else {
+      const client = await redisClient();
+      closers.push(() => client.quit());
+      count = limitCounter(client);
+    }
+    app.get("/a", async (req, res) => {
+      const r = await count(req.headers.cookie);
+      if (r.setCookie) res.setHeader("set-cookie", r.setCookie);
+      res.send(String(r.n));
+    });
+    app.get("/b", ok);
+  } else if (v.role === "peer") {
+    let store: session.Store | undefined;
+    if (v.store === "redis") {
+      const client = await redisClient();
+      closers.push(() => client.quit());
+      store = new RedisStore({ client, prefix: "hbes:" });
+    }
+    app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store }));
+    app.get("/a", (req, res) => {
+      const s = req.session as typeof req.session & { n?: number };
+      s.n = (s.n ?? 0) + 1;
+      res.send(String(s.n));
+    });
+    app.get("/b", ok);
+  } else {
+    const store = ourStore(v.store);
+    closers.push(() => store.close());
+    const mw = expressKvSession({ store, secrets: [SECRET], cookie: { secure: false } });
+    const counter = (req: express.Request, res: express.Response) => {
+      const s = req.session as unknown as { n?: number };
+      s.n = (s.n ?? 0) + 1;
+      res.send(String(s.n));
+    };
+    const h = mw as unknown as express.RequestHandler;
+    if (v.name.includes("route A only")) {
+      app.get("/a", h, counter);
+      app.get("/b", ok);
+    } else {
+      app.use(h);
+      app.get("/a", counter);
+      app.get("/b", ok);
+    }
+  }
+  let server: Server | undefined;
+  return {
+    listen: () =>
+      new Promise((resolve) => {
+        server = app.listen(0, "127.0.0.1", () => resolve(server!));
+      }),
+    close: async () => {
+      server?.closeAllConnections();
+      server?.close();
+      for (const c of closers) await c();
+    },
+  };
+}
+
+async function fastifyApp(v: Variant): Promise<{ listen(): Promise<Server>; close(): Promise<void> }> {
+  const app: FastifyInstance = Fastify({ logger: false });
+  const closers: Array<() => Promise<unknown>> = [];
+  if (v.role === "bare" || v.role === "limit") {
+    let count: (
+      c: string | undefined,
+    ) => { n: number; setCookie?: string } | Promise<{ n: number; setCookie?: string }>;
+    if (v.role === "bare") count = bareCounter();
+    else {
+      const client = await redisClient();
+      closers.push(() => client.quit());
+      count = limitCounter(client);
+    }
+    app.get("/a", async (req, reply) => {
+      const r = await count(req.headers.cookie);
+      if (r.setCookie) reply.header("set-cookie", r.setCookie);
+      return String(r.n);
+    });
+  } else if (v.role === "peer") {
+    await app.register(fastifyCookie);
+    await app.register(fastifySession, {
+      secret: SECRET,
+      cookie: { secure: false },
+      saveUninitialized: false,
+    });
+    app.get("/a", async (req) => {
+      const n = ((req.session.get("n" as never) as number | undefined) ?? 0) + 1;
+      req.session.set("n" as never, n as never);
+      return String(n);
+    });
+  } else {
+    const { kvSession } = await import("@kvsession/session-fastify");
+    const store = ourStore(v.store);
+    closers.push(() => store.close());
+    await app.register(kvSession, { store, secrets: [SECRET], cookie: { secure: false } });
+    app.get("/a", async (req) => {
+      const s = (
+        req as unknown as { session: { get(k: string): Promise<unknown>; set(k: string, v: unknown): void } }
+      ).session;
+      const n = (((await s.get("n")) as number | undefined) ?? 0) + 1;
+      s.set("n", n);
+      return String(n);
+    });
+  }
+  app.get("/b", async () => "ok");
+  return {
+    listen: async () => {
+      await app.listen({ port: 0, host: "127.0.0.1" });
+      return app.server;
+    },
+    close: async () => {
+      await app.close();
+      for (const c of closers) await c();
+    },
+  };
+}
+
+export function buildApp(v: Variant) {
+  return v.framework === "express" ? expressApp(v) : fastifyApp(v);
+}

@@ -1,0 +1,253 @@
+// The HTTP session benchmark: Express and Fastify, bare / peers / ours / the hand-written limit, in one run.
+//   pnpm --filter @kvsession/bench bench:http                 full run (5 s per measurement, 3 repeats, median)
+//   pnpm --filter @kvsession/bench bench:http --quick         smoke run (2 s, 1 repeat, no 1M pre-fill)
+//   ... --only express   rows whose "framework: name" contains the text;  --no-scale  skip the 1M pre-fill
+// Loopback only. The app server runs in a fresh child process per measurement, pinned to core 1
+// (`taskset -c 1`, as is redis-server); autocannon runs here, pinned to core 0.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { createClient } from "redis";
+import { OURS_NAMESPACE, REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
+import { renderChart } from "./chart.js";
+import { type Row, renderSection } from "./report.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..", "..");
+const args = process.argv.slice(2);
+const flag = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? undefined : args[i + 1];
+};
+const quick = args.includes("--quick");
+const seconds = Number(flag("seconds") ?? (quick ? 2 : 5));
+const repeats = Number(flag("repeats") ?? (quick ? 1 : 3));
+const only = flag("only");
+const scale = !quick && !args.includes("--no-scale");
+const POOL = 1000;
+const CONNECTIONS = 64;
+const PREFILL = Number(flag("prefill") ?? 1_000_000);
+
+const pinned = spawnSync("taskset", ["-V"]).status === 0 && cpus().length >= 2;
+if (pinned && process.env.KVSESSION_HTTP_BENCH_PINNED !== "1") {
+  // Re-run this process on core 0, so the load generator never shares a core with the server.
+  const r = spawnSync(
+    "taskset",
+    ["-c", "0", process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    {
+      stdio: "inherit",
+      env: { ...process.env, KVSESSION_HTTP_BENCH_PINNED: "1" },
+    },
+  );
+  process.exit(r.status ?? 1);
+}
+if (pinned)
+  for (const pid of spawnSync("pgrep", ["-x", "redis-server"], { encoding: "utf8" })
+    .stdout.split("\n")
+    .filter(Boolean))
+    spawnSync("taskset", ["-cp", "1", pid], { stdio: "ignore" });
+
+const log = (...a: unknown[]) => console.error(...a);
+
+async function startServer(index: number): Promise<{ port: number; child: ChildProcess }> {
+  const cmd = [
+    process.execPath,
+    "--import",
+    "tsx",
+    "--conditions=@kvsession/source",
+    join(here, "server.ts"),
+    String(index),
+  ];
+  const [file, ...rest] = pinned ? ["taskset", "-c", "1", ...cmd] : cmd;
+  const child = spawn(file!, rest, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`server ${index} did not start in 30 s`)), 30_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`server ${index} exited with ${code}`)));
+  });
+  return { port, child };
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+  if (child.exitCode === null) child.kill("SIGKILL");
+}
+
+/** Creates POOL distinct sessions (route A with no cookie) and keeps their cookies. */
+async function cookiePool(base: string, name: string): Promise<string[]> {
+  const pool: string[] = [];
+  const one = async () => {
+    const res = await fetch(`${base}/a`);
+    await res.text();
+    const c = res.headers.getSetCookie().find((x) => x.startsWith(`${name}=`));
+    if (c === undefined) throw new Error(`no ${name} cookie from ${base}/a (status ${res.status})`);
+    pool.push(c.split(";")[0]!);
+  };
+  for (let i = 0; i < POOL; i += 50) await Promise.all(Array.from({ length: Math.min(50, POOL - i) }, one));
+  return pool;
+}
+
+interface Sample {
+  rps: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(base: string, path: string, pool: string[], duration: number): Promise<Sample> {
+  let i = 0;
+  const result = await autocannon({
+    url: base,
+    connections: CONNECTIONS,
+    duration,
+    requests: [
+      {
+        method: "GET",
+        path,
+        setupRequest: (req: Record<string, unknown>) => ({
+          ...req,
+          headers: { ...(req.headers as object), cookie: pool[i++ % pool.length] },
+        }),
+      },
+    ],
+  });
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function measureVariant(v: Variant, routes: Array<"a" | "b">, label = ""): Promise<Row[]> {
+  const index = VARIANTS.indexOf(v);
+  const samples = new Map<string, Sample[]>(routes.map((r) => [r, []]));
+  let failure: string | undefined;
+  for (let rep = 0; rep < repeats && failure === undefined; rep++) {
+    let server: Awaited<ReturnType<typeof startServer>> | undefined;
+    try {
+      server = await startServer(index);
+      const base = `http://127.0.0.1:${server.port}`;
+      const pool = await cookiePool(base, v.cookie);
+      await load(base, "/a", pool, 1); // warm-up (JIT, connections)
+      for (const r of routes) {
+        const s = await load(base, `/${r}`, pool, seconds);
+        samples.get(r)!.push(s);
+        log(
+          `  ${variantKey(v)}${label} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, errors ${s.errors}`,
+        );
+      }
+    } catch (err) {
+      failure = (err as Error).message;
+      log(`  ${variantKey(v)}${label}: FAILED ${failure}`);
+    } finally {
+      if (server) await stopServer(server.child);
+    }
+  }
+  return routes.map((r) => {
+    const ss = samples.get(r)!;
+    return {
+      framework: v.framework,
+      name: v.name + label,
+      role: v.role,
+      route: r,
+      store: v.store,
+      rps: ss.length ? median(ss.map((s) => s.rps)) : Number.NaN,
+      p99: ss.length ? median(ss.map((s) => s.p99)) : Number.NaN,
+      errors: ss.reduce((a, s) => a + s.errors, 0),
+      runs: ss.length,
+      failure,
+    };
+  });
+}
+
+/** 1M small session-shaped records under our namespace, written with pipelined SETs in bounded batches. */
+async function prefill(client: ReturnType<typeof createClient>, n: number): Promise<void> {
+  const value = JSON.stringify({ data: { n: 1 }, createdAt: Date.now(), lastSeenAt: Date.now() });
+  const batch = 10_000;
+  const started = Date.now();
+  for (let done = 0; done < n; done += batch) {
+    const m = client.multi();
+    for (let j = 0; j < Math.min(batch, n - done); j++)
+      m.set(`${OURS_NAMESPACE}sess:${randomBytes(32).toString("base64url")}`, value, { PX: 3_600_000 });
+    await m.execAsPipeline();
+    if (Date.now() - started > 300_000) throw new Error("pre-fill took more than 5 minutes; stopping");
+  }
+}
+
+async function main() {
+  const client = createClient({ url: REDIS_URL });
+  client.on("error", () => {});
+  await client.connect();
+  // The benchmark owns this DB (15 by default): empty at the start, emptied at the end.
+  await client.flushDb();
+  const picked = VARIANTS.filter((v) => only === undefined || variantKey(v).includes(only));
+  const rows: Row[] = [];
+  const started = Date.now();
+  log(
+    `HTTP bench: ${picked.length} servers, ${seconds} s x ${repeats} per route, ${CONNECTIONS} connections, pool ${POOL} sessions, pinned: ${pinned}`,
+  );
+  try {
+    for (const v of picked) rows.push(...(await measureVariant(v, v.routes)));
+    if (scale) {
+      const before = Number(await client.dbSize());
+      log(`pre-filling ${PREFILL} sessions into ${REDIS_URL} (had ${before} keys)…`);
+      await prefill(client, PREFILL);
+      log(`  now ${await client.dbSize()} keys`);
+      for (const v of picked.filter(
+        (x) => x.role === "ours" && x.store === "redis" && x.routes.includes("a"),
+      ))
+        rows.push(...(await measureVariant(v, ["a"], ` (${(PREFILL / 1e6).toFixed(0)}M stored sessions)`)));
+    }
+  } finally {
+    await client.flushDb();
+    await client.quit();
+  }
+  const meta = {
+    date: new Date().toISOString().slice(0, 10),
+    node: process.version,
+    cpus: `${cpus().length} x ${cpus()[0]?.model ?? "?"}`,
+    seconds,
+    repeats,
+    connections: CONNECTIONS,
+    pool: POOL,
+    prefill: scale ? PREFILL : 0,
+    pinned,
+    minutes: ((Date.now() - started) / 60_000).toFixed(1),
+  };
+  mkdirSync(join(root, "bench", "results"), { recursive: true });
+  writeFileSync(join(root, "bench", "results", "http.json"), JSON.stringify({ meta, rows }, null, 2));
+  if (only !== undefined) {
+    log("--only given: results in bench/results/http.json, docs not updated");
+    return;
+  }
+  const docs = join(root, "docs", "benchmarks.md");
+  const section = renderSection(rows, meta);
+  let md = readFileSync(docs, "utf8");
+  const re = /<!-- bench:http:start -->[\s\S]*?<!-- bench:http:end -->/;
+  md = re.test(md) ? md.replace(re, section) : `${md.trimEnd()}\n\n${section}\n`;
+  writeFileSync(docs, md);
+  writeFileSync(join(root, "docs", "http-bench.svg"), renderChart(rows));
+  log(`wrote docs/benchmarks.md (bench:http section) and docs/http-bench.svg in ${meta.minutes} min`);
+}
+
+await main();
