@@ -151,8 +151,12 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
     // Without a verifying cookie this resolves with no I/O; with one it reads the record.
     core.all().then(
       async (data) => {
-        if (Object.keys(data).length > 0 || (await core.exists()))
-          state.id = (await coreHandle(core)) ?? handleFromCookie(req.headers.cookie, names);
+        // The core knows the handle once loaded; older cores do not expose it, so read it from the cookie.
+        state.id =
+          (await coreHandle(core)) ??
+          (Object.keys(data).length > 0 || (await core.exists())
+            ? handleFromCookie(req.headers.cookie, names)
+            : undefined);
         install(data as Record<string, JsonValue>);
       },
       (err) => next(withStatus(err)),

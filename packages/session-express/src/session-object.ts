@@ -64,6 +64,8 @@ export interface SessionState {
   snapshot: Map<string, string>;
   destroyed: boolean;
   id: string | undefined;
+  /** `req.session.cookie`, built on first access (most requests never look). */
+  cookieInfo?: SessionCookieInfo;
 }
 
 const STATE = Symbol("kvsession.state");
@@ -237,6 +239,17 @@ const proto: object = Object.create(Object.prototype, {
       return stateOf(this).id;
     },
   },
+  cookie: {
+    enumerable: false,
+    get(this: ExpressSession) {
+      const state = stateOf(this);
+      state.cookieInfo ??= cookieInfo(state.ctx);
+      return state.cookieInfo;
+    },
+    set(this: ExpressSession) {
+      stateOf(this).ctx.warnCookieWrite();
+    },
+  },
 });
 
 /** Puts loaded data on the current object as plain properties and remembers it as the snapshot. */
@@ -255,11 +268,6 @@ export function adopt(state: SessionState, data: Partial<SessionData>): void {
 export function makeSessionObject(state: SessionState, data: Partial<SessionData>): ExpressSession {
   const obj = Object.create(proto) as ExpressSession;
   Object.defineProperty(obj, STATE, { value: state, enumerable: false });
-  Object.defineProperty(obj, "cookie", {
-    value: cookieInfo(state.ctx),
-    enumerable: false,
-    writable: true,
-  });
   state.object = obj;
   adopt(state, data);
   return obj;
