@@ -33,7 +33,12 @@ export function toKvError(error: unknown, operation: string): KvError {
   const where = `PostgreSQL ${operation} failed`;
   const cause = { cause: error };
 
-  if (code === "57014" || /Query read timeout|query_timeout/i.test(message))
+  if (/Query read timeout/i.test(message))
+    return new KvTimeoutError(
+      `${where}: no answer within the pool's query_timeout; the server is hung, overloaded or unreachable — retry later, or raise query_timeout`,
+      cause,
+    );
+  if (code === "57014")
     return new KvTimeoutError(
       `${where}: the statement timed out (${message}); the server is overloaded or a row is locked by a long transaction — retry, or raise statement_timeout`,
       cause,

@@ -70,7 +70,7 @@ export async function createPostgresStore(
 
   const owned = !("pool" in connection);
   const pool = owned
-    ? new pg.Pool({ connectionTimeoutMillis: 5000, ...(connection as pg.PoolConfig) })
+    ? new pg.Pool({ connectionTimeoutMillis: 5000, query_timeout: 30_000, ...(connection as pg.PoolConfig) })
     : (connection as { pool: pg.Pool }).pool;
   // An idle client losing its socket (server restart) is reported on the pool; unheard, it would kill the process.
   // The pool already drops that client, and the next query reconnects.

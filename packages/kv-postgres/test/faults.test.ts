@@ -62,6 +62,26 @@ if (
       }
     });
 
+    it("gives KvTimeoutError within query_timeout when the server hangs, and recovers when it resumes", async () => {
+      const store = await createPostgresStore(
+        { connectionString: server.url, max: 2, query_timeout: 500 },
+        { table: "hang", sweepIntervalMs: false },
+      );
+      try {
+        await store.set("k", enc("v"));
+        await server.freeze(true);
+        try {
+          const err = await store.get("k").catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(KvTimeoutError);
+        } finally {
+          await server.freeze(false);
+        }
+        expect(dec(await store.get("k"))).toBe("v");
+      } finally {
+        await store.close();
+      }
+    });
+
     it("loses no acknowledged write when the server dies in the middle of a stream of writes", async () => {
       const store = await createPostgresStore({ connectionString: server.url, max: 4 }, { table: "stream" });
       const acked: string[] = [];

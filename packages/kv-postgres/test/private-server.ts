@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import { chown, mkdtemp, rm } from "node:fs/promises";
+import { chown, mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +33,8 @@ export interface PrivateServer {
   /** `immediate` = the server dies without a clean shutdown (like a crash); `fast` = orderly. */
   stop(mode?: "immediate" | "fast"): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP (true) or SIGCONT (false) the postmaster and its backends: a server that hangs without closing sockets. */
+  freeze(frozen: boolean): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -57,17 +59,25 @@ export async function startPrivateServer(): Promise<PrivateServer> {
     await exec("pg_ctl", ["-D", data, "-o", opts, "-l", join(dir, "log"), "-w", "-t", "30", "start"]);
   };
   await start();
-  return {
+  const server: PrivateServer = {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     start,
     async stop(mode = "immediate") {
       await exec("pg_ctl", ["-D", data, "-m", mode, "-w", "-t", "30", "stop"]);
     },
+    async freeze(frozen) {
+      const pid = Number((await readFile(join(data, "postmaster.pid"), "utf8")).split("\n")[0]);
+      const { stdout } = await run("pgrep", ["-P", String(pid)]).catch(() => ({ stdout: "" }));
+      const pids = [pid, ...stdout.split("\n").filter(Boolean).map(Number)];
+      for (const p of pids) process.kill(p, frozen ? "SIGSTOP" : "SIGCONT");
+    },
     async destroy() {
+      await server.freeze(false).catch(() => {});
       await exec("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]).catch(() => {});
       await rm(dir, { recursive: true, force: true });
     },
   };
+  return server;
 }
 
 async function ids(user: string): Promise<[number, number]> {
