@@ -13,6 +13,7 @@ import {
 } from "@kvsession/kv";
 import Database from "better-sqlite3";
 import { toKvError } from "./errors.js";
+import { writeQueue } from "./group-commit.js";
 import { checkTableName, migrate } from "./schema.js";
 import { statements } from "./statements.js";
 
@@ -110,6 +111,7 @@ function sqliteDriver(
   const st = statements(db, table);
   const getRaw = st.get.raw(true);
   const fail = (op: string, error: unknown) => toKvError(error, op, file);
+  const queue = writeQueue(db, st.set, fail);
 
   const entry = (value: Uint8Array, expiresAt: number | null): DriverEntry =>
     expiresAt === null ? { value } : { value, expiresAt };
@@ -166,6 +168,7 @@ function sqliteDriver(
       batch: options.sweepBatch ?? 500,
       sweep: (batch, now) => {
         try {
+          queue.flush();
           return tx.sweep.immediate(now, batch);
         } catch (error) {
           throw fail("sweep", error);
@@ -187,6 +190,7 @@ function sqliteDriver(
     },
 
     get(key) {
+      queue.flush();
       try {
         const row = getRaw.get(key) as [Uint8Array, number | null] | undefined;
         return row === undefined ? undefined : entry(row[0], row[1]);
@@ -196,6 +200,7 @@ function sqliteDriver(
     },
 
     has(key) {
+      queue.flush();
       try {
         return st.has.get(key, Date.now()) !== undefined;
       } catch (error) {
@@ -204,14 +209,11 @@ function sqliteDriver(
     },
 
     set(key, value, expiresAt) {
-      try {
-        st.set.run(key, value, expiresAt ?? null);
-      } catch (error) {
-        throw fail("set", error);
-      }
+      return queue.push(key, value, expiresAt);
     },
 
     delete(key) {
+      queue.flush();
       const now = Date.now();
       try {
         const row = tx.delete.immediate(key);
@@ -222,6 +224,7 @@ function sqliteDriver(
     },
 
     getMany(keys) {
+      queue.flush();
       try {
         return tx.getMany(keys);
       } catch (error) {
@@ -230,6 +233,7 @@ function sqliteDriver(
     },
 
     setMany(writes) {
+      queue.flush();
       try {
         tx.setMany.immediate(writes);
       } catch (error) {
@@ -238,6 +242,7 @@ function sqliteDriver(
     },
 
     deleteMany(keys) {
+      queue.flush();
       try {
         return tx.deleteMany.immediate(keys, Date.now());
       } catch (error) {
@@ -246,6 +251,7 @@ function sqliteDriver(
     },
 
     list({ prefix, cursor, limit, values }): DriverListPage {
+      queue.flush();
       const upper = prefix === "" ? undefined : prefixUpperBound(prefix);
       const params: unknown[] = [prefix, Date.now()];
       if (upper !== undefined) params.push(upper);
@@ -262,6 +268,7 @@ function sqliteDriver(
     },
 
     clear(prefix) {
+      queue.flush();
       try {
         tx.clear.immediate(prefix);
       } catch (error) {
@@ -270,6 +277,7 @@ function sqliteDriver(
     },
 
     setIfAbsent(key, value, expiresAt) {
+      queue.flush();
       try {
         return st.setIfAbsent.run(key, value, expiresAt ?? null, Date.now()).changes > 0;
       } catch (error) {
@@ -278,6 +286,7 @@ function sqliteDriver(
     },
 
     getVersioned(key): { entry: DriverEntry | undefined; version: KvVersion } {
+      queue.flush();
       try {
         const row = st.getVersioned.get(key) as
           | { value: Uint8Array; expires_at: number | null; epoch: number; gen: number }
@@ -291,6 +300,7 @@ function sqliteDriver(
     },
 
     compareAndSet(key, expected, value, expiresAt) {
+      queue.flush();
       const now = Date.now();
       try {
         if (expected === null) return st.setIfAbsent.run(key, value, expiresAt ?? null, now).changes > 0;
@@ -306,6 +316,7 @@ function sqliteDriver(
     },
 
     async close() {
+      queue.flush();
       await sweeper?.stop();
       if (owned && db.open) db.close();
     },
