@@ -2,11 +2,13 @@ import { KvConnectionError } from "@kvsession/kv";
 import {
   createClient,
   createCluster,
+  createSentinel,
   RESP_TYPES,
   type RedisClientOptions,
   type RedisClientType,
   type RedisClusterOptions,
   type RedisClusterType,
+  type RedisSentinelOptions,
   type RedisSentinelType,
 } from "redis";
 
@@ -50,6 +52,7 @@ export interface ConnectionOptions {
   url?: string | undefined;
   client?: RedisLike | undefined;
   cluster?: RedisClusterOptions<Any, Any, Any, Any, Any> | undefined;
+  sentinel?: RedisSentinelOptions<Any, Any, Any, Any, Any> | undefined;
   clientOptions?: RedisClientOptions<Any, Any, Any, Any, Any> | undefined;
   connectWaitMs: number;
 }
@@ -76,6 +79,15 @@ export function openConnection(o: ConnectionOptions): Connection {
         socket: { ...socketDefaults, ...o.cluster.defaults?.socket },
       },
     });
+  } else if (o.sentinel) {
+    raw = createSentinel({
+      ...o.sentinel,
+      nodeClientOptions: {
+        disableOfflineQueue: true,
+        ...o.sentinel.nodeClientOptions,
+        socket: { ...socketDefaults, ...o.sentinel.nodeClientOptions?.socket },
+      },
+    } as RedisSentinelOptions);
   } else {
     const opts = o.clientOptions ?? {};
     raw = createClient({
@@ -89,14 +101,14 @@ export function openConnection(o: ConnectionOptions): Connection {
   const where = describe(o);
   const r = raw as Any;
   let lastError: unknown;
-  let connected = !owned && (cluster ? r.isOpen : r.isReady);
-  let connecting: Promise<void> | undefined;
+  // An owned cluster is open from the start of connect(), usable only after its first slot discovery.
+  let connected = false;
   if (owned) {
     // The client emits every socket failure as 'error'; without a listener Node would exit the process.
     r.on("error", (e: unknown) => {
       lastError = e;
     });
-    connecting = Promise.resolve(r.connect()).then(
+    Promise.resolve(r.connect()).then(
       () => {
         connected = true;
       },
@@ -106,17 +118,21 @@ export function openConnection(o: ConnectionOptions): Connection {
     );
   }
   const cmd: Commands = r.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
-  const isUp = cluster ? () => connected && r.isOpen : () => r.isReady as boolean;
+  const isUp = cluster ? () => r.isOpen && (connected || !owned) : () => r.isReady as boolean;
 
-  // One listener for every operation waiting on the same reconnection.
+  // One poll shared by every operation waiting on the same reconnection. Polling, because a
+  // sentinel emits no 'ready' and a cluster's readiness is per node.
   let nextReady: Promise<void> | undefined;
+  let closed = false;
   function readySignal(): Promise<void> {
-    if (cluster) return (connecting ?? Promise.resolve()).then(() => undefined);
     nextReady ??= new Promise<void>((resolve) => {
-      r.once("ready", () => {
+      const poll = setInterval(() => {
+        if (!isUp() && !closed) return;
+        clearInterval(poll);
         nextReady = undefined;
         resolve();
-      });
+      }, 20);
+      poll.unref();
     });
     return nextReady;
   }
@@ -160,6 +176,7 @@ export function openConnection(o: ConnectionOptions): Connection {
       }));
     },
     async close() {
+      closed = true;
       if (!owned) return;
       try {
         // close() lets commands in flight finish; with no connection there is nothing to finish,
@@ -180,6 +197,7 @@ async function scanOn(client: Any, cursor: string, match: string, count: number)
 
 function describe(o: ConnectionOptions): string {
   if (o.url) return redact(o.url);
+  if (o.sentinel) return `sentinel master "${o.sentinel.name}"`;
   if (o.cluster) return `cluster ${o.cluster.rootNodes.map((n) => (n.url ? redact(n.url) : "?")).join(",")}`;
   const url = o.clientOptions?.url;
   if (url) return redact(url);

@@ -9,7 +9,7 @@ import {
   type KvStore,
   type KvVersion,
 } from "@kvsession/kv";
-import type { RedisClientOptions, RedisClusterOptions } from "redis";
+import type { RedisClientOptions, RedisClusterOptions, RedisSentinelOptions } from "redis";
 import { type Commands, openConnection, type RedisLike } from "./connection.js";
 import { toKvError } from "./errors.js";
 import { createKeySpace } from "./keys.js";
@@ -25,6 +25,8 @@ export interface RedisStoreOptions {
   clientOptions?: RedisClientOptions;
   /** Options of node-redis `createCluster`: the store connects to a Redis Cluster instead. */
   cluster?: RedisClusterOptions;
+  /** Options of node-redis `createSentinel`: the store follows the master that Sentinel names. */
+  sentinel?: RedisSentinelOptions;
   /**
    * An existing node-redis client, cluster or sentinel. The store uses it but
    * does not own it: connect it yourself, listen to its 'error' event, and
@@ -78,6 +80,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     url: options.url,
     client: options.client,
     cluster: options.cluster,
+    sentinel: options.sentinel,
     clientOptions: options.clientOptions,
     connectWaitMs: options.connectWaitMs ?? 1000,
   });

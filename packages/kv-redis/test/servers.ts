@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -141,5 +141,39 @@ export async function ping(url: string): Promise<void> {
     await c.ping();
   } finally {
     if (c.isOpen) c.destroy();
+  }
+}
+
+/** A Sentinel of the test's own watching `master` under the name "kvmaster". */
+export async function startSentinel(master: RedisServer): Promise<{ port: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), `kv-sentinel-${port}-`));
+  const conf = join(dir, "sentinel.conf");
+  await writeFile(
+    conf,
+    [
+      `port ${port}`,
+      "bind 127.0.0.1",
+      `dir ${dir}`,
+      `sentinel monitor kvmaster 127.0.0.1 ${master.port} 1`,
+      "sentinel down-after-milliseconds kvmaster 5000",
+      "",
+    ].join("\n"),
+  );
+  const proc = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((r) => proc.once("exit", r));
+      proc.kill("SIGKILL");
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitPing(port, 10_000);
+    return { port, stop };
+  } catch (e) {
+    await stop();
+    throw e;
   }
 }
