@@ -77,6 +77,18 @@ describe("sealed-cookie sessions", () => {
     expect(await session.get("n")).toBeUndefined();
   });
 
+  it("two different valid sealed sessions in one Cookie header (cookie tossing) are both refused", async () => {
+    const s = make();
+    const a = createJar();
+    const b = createJar();
+    await request(s, a, (x) => x.set("n", 1));
+    await request(s, b, (x) => x.set("n", 2));
+    const header = `__Host-sid=${a.jar.get("__Host-sid")}; __Host-sid=${b.jar.get("__Host-sid")}`;
+    expect(await s.open({ cookieHeader: header, secure: true }).get("n")).toBeUndefined();
+    const same = `__Host-sid=junk; __Host-sid=${a.jar.get("__Host-sid")}`;
+    expect(await s.open({ cookieHeader: same, secure: true }).get("n")).toBe(1);
+  });
+
   it("rotation: old keys open, the newest seals, a touched cookie is re-sealed on the newest key", async () => {
     const jar = createJar();
     await request(make(), jar, (x) => x.set("n", 1));
