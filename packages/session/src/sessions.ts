@@ -398,7 +398,12 @@ class ServerSession<D extends object> implements Session<D> {
   #checkChanges(): void {
     const c = this.#changes;
     if (!c) return;
-    for (const [k, v] of c.patch) if (v !== DELETED) checkValue(`session key "${k}"`, v);
+    for (const [k, v] of c.patch) {
+      // Strings, booleans, null and finite numbers need no walk; everything else gets the codec's full check.
+      if (v === DELETED || v === null || typeof v === "string" || typeof v === "boolean") continue;
+      if (typeof v === "number" && Number.isFinite(v)) continue;
+      checkValue(`session key "${k}"`, v);
+    }
     for (const [type, msgs] of c.flashAdd) checkValue(`flash messages "${type}"`, msgs);
   }
 

@@ -210,6 +210,14 @@ describe("attacks and bad input", () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it("values JSON cannot hold are refused on save instead of being mangled", async () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, new Date(0), () => 1, 10n, new Map()]) {
+      const s = sessions.open({ secure: true });
+      s.set("x", bad);
+      await expect(s.commit()).rejects.toThrow(SessionDataError);
+    }
+  });
+
   it("__proto__ planted in the stored record is never loaded (fresh session, no pollution)", async () => {
     const jar = await loggedIn();
     const h = hashId(jar.jar.get("__Host-sid")!.split(".")[0]!);
