@@ -37,8 +37,20 @@ export function find(rows: Row[], framework: string, name: string, route: "a" | 
   return rows.find((r) => r.framework === framework && r.name === name && r.route === route);
 }
 
+function scaleTable(rows: Row[]): string {
+  const lines = [
+    "| framework | case | req/s (median) | p99 ms | errors |",
+    "| --- | --- | ---: | ---: | ---: |",
+  ];
+  for (const r of rows.filter((x) => x.name.includes("stored sessions)")))
+    lines.push(
+      `| ${r.framework} | ${r.name} | ${fmt(r.rps)} | ${Number.isFinite(r.p99) ? r.p99 : "—"} | ${r.errors} |`,
+    );
+  return lines.join("\n");
+}
+
 function table(rows: Row[], framework: "express" | "fastify"): string {
-  const own = rows.filter((r) => r.framework === framework);
+  const own = rows.filter((r) => r.framework === framework && !r.name.includes("stored sessions)"));
   const lines = [
     "| route | case | role | req/s (median) | p99 ms | vs bare | vs peer | vs limit | errors |",
     "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -99,11 +111,13 @@ export function targets(rows: Row[]): string[] {
   ] as const)
     check(`Route B, ${f} ${n} / bare`, ratio(rps(f, n, "b"), rps(f, "bare", "b")), 0.95);
   for (const f of ["express", "fastify"] as const) {
-    const small = find(rows, f, "ours, Redis", "a");
-    const big = rows.find((r) => r.framework === f && r.name.startsWith("ours, Redis (") && r.route === "a");
+    const small = rows.find((r) => r.framework === f && r.name === "ours, Redis (~1k stored sessions)");
+    const big = rows.find(
+      (r) => r.framework === f && /^ours, Redis \([\d.]+[kM] stored sessions\)$/.test(r.name),
+    );
     if (small && big)
       out.push(
-        `- ${f}, ours on Redis, ~1k vs ${big.name.slice("ours, Redis ".length)}: req/s ${x(ratio(big.rps, small.rps))}, p99 ${small.p99} → ${big.p99} ms`,
+        `- ${f}, ours on Redis, ~1k → ${big.name.slice("ours, Redis (".length, -1)}: req/s ${x(ratio(big.rps, small.rps))} (${fmt(small.rps)} → ${fmt(big.rps)}), p99 ${small.p99} → ${big.p99} ms`,
       );
   }
   return out;
@@ -116,7 +130,7 @@ export function renderSection(rows: Row[], meta: Meta): string {
     "",
     `Measured ${meta.date}, Node ${meta.node}, ${meta.cpus}; ${meta.minutes} min for the whole run. Command: \`pnpm --filter @kvsession/bench bench:http\`.`,
     "",
-    `Route A reads a counter from the session and increments it, with a pool of ${meta.pool} distinct session cookies created beforehand and rotated per request; route B answers "ok" without touching the session (requests still carry a session cookie). autocannon, ${meta.connections} connections, ${meta.seconds} s per measurement, median of ${meta.repeats} runs, each in a fresh server process; ${meta.pinned ? "server (and redis-server) pinned to core 1 with `taskset -c 1`, autocannon to core 0" : "not pinned (no taskset)"}. Loopback only; Redis DB 15, emptied before and after. autocannon tops out near 85k req/s on one core here, so the bare figures are lower bounds. "ours" mounted app-wide loads the session on every request that carries a verifying cookie (plain-property access is synchronous); "mounted on route A only" is the documented way to keep other routes free of store I/O.`,
+    `Route A reads a counter from the session and increments it, with a pool of ${meta.pool} distinct session cookies created beforehand and rotated per request; route B answers "ok" without touching the session (requests still carry a session cookie). autocannon, ${meta.connections} connections, ${meta.seconds} s per measurement, median of ${meta.repeats} runs, each in a fresh server process; ${meta.pinned ? "server (and redis-server) pinned to core 1 with `taskset -c 1`, autocannon to core 0" : "not pinned (no taskset)"}. Rounds are interleaved (every server once per round), so drift in machine load spreads over all rows. Loopback only; Redis DB 15, emptied before and after. autocannon tops out near 85k req/s on one core here, so the bare figures are lower bounds. "ours" mounted app-wide loads the session on every request that carries a verifying cookie (plain-property access is synchronous); "mounted on route A only" is the documented way to keep other routes free of store I/O — on route B it runs exactly the bare app's code, so its distance from the bare row is the noise floor of the run.`,
     "",
     "![HTTP benchmark](http-bench.svg)",
     "",
@@ -132,9 +146,11 @@ export function renderSection(rows: Row[], meta: Meta): string {
     "",
     ...targets(rows),
     "",
+    "### Scale: 1 thousand vs 1 million stored sessions",
+    "",
     meta.prefill > 0
-      ? `The last rows ran after pre-filling ${meta.prefill.toLocaleString("en-US")} small session records into the same Redis namespace (pipelined SETs), to check that per-request cost stays flat as the store grows.`
-      : "The 1M-session scale check was not run in this pass.",
+      ? `Ours on Redis, route A, alternating round after round between the usual bench DB (the ~1k pool sessions) and a second DB of the same Redis pre-filled with ${meta.prefill.toLocaleString("en-US")} small session records (pipelined SETs in batches of 10k; both DBs emptied afterwards).\n\n${scaleTable(rows)}`
+      : "Not run in this pass (`--quick` or `--no-scale`).",
     "<!-- bench:http:end -->",
   ].join("\n");
 }

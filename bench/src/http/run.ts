@@ -31,6 +31,9 @@ const scale = !quick && !args.includes("--no-scale");
 const POOL = 1000;
 const CONNECTIONS = 64;
 const PREFILL = Number(flag("prefill") ?? 1_000_000);
+/** The Redis DB that receives the 1M pre-filled sessions (emptied before and after). */
+const BIG_REDIS_URL = process.env.BENCH_BIG_REDIS_URL ?? "redis://127.0.0.1:6379/14";
+const SMALL_LABEL = " (~1k stored sessions)";
 
 const pinned = spawnSync("taskset", ["-V"]).status === 0 && cpus().length >= 2;
 if (pinned && process.env.KVSESSION_HTTP_BENCH_PINNED !== "1") {
@@ -53,7 +56,10 @@ if (pinned)
 
 const log = (...a: unknown[]) => console.error(...a);
 
-async function startServer(index: number): Promise<{ port: number; child: ChildProcess }> {
+async function startServer(
+  index: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ port: number; child: ChildProcess }> {
   const cmd = [
     process.execPath,
     "--import",
@@ -63,7 +69,11 @@ async function startServer(index: number): Promise<{ port: number; child: ChildP
     String(index),
   ];
   const [file, ...rest] = pinned ? ["taskset", "-c", "1", ...cmd] : cmd;
-  const child = spawn(file!, rest, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(file!, rest, {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...env },
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`server ${index} did not start in 30 s`)), 30_000);
@@ -138,46 +148,67 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-async function measureVariant(v: Variant, routes: Array<"a" | "b">, label = ""): Promise<Row[]> {
-  const index = VARIANTS.indexOf(v);
-  const samples = new Map<string, Sample[]>(routes.map((r) => [r, []]));
-  let failure: string | undefined;
-  for (let rep = 0; rep < repeats && failure === undefined; rep++) {
-    let server: Awaited<ReturnType<typeof startServer>> | undefined;
-    try {
-      server = await startServer(index);
-      const base = `http://127.0.0.1:${server.port}`;
-      const pool = await cookiePool(base, v.cookie);
-      await load(base, "/a", pool, 1); // warm-up (JIT, connections)
-      for (const r of routes) {
-        const s = await load(base, `/${r}`, pool, seconds);
-        samples.get(r)!.push(s);
-        log(
-          `  ${variantKey(v)}${label} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, errors ${s.errors}`,
-        );
-      }
-    } catch (err) {
-      failure = (err as Error).message;
-      log(`  ${variantKey(v)}${label}: FAILED ${failure}`);
-    } finally {
-      if (server) await stopServer(server.child);
+/** One fresh server process: cookie pool, warm-up, then each route for `seconds`. */
+async function measureOnce(
+  v: Variant,
+  routes: Array<"a" | "b">,
+  label: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Map<string, Sample> | string> {
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    server = await startServer(VARIANTS.indexOf(v), env);
+    const base = `http://127.0.0.1:${server.port}`;
+    const pool = await cookiePool(base, v.cookie);
+    await load(base, "/a", pool, 1); // warm-up (JIT, connections)
+    const out = new Map<string, Sample>();
+    for (const r of routes) {
+      const s = await load(base, `/${r}`, pool, seconds);
+      out.set(r, s);
+      log(
+        `  ${variantKey(v)}${label} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, errors ${s.errors}`,
+      );
     }
+    return out;
+  } catch (err) {
+    log(`  ${variantKey(v)}${label}: FAILED ${(err as Error).message}`);
+    return (err as Error).message;
+  } finally {
+    if (server) await stopServer(server.child);
   }
-  return routes.map((r) => {
-    const ss = samples.get(r)!;
-    return {
-      framework: v.framework,
-      name: v.name + label,
-      role: v.role,
-      route: r,
-      store: v.store,
-      rps: ss.length ? median(ss.map((s) => s.rps)) : Number.NaN,
-      p99: ss.length ? median(ss.map((s) => s.p99)) : Number.NaN,
-      errors: ss.reduce((a, s) => a + s.errors, 0),
-      runs: ss.length,
-      failure,
-    };
-  });
+}
+
+/** Collects samples per (variant, label, route) and turns them into median rows. */
+function collector() {
+  const samples = new Map<
+    string,
+    { v: Variant; label: string; route: "a" | "b"; ss: Sample[]; failure?: string }
+  >();
+  return {
+    add(v: Variant, label: string, routes: Array<"a" | "b">, got: Map<string, Sample> | string) {
+      for (const route of routes) {
+        const k = `${variantKey(v)}|${label}|${route}`;
+        const entry = samples.get(k) ?? { v, label, route, ss: [] };
+        if (typeof got === "string") entry.failure = got;
+        else entry.ss.push(got.get(route)!);
+        samples.set(k, entry);
+      }
+    },
+    rows(): Row[] {
+      return [...samples.values()].map(({ v, label, route, ss, failure }) => ({
+        framework: v.framework,
+        name: v.name + label,
+        role: v.role,
+        route,
+        store: v.store,
+        rps: ss.length ? median(ss.map((s) => s.rps)) : Number.NaN,
+        p99: ss.length ? median(ss.map((s) => s.p99)) : Number.NaN,
+        errors: ss.reduce((a, s) => a + s.errors, 0),
+        runs: ss.length,
+        failure,
+      }));
+    },
+  };
 }
 
 /** 1M small session-shaped records under our namespace, written with pipelined SETs in bounded batches. */
@@ -207,16 +238,44 @@ async function main() {
     `HTTP bench: ${picked.length} servers, ${seconds} s x ${repeats} per route, ${CONNECTIONS} connections, pool ${POOL} sessions, pinned: ${pinned}`,
   );
   try {
-    for (const v of picked) rows.push(...(await measureVariant(v, v.routes)));
+    // Round-robin (every variant once per round) so drift in machine load spreads over all rows.
+    const main = collector();
+    for (let rep = 0; rep < repeats; rep++) {
+      log(`round ${rep + 1}/${repeats}`);
+      for (const v of picked) main.add(v, "", v.routes, await measureOnce(v, v.routes, ""));
+    }
+    rows.push(...main.rows());
     if (scale) {
-      const before = Number(await client.dbSize());
-      log(`pre-filling ${PREFILL} sessions into ${REDIS_URL} (had ${before} keys)…`);
-      await prefill(client, PREFILL);
-      log(`  now ${await client.dbSize()} keys`);
-      for (const v of picked.filter(
-        (x) => x.role === "ours" && x.store === "redis" && x.routes.includes("a"),
-      ))
-        rows.push(...(await measureVariant(v, ["a"], ` (${(PREFILL / 1e6).toFixed(0)}M stored sessions)`)));
+      // Same Redis instance, two DBs: the usual one (~1k sessions) and BIG_DB with 1M more. Alternating
+      // between them, round after round, keeps drift out of the comparison.
+      const big = createClient({ url: BIG_REDIS_URL });
+      big.on("error", () => {});
+      await big.connect();
+      try {
+        await big.flushDb();
+        log(`pre-filling ${PREFILL} sessions into ${BIG_REDIS_URL}…`);
+        await prefill(big, PREFILL);
+        log(`  now ${await big.dbSize()} keys`);
+        const scaled = collector();
+        const targets = picked.filter(
+          (x) => x.role === "ours" && x.store === "redis" && x.routes.includes("a"),
+        );
+        const bigLabel = ` (${PREFILL >= 1e6 ? `${PREFILL / 1e6}M` : `${PREFILL / 1e3}k`} stored sessions)`;
+        for (let rep = 0; rep < repeats; rep++)
+          for (const v of targets) {
+            scaled.add(v, SMALL_LABEL, ["a"], await measureOnce(v, ["a"], SMALL_LABEL));
+            scaled.add(
+              v,
+              bigLabel,
+              ["a"],
+              await measureOnce(v, ["a"], bigLabel, { BENCH_REDIS_URL: BIG_REDIS_URL }),
+            );
+          }
+        rows.push(...scaled.rows());
+      } finally {
+        await big.flushDb();
+        await big.quit();
+      }
     }
   } finally {
     await client.flushDb();
