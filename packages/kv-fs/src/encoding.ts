@@ -8,7 +8,10 @@
  */
 const ESCAPE = /%[0-9A-F]{2}|[A-Z.!~*'()]/g;
 
+const PLAIN = /^[a-z0-9_-]+$/;
+
 export function encodeKey(key: string): string {
+  if (PLAIN.test(key)) return key; // the common case needs no escaping
   const e = encodeURIComponent(key);
   return e.replace(ESCAPE, (m) => (m.length === 3 ? m : `%${m.charCodeAt(0).toString(16).toUpperCase()}`));
 }
@@ -23,8 +26,10 @@ export const KEY_NAME = /^(?:[a-z0-9_-]|%[0-9A-F]{2})+$/;
 /** Shards: 4096 directories named by 3 hex digits of a hash of the key, so a million keys make ~250 files per directory. */
 export const SHARDS = 4096;
 
+const SHARD_NAMES = Array.from({ length: SHARDS }, (_, i) => i.toString(16).padStart(3, "0"));
+
 export function shardName(index: number): string {
-  return index.toString(16).padStart(3, "0");
+  return SHARD_NAMES[index]!;
 }
 
 /** FNV-1a over the UTF-16 code units: cheap, stable across platforms, part of the on-disk format. */

@@ -15,7 +15,7 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { KEY_NAME, segments, shardName, shardOf } from "./encoding.js";
+import { KEY_NAME, SEGMENT, segments, shardName, shardOf } from "./encoding.js";
 import { decodeHeader, encodeHeader, HEADER, type Header } from "./format.js";
 
 export type Durability = "none" | "normal" | "full";
@@ -39,6 +39,8 @@ function random(n: number): Buffer {
 
 /** Where a key lives: `dir/<shard>/<segment+>/…/<name>`. */
 export function pathOf(dir: string, key: string, encoded: string): string {
+  // Plain concatenation: dir is already absolute and normalised, names hold no separators.
+  if (encoded.length <= SEGMENT) return `${dir}/${shardName(shardOf(key))}/${encoded}`;
   return join(dir, shardName(shardOf(key)), ...segments(encoded));
 }
 
