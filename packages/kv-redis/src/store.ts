@@ -126,17 +126,15 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
 
   const set = versions
     ? (key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> => {
-        const args = [bytes(value), px(expiresAt)];
-        return run(() => evalScript(SET, [ks.data(key), ks.version(key)], args), done);
+        const v = bytes(value);
+        // The relative TTL is computed when the command is sent, not before a wait for a reconnection.
+        return run(() => evalScript(SET, [ks.data(key), ks.version(key)], [v, px(expiresAt)]), done);
       }
     : (key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> => {
         const k = ks.data(key);
         const v = bytes(value);
-        const opts =
-          expiresAt === undefined
-            ? undefined
-            : { expiration: { type: "PX" as const, value: Number(px(expiresAt)) } };
-        return run(() => cmd.set(k, v, opts), done);
+        if (expiresAt === undefined) return run(() => cmd.set(k, v), done);
+        return run(() => cmd.set(k, v, { expiration: { type: "PX", value: Number(px(expiresAt)) } }), done);
       };
 
   const del = versions
@@ -224,11 +222,13 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
       if (!versions) {
         const k = ks.data(key);
         const v = bytes(value);
-        const opts = { NX: true, ...(expiresAt === undefined ? {} : { PX: Number(px(expiresAt)) }) };
-        return (await run(() => cmd.set(k, v, opts))) !== null;
+        const opts = () => (expiresAt === undefined ? { NX: true } : { NX: true, PX: Number(px(expiresAt)) });
+        return (await run(() => cmd.set(k, v, opts()))) !== null;
       }
-      const args = [bytes(value), px(expiresAt)];
-      const r = await run(() => evalScript(SET_IF_ABSENT, [ks.data(key), ks.version(key)], args));
+      const v = bytes(value);
+      const r = await run(() =>
+        evalScript(SET_IF_ABSENT, [ks.data(key), ks.version(key)], [v, px(expiresAt)]),
+      );
       return r === 1;
     },
 
@@ -245,8 +245,14 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     },
 
     async compareAndSet(key, expected: KvVersion, value, expiresAt) {
-      const args = [expected ?? "", bytes(value), px(expiresAt), newVersion()];
-      const r = await run(() => evalScript(COMPARE_AND_SET, [ks.data(key), ks.version(key)], args));
+      const v = bytes(value);
+      const r = await run(() =>
+        evalScript(
+          COMPARE_AND_SET,
+          [ks.data(key), ks.version(key)],
+          [expected ?? "", v, px(expiresAt), newVersion()],
+        ),
+      );
       return r === 1;
     },
 

@@ -1,0 +1,49 @@
+import { KvConnectionError, KvTimeoutError } from "@kvsession/kv";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createRedisStore, slotOf } from "../src/index.js";
+import { type RedisServer, startCluster } from "./servers.js";
+
+// A 3-master Cluster of this file's own; one master is killed and restarted mid-run.
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let cluster: { nodes: RedisServer[]; stop(): Promise<void> } | undefined;
+beforeAll(async () => {
+  cluster = await startCluster();
+}, 60_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+it("fails typed for a dead master's keys, and works again once it is back", async () => {
+  const nodes = cluster?.nodes ?? [];
+  const store = createRedisStore({
+    cluster: { rootNodes: nodes.map((n) => ({ url: n.url })) },
+    namespace: "cf:",
+    connectWaitMs: 200,
+    commandTimeoutMs: 1000,
+  });
+  try {
+    const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
+    await store.setMany(keys.map((key) => ({ key, value: enc(key) })));
+    // Slots 0..5460 belong to the first master `redis-cli --cluster create` was given.
+    const victim = keys.find((k) => slotOf(`cf:${k}`) <= 5460) as string;
+    await nodes[0]?.kill();
+    const err = await store.get(victim).catch((e: unknown) => e);
+    expect(err instanceof KvConnectionError || err instanceof KvTimeoutError, String(err)).toBe(true);
+    await nodes[0]?.start();
+    let value: string | undefined;
+    for (let i = 0; i < 200 && value === undefined; i++) {
+      value = await store.get(victim).then(dec, () => undefined);
+      if (value === undefined) {
+        // The node restarted empty (no persistence): write again until the cluster takes writes.
+        await store.set(victim, enc("again")).catch(() => {});
+        await sleep(50);
+      }
+    }
+    expect(value).toBe("again");
+  } finally {
+    await store.close();
+  }
+}, 60_000);
