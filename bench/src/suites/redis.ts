@@ -1,0 +1,78 @@
+import KeyvRedis, { Keyv } from "@keyv/redis";
+import { createRedisStore } from "@kvsession/kv-redis";
+import { createClient, RESP_TYPES } from "redis";
+import type { BenchCase, BenchSuite } from "../types.js";
+
+const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const KEYS = 10_000;
+const key = (i: number) => `k${i % KEYS}`;
+
+type Api = { get(k: string): Promise<unknown>; set(k: string, v: Uint8Array): Promise<unknown> };
+
+function cases(op: "get" | "set", size: number, label: string): BenchCase[] {
+  const value = Buffer.alloc(size, 7);
+  const make = (
+    name: string,
+    role: BenchCase["role"],
+    open: () => Promise<{ api: Api; close(): Promise<void> }>,
+  ) => ({
+    name,
+    role,
+    variant: `${op} ${label}`,
+    async create() {
+      const { api, close } = await open();
+      // Pre-load in batches of 500 in flight: every get hits a stored value.
+      for (let i = 0; i < KEYS; i += 500)
+        await Promise.all(Array.from({ length: 500 }, (_, j) => api.set(key(i + j), value)));
+      return {
+        op: op === "get" ? (i: number) => api.get(key(i)) : (i: number) => api.set(key(i), value),
+        close,
+      };
+    },
+  });
+  return [
+    make("createRedisStore", "ours", async () => {
+      const store = createRedisStore({ url, namespace: "bench:ours:" });
+      return { api: store, close: () => store.close() };
+    }),
+    make("createRedisStore, versions: false", "ours", async () => {
+      const store = createRedisStore({ url, namespace: "bench:nover:", versions: false });
+      return { api: store, close: () => store.close() };
+    }),
+    make("node-redis v5 GET/SET", "limit", async () => {
+      const client = createClient({ url }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+      client.on("error", () => {});
+      await client.connect();
+      const api: Api = {
+        get: (k) => client.get(`bench:raw:${k}`),
+        set: (k, v) => client.set(`bench:raw:${k}`, v as Buffer),
+      };
+      return { api, close: () => client.close() };
+    }),
+    make("Keyv + @keyv/redis", "peer", async () => {
+      const keyv = new Keyv<Uint8Array>({ store: new KeyvRedis(url), namespace: "bench:keyv" });
+      keyv.on("error", () => {});
+      return { api: keyv, close: () => keyv.disconnect() };
+    }),
+  ];
+}
+
+export default {
+  title: "Redis: createRedisStore vs raw node-redis v5 (the limit) and Keyv + @keyv/redis (the peer)",
+  inFlight: [1, 64],
+  ops: 100_000,
+  targets: { limit: 0.9, peer: 1.2 },
+  notes: [
+    "One local `redis-server` (7.0), loopback TCP, 10,000 keys pre-loaded per case, each case under its own key prefix.",
+    "The limit is a bare node-redis v5 client issuing `GET` / `SET` with Buffer values and Buffer replies.",
+    "Our `get` is the same single `GET`. Our `set` is a single `EVALSHA` (SET + DEL of the key's compare-and-set version record), so a plain write can never leave a stale version that a later compare-and-set would accept; it is still one command and one round trip.",
+    "With `versions: false` (no compare-and-set) our `set` is the same single `SET` as the limit.",
+    "Keyv serialises every value (JSON with a base64 Buffer envelope) before its own `SET`. Issue targets: ≥ 0.9x the limit everywhere; ≥ 1.2x Keyv at 100 B and ≥ 1.5x at 10 KB with 64 in flight.",
+  ].join(" "),
+  cases: [
+    ...cases("get", 100, "100 B"),
+    ...cases("get", 10 * 1024, "10 KB"),
+    ...cases("set", 100, "100 B"),
+    ...cases("set", 10 * 1024, "10 KB"),
+  ],
+} satisfies BenchSuite;
