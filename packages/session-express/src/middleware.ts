@@ -149,18 +149,18 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
     // No Cookie header: nothing to verify or load.
     if (req.headers.cookie === undefined) return install({});
     // Without a verifying cookie this resolves with no I/O; with one it reads the record.
-    core.all().then(
-      async (data) => {
+    core
+      .all()
+      .then(async (data) => {
         // The core knows the handle once loaded; older cores do not expose it, so read it from the cookie.
         state.id =
           (await coreHandle(core)) ??
           (Object.keys(data).length > 0 || (await core.exists())
             ? handleFromCookie(req.headers.cookie, names)
             : undefined);
-        install(data as Record<string, JsonValue>);
-      },
-      (err) => next(withStatus(err)),
-    );
+        return data as Record<string, JsonValue>;
+      })
+      .then(install, (err) => next(withStatus(err)));
   };
   return Object.assign(middleware, { sessions }) as SessionMiddleware;
 }
