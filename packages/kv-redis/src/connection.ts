@@ -55,6 +55,8 @@ export interface ConnectionOptions {
   sentinel?: RedisSentinelOptions<Any, Any, Any, Any, Any> | undefined;
   clientOptions?: RedisClientOptions<Any, Any, Any, Any, Any> | undefined;
   connectWaitMs: number;
+  /** The same for the very first connection, which may include DNS, TLS and a cluster's slot discovery. */
+  firstConnectWaitMs: number;
 }
 
 // Reconnect quickly after a restart, and never queue commands while offline: a caller gets a typed
@@ -118,7 +120,13 @@ export function openConnection(o: ConnectionOptions): Connection {
     );
   }
   const cmd: Commands = r.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
-  const isUp = cluster ? () => r.isOpen && (connected || !owned) : () => r.isReady as boolean;
+  const isUpNow = cluster ? () => r.isOpen && (connected || !owned) : () => r.isReady as boolean;
+  let everUp = false;
+  const isUp = () => {
+    const up = isUpNow();
+    if (up) everUp = true;
+    return up;
+  };
 
   // One poll shared by every operation waiting on the same reconnection. Polling, because a
   // sentinel emits no 'ready' and a cluster's readiness is per node.
@@ -139,15 +147,19 @@ export function openConnection(o: ConnectionOptions): Connection {
 
   function waitForReady(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const reason = lastError instanceof Error ? lastError.message : "not connected";
-        reject(
-          new KvConnectionError(
-            `Redis at ${where} is unreachable (${reason}) after waiting ${o.connectWaitMs} ms; the store reconnects by itself, retry once the server is back${owned ? "" : " (a client you pass in must be connected by you)"}`,
-            { cause: lastError },
-          ),
-        );
-      }, o.connectWaitMs);
+      const timer = setTimeout(
+        () => {
+          const reason = lastError instanceof Error ? lastError.message : "not connected";
+          const waited = everUp ? o.connectWaitMs : o.firstConnectWaitMs;
+          reject(
+            new KvConnectionError(
+              `Redis at ${where} is unreachable (${reason}) after waiting ${waited} ms; the store reconnects by itself, retry once the server is back${owned ? "" : " (a client you pass in must be connected by you)"}`,
+              { cause: lastError },
+            ),
+          );
+        },
+        everUp ? o.connectWaitMs : o.firstConnectWaitMs,
+      );
       readySignal().then(() => {
         // Not up after all (a failed first cluster discovery): the timer rejects.
         if (!isUp()) return;

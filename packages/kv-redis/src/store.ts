@@ -40,7 +40,11 @@ export interface RedisStoreOptions {
    * pins every key to one Cluster slot.
    */
   namespace?: string;
-  /** How long an operation waits for a (re)connection before failing with KvConnectionError. Default 1000 ms. */
+  /**
+   * How long an operation waits for a (re)connection before failing with
+   * KvConnectionError. Default 1000 ms, and 5000 ms before the store's first
+   * connection (which may include DNS, TLS and a cluster's slot discovery).
+   */
   connectWaitMs?: number;
   /** How long an operation waits for an answer before failing with KvTimeoutError; 0 disables. Default 5000 ms. */
   commandTimeoutMs?: number;
@@ -83,6 +87,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     sentinel: options.sentinel,
     clientOptions: options.clientOptions,
     connectWaitMs: options.connectWaitMs ?? 1000,
+    firstConnectWaitMs: options.connectWaitMs ?? 5000,
   });
   const cmd: Commands = conn.cmd;
   const watchdog = createWatchdog(options.commandTimeoutMs ?? 5000, conn.where);
