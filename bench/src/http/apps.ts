@@ -4,7 +4,6 @@
 import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import fastifyCookie from "@fastify/cookie";
-import fastifySession from "@fastify/session";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import { createRedisStore } from "@kvsession/kv-redis";
 import { kvSession as expressKvSession } from "@kvsession/session-express";
@@ -263,6 +262,10 @@ async function fastifyApp(v: Variant): Promise<{ listen(): Promise<Server>; clos
       return String(r.n);
     });
   } else if (v.role === "peer") {
+    // @fastify/session and our plugin both declare FastifyRequest.session, so their types cannot share
+    // one program: load the peer through a non-literal specifier, which keeps its declarations out.
+    const peerName: string = "@fastify/session";
+    const fastifySession = (await import(peerName)).default as Parameters<typeof app.register>[0];
     await app.register(fastifyCookie);
     await app.register(fastifySession, {
       secret: SECRET,
@@ -270,8 +273,11 @@ async function fastifyApp(v: Variant): Promise<{ listen(): Promise<Server>; clos
       saveUninitialized: false,
     });
     app.get("/a", async (req) => {
-      const n = ((req.session.get("n" as never) as number | undefined) ?? 0) + 1;
-      req.session.set("n" as never, n as never);
+      const session = (
+        req as unknown as { session: { get(k: string): unknown; set(k: string, v: unknown): void } }
+      ).session;
+      const n = ((session.get("n") as number | undefined) ?? 0) + 1;
+      session.set("n", n);
       return String(n);
     });
   } else {
