@@ -1,8 +1,9 @@
 import type { SealedSessions, SessionData, Sessions } from "@kvsession/session";
+import { createSessionsFrom } from "@kvsession/session";
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { withStatus } from "./errors.js";
-import { buildSessions, type KvSessionOptions } from "./options.js";
+import type { KvSessionOptions } from "./options.js";
 import { type FastifySession, RequestSession } from "./request-session.js";
 
 declare module "fastify" {
@@ -43,7 +44,7 @@ function appendSetCookie(reply: FastifyReply, values: string[]): void {
 const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done) => {
   let sessions: Sessions<SessionData> | SealedSessions<SessionData>;
   try {
-    sessions = buildSessions(options);
+    sessions = createSessionsFrom(options, "@kvsession/session-fastify");
   } catch (err) {
     done(err as Error);
     return;

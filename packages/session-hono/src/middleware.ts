@@ -1,7 +1,8 @@
 import type { Session, SessionData } from "@kvsession/session";
+import { createSessionsFrom } from "@kvsession/session";
 import type { Context, MiddlewareHandler } from "hono";
 import { withResponse } from "./errors.js";
-import { buildSessions, type HonoSessionOptions } from "./options.js";
+import type { HonoSessionOptions } from "./options.js";
 
 /** What the middleware puts in the context: type your app as `Hono<{ Variables: SessionVariables }>`. */
 export interface SessionVariables<D extends object = SessionData> {
@@ -72,7 +73,7 @@ function appendHeaders(c: Context, setCookie: string[], cacheControl: string | u
 export function session<D extends object = SessionData>(
   options: HonoSessionOptions<D>,
 ): MiddlewareHandler<{ Variables: SessionVariables<D> }> {
-  const sessions = buildSessions(options);
+  const sessions = createSessionsFrom(options, "@kvsession/session-hono");
   return async (c, next) => {
     const failed = { yes: false };
     const s = guard(
