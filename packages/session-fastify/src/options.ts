@@ -1,4 +1,9 @@
-import type { SealedSessionsOptions, SessionData, SessionsFromOptions, SessionsOptions } from "@kvsession/session";
+import type {
+  SealedSessionsOptions,
+  SessionData,
+  SessionsFromOptions,
+  SessionsOptions,
+} from "@kvsession/session";
 
 /** Server-side sessions: the cookie holds a signed ID, `store` holds the data. */
 export type StoreModeOptions = SessionsOptions & { sealed?: false };
