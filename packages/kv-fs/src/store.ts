@@ -13,13 +13,13 @@ import {
   createStore,
   type DriverEntry,
   type DriverListPage,
+  type DriverSweepOptions,
   KvArgumentError,
   KvCorruptError,
   type KvDriver,
   type KvStore,
   type KvVersion,
-  type Sweeper,
-  startSweeper,
+  startDriverSweeper,
 } from "@kvsession/kv";
 import { decodeName, encodeKey, SHARDS, shardName } from "./encoding.js";
 import { toKvError } from "./errors.js";
@@ -38,7 +38,7 @@ import {
 } from "./files.js";
 import { withLock } from "./locks.js";
 
-export interface FsStoreOptions {
+export interface FsStoreOptions extends DriverSweepOptions {
   /** The store's directory (created if missing). It must be empty or a kv-fs directory: the store refuses anything else. */
   dir: string;
   /**
@@ -58,12 +58,6 @@ export interface FsStoreOptions {
   lockTimeoutMs?: number;
   /** Largest value accepted, in bytes. Default 64 MiB. */
   maxValueBytes?: number;
-  /** Expired files deleted per sweep tick (and at most 20x that many files examined). Default 200. */
-  sweepBatch?: number;
-  /** Pause between sweep ticks when the last one found less than a full batch, in ms. Default 30 000. `false` disables the sweeper. */
-  sweepIntervalMs?: number | false;
-  /** Sweep failures are reported here; the next tick retries. Default: ignored. */
-  onSweepError?: (error: unknown) => void;
 }
 
 const MARKER = "kvsession-fs.json";
@@ -219,15 +213,8 @@ export function fsDriver(
     return deleted;
   }
   let sweepAt = 0;
-  let sweeper: Sweeper | undefined;
-  if (options.sweepIntervalMs !== false) {
-    sweeper = startSweeper({
-      intervalMs: options.sweepIntervalMs ?? 30_000,
-      batch: options.sweepBatch ?? 200,
-      sweep,
-      onError: options.onSweepError ?? (() => {}),
-    });
-  }
+  // Defaults: 200 files deleted per tick (at most 20x that many examined), every 30 s.
+  const sweeper = startDriverSweeper(options, { intervalMs: 30_000, batch: 200 }, sweep);
 
   const driver: FsDriver = {
     sweep,

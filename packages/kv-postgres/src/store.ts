@@ -2,14 +2,14 @@ import {
   createStore,
   type DriverEntry,
   type DriverListPage,
+  type DriverSweepOptions,
   type DriverWrite,
   KvArgumentError,
   type KvDriver,
   type KvStore,
   type KvVersion,
   prefixUpperBound,
-  type Sweeper,
-  startSweeper,
+  startDriverSweeper,
 } from "@kvsession/kv";
 import pg from "pg";
 import { toKvError } from "./errors.js";
@@ -22,7 +22,7 @@ export type PostgresConnection =
   | ({ connectionString: string } & Omit<pg.PoolConfig, "connectionString">)
   | { pool: pg.Pool };
 
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends DriverSweepOptions {
   /** Table holding this store's keys. Default "kv". Several stores may share a database with different tables. */
   table?: string;
   /** Schema of the table (created if missing). Default: the connection's search_path. */
@@ -32,12 +32,6 @@ export interface PostgresStoreOptions {
    * because `bytea` comes back as hex text and a larger value would not fit one JS string.
    */
   maxValueBytes?: number;
-  /** Expired rows deleted per sweep statement. Default 500. */
-  sweepBatch?: number;
-  /** Pause between sweeps when the last one found less than a full batch, in ms. Default 10 000. `false` disables the sweeper. */
-  sweepIntervalMs?: number | false;
-  /** Sweep failures (server down…) are reported here; the next tick retries. Default: ignored. */
-  onSweepError?: (error: unknown) => void;
 }
 
 /** hex text of n bytes is 2n + 2 characters; V8 strings stop just short of 2^29. */
@@ -112,15 +106,12 @@ function postgresDriver(
   const entry = (row: { value: Uint8Array; expires_at: number | null }): DriverEntry =>
     row.expires_at === null ? { value: row.value } : { value: row.value, expiresAt: row.expires_at };
 
-  let sweeper: Sweeper | undefined;
-  if (options.sweepIntervalMs !== false) {
-    sweeper = startSweeper({
-      intervalMs: options.sweepIntervalMs ?? 10_000,
-      batch: options.sweepBatch ?? 500,
-      sweep: async (batch, now) => (await q("sweep", st.sweep, [now, batch])).rowCount ?? 0,
-      onError: options.onSweepError ?? (() => {}),
-    });
-  }
+  // Defaults: 500 rows per sweep statement, every 10 s.
+  const sweeper = startDriverSweeper(
+    options,
+    { intervalMs: 10_000, batch: 500 },
+    async (batch, now) => (await q("sweep", st.sweep, [now, batch])).rowCount ?? 0,
+  );
 
   return {
     name: "postgres",

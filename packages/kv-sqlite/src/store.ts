@@ -2,14 +2,14 @@ import {
   createStore,
   type DriverEntry,
   type DriverListPage,
+  type DriverSweepOptions,
   type DriverWrite,
   KvArgumentError,
   type KvDriver,
   type KvStore,
   type KvVersion,
   prefixUpperBound,
-  type Sweeper,
-  startSweeper,
+  startDriverSweeper,
 } from "@kvsession/kv";
 import Database from "better-sqlite3";
 import { toKvError } from "./errors.js";
@@ -17,7 +17,7 @@ import { writeQueue } from "./group-commit.js";
 import { checkTableName, migrate } from "./schema.js";
 import { statements } from "./statements.js";
 
-export interface SqliteStoreOptions {
+export interface SqliteStoreOptions extends DriverSweepOptions {
   /** Database file to open (created if missing; its directory must exist). Give this or `database`. */
   path?: string;
   /**
@@ -40,12 +40,6 @@ export interface SqliteStoreOptions {
   readonly?: boolean;
   /** Largest value accepted, in bytes. Default 256 MiB (at most 900 MB: SQLite's row limit is 1 GB). */
   maxValueBytes?: number;
-  /** Expired rows deleted per sweep. Default 500. */
-  sweepBatch?: number;
-  /** Pause between sweeps when the last one found less than a full batch, in ms. Default 10 000. `false` disables the sweeper. */
-  sweepIntervalMs?: number | false;
-  /** Sweep failures (database locked…) are reported here; the next tick retries. Default: ignored. */
-  onSweepError?: (error: unknown) => void;
 }
 
 const DEFAULT_MAX_VALUE = 256 * 1024 * 1024;
@@ -161,22 +155,17 @@ function sqliteDriver(
     sweep: db.transaction((now: number, batch: number) => removed(st.sweep.run(now, batch).changes)),
   };
 
-  let sweeper: Sweeper | undefined;
-  if (options.sweepIntervalMs !== false && !db.readonly) {
-    sweeper = startSweeper({
-      intervalMs: options.sweepIntervalMs ?? 10_000,
-      batch: options.sweepBatch ?? 500,
-      sweep: (batch, now) => {
+  // Defaults: 500 rows per sweep, every 10 s; a read-only database has nothing to sweep.
+  const sweeper = db.readonly
+    ? undefined
+    : startDriverSweeper(options, { intervalMs: 10_000, batch: 500 }, (batch, now) => {
         try {
           queue.flush();
           return tx.sweep.immediate(now, batch);
         } catch (error) {
           throw fail("sweep", error);
         }
-      },
-      onError: options.onSweepError ?? (() => {}),
-    });
-  }
+      });
 
   return {
     name: "sqlite",

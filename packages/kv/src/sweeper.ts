@@ -65,3 +65,34 @@ export function startSweeper(options: SweeperOptions): Sweeper {
     runOnce: once,
   };
 }
+
+/** The sweep options every driver without native expiry offers its users; each driver documents its defaults. */
+export interface DriverSweepOptions {
+  /** Expired entries deleted per sweep tick. */
+  sweepBatch?: number;
+  /** Pause between sweeps when the last one found less than a full batch, in ms. `false` disables the sweeper. */
+  sweepIntervalMs?: number | false;
+  /** Sweep failures (engine down, database locked…) are reported here; the next tick retries. Default: ignored. */
+  onSweepError?: (error: unknown) => void;
+}
+
+/**
+ * Starts a driver's sweeper from its users' `DriverSweepOptions` and the driver's own defaults, or
+ * returns undefined when the user turned sweeping off.
+ *
+ * @example
+ * const sweeper = startDriverSweeper(options, { intervalMs: 10_000, batch: 500 }, (n, now) => deleteExpired(now, n));
+ */
+export function startDriverSweeper(
+  options: DriverSweepOptions,
+  defaults: { intervalMs: number; batch: number },
+  sweep: SweeperOptions["sweep"],
+): Sweeper | undefined {
+  if (options.sweepIntervalMs === false) return undefined;
+  return startSweeper({
+    intervalMs: options.sweepIntervalMs ?? defaults.intervalMs,
+    batch: options.sweepBatch ?? defaults.batch,
+    sweep,
+    onError: options.onSweepError ?? (() => {}),
+  });
+}
