@@ -1,5 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import { KvTimeoutError } from "@kvsession/kv";
 
@@ -24,12 +33,26 @@ function alive(pid: number): boolean {
   }
 }
 
-/** A lock file whose holder is known to be gone: a dead pid on this host, or our pid but not held here. */
-function stale(content: string): boolean {
+/**
+ * A holder writes its token right after creating the lock file, so an empty one
+ * older than this was left by a process killed between the two (seen: SIGKILL
+ * during a write storm left one, and every later write to that key timed out).
+ */
+const EMPTY_LOCK_STALE_MS = 2000;
+
+/** A lock file whose holder is known to be gone: a dead pid on this host, our pid but not held here, or empty for long. */
+function stale(lockPath: string, content: string): boolean {
+  if (content === "") {
+    try {
+      return Date.now() - statSync(lockPath).mtimeMs > EMPTY_LOCK_STALE_MS;
+    } catch {
+      return false; // released meanwhile: the caller retries
+    }
+  }
   const [pid, host] = content.split(" ");
   if (host !== HOST) return false; // another host: we cannot tell, so never break it
   const n = Number(pid);
-  if (!Number.isInteger(n) || n <= 0) return content.length > 0; // garbage, but not a half-written one
+  if (!Number.isInteger(n) || n <= 0) return true; // garbage: no holder could have written it
   return n === process.pid ? true : !alive(n);
 }
 
@@ -100,7 +123,7 @@ async function acquire(lockPath: string, timeoutMs: number, makeDirs: () => void
       if ((e as NodeJS.ErrnoException).code === "ENOENT") continue; // released meanwhile
       throw e;
     }
-    if (stale(content)) {
+    if (stale(lockPath, content)) {
       breakStale(lockPath, content);
       continue;
     }

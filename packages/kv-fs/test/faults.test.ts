@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdirSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -287,6 +287,23 @@ describe("kv-fs: several processes", () => {
     expect((err as Error).message).toMatch(/some-other-host.*delete the file/);
     expect(dec(await s.get("k"))).toBe("2");
     rmSync(lockOf);
+    await s.close();
+  });
+
+  it("recovers an empty lock file left by a process killed between creating it and writing its token", async () => {
+    const dir = fresh();
+    const s = createFsStore({ dir, sweepIntervalMs: false, lockTimeoutMs: 300 });
+    await s.set("k", enc("1"));
+    const lockOf = join(dir, `${keyFiles(dir)[0]!}.lock`);
+    // Fresh and empty: its creator may be about to write its token, so it is waited for.
+    writeFileSync(lockOf, "");
+    expect(await s.set("k", enc("2")).catch((e: unknown) => e)).toBeInstanceOf(KvTimeoutError);
+    // Empty for seconds: nobody is about to write it.
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(lockOf, old, old);
+    await s.set("k", enc("3"));
+    expect(dec(await s.get("k"))).toBe("3");
+    expect(walk(dir).filter((f) => f.endsWith(".lock") || f.endsWith(".stale"))).toEqual([]);
     await s.close();
   });
 
