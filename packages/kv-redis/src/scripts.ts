@@ -3,8 +3,11 @@ import { createHash } from "node:crypto";
 /**
  * Every script takes KEYS[1] = the value's key and KEYS[2] = its version
  * record (same slot). Invariant kept by all of them: whatever writes a value
- * also drops or replaces its version record, and a record expires at the very
- * deadline of its value, so a version can never describe a later value.
+ * also drops or replaces its version record, and a record expires with its
+ * value (the same relative TTL, set in the same script), so a version can never
+ * describe a later value. Should the two deadlines ever differ by a clock tick,
+ * a record outliving its value describes nothing (every script checks that the
+ * value exists) and one ending first only costs a compare-and-set a retry.
  */
 export interface Script {
   readonly source: string;
@@ -42,13 +45,13 @@ return n`);
 export const GET_VERSIONED = script(`
 local v = redis.call("GET", KEYS[1])
 if not v then return nil end
-local t = redis.call("PEXPIRETIME", KEYS[1])
 local n = redis.call("GET", KEYS[2])
+local t = redis.call("PTTL", KEYS[1])
 if not n then
   n = ARGV[1]
-  if t > 0 then redis.call("SET", KEYS[2], n, "PXAT", t) else redis.call("SET", KEYS[2], n) end
+  if t > 0 then redis.call("SET", KEYS[2], n, "PX", t) else redis.call("SET", KEYS[2], n) end
 end
-return { v, n, redis.call("PTTL", KEYS[1]) }`);
+return { v, n, t }`);
 
 /** ARGV: expected version ("" = absent), value, px ("" = none), the new version. Returns 1 when written. */
 export const COMPARE_AND_SET = script(`
@@ -62,6 +65,73 @@ if ARGV[3] == "" then
   redis.call("SET", KEYS[2], ARGV[4])
 else
   redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3])
-  redis.call("SET", KEYS[2], ARGV[4], "PXAT", redis.call("PEXPIRETIME", KEYS[1]))
+  redis.call("SET", KEYS[2], ARGV[4], "PX", ARGV[3])
 end
 return 1`);
+
+/*
+ * Batch forms, for operations that many callers issued in one turn of the
+ * event loop (see coalesce.ts). Each loops over its KEYS pairs doing exactly
+ * what the single form does, so each operation keeps its own semantics; the
+ * whole batch is atomic, which is more than any one of them needs.
+ */
+
+/** KEYS: value, version pairs. ARGV: value, px pairs. */
+export const SET_MANY = script(`
+for i = 1, #KEYS, 2 do
+  if ARGV[i + 1] == "" then redis.call("SET", KEYS[i], ARGV[i]) else redis.call("SET", KEYS[i], ARGV[i], "PX", ARGV[i + 1]) end
+  redis.call("DEL", KEYS[i + 1])
+end
+return 1`);
+
+/** The same without version records (`versions: false`). KEYS: values. ARGV: value, px pairs. */
+export const SET_MANY_PLAIN = script(`
+for i = 1, #KEYS do
+  local v, p = ARGV[2 * i - 1], ARGV[2 * i]
+  if p == "" then redis.call("SET", KEYS[i], v) else redis.call("SET", KEYS[i], v, "PX", p) end
+end
+return 1`);
+
+/** KEYS: value, version pairs. ARGV: one fresh version per pair. Returns per pair 0 (absent) or { value, version, pttl }. */
+export const GET_VERSIONED_MANY = script(`
+local out = {}
+for i = 1, #KEYS, 2 do
+  local v = redis.call("GET", KEYS[i])
+  if not v then
+    out[#out + 1] = 0
+  else
+    local n = redis.call("GET", KEYS[i + 1])
+    local t = redis.call("PTTL", KEYS[i])
+    if not n then
+      n = ARGV[(i + 1) / 2]
+      if t > 0 then redis.call("SET", KEYS[i + 1], n, "PX", t) else redis.call("SET", KEYS[i + 1], n) end
+    end
+    out[#out + 1] = { v, n, t }
+  end
+end
+return out`);
+
+/** KEYS: value, version pairs. ARGV: expected, value, px, new version — four per pair. Returns 1 or 0 per pair. */
+export const COMPARE_AND_SET_MANY = script(`
+local out = {}
+for i = 1, #KEYS, 2 do
+  local a = (i - 1) * 2
+  local expected, value, px, nv = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local ok = 1
+  if expected == "" then
+    if redis.call("EXISTS", KEYS[i]) == 1 then ok = 0 end
+  elseif redis.call("GET", KEYS[i + 1]) ~= expected or redis.call("EXISTS", KEYS[i]) == 0 then
+    ok = 0
+  end
+  if ok == 1 then
+    if px == "" then
+      redis.call("SET", KEYS[i], value)
+      redis.call("SET", KEYS[i + 1], nv)
+    else
+      redis.call("SET", KEYS[i], value, "PX", px)
+      redis.call("SET", KEYS[i + 1], nv, "PX", px)
+    end
+  end
+  out[#out + 1] = ok
+end
+return out`);

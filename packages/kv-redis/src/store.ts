@@ -10,11 +10,23 @@ import {
   type KvVersion,
 } from "@kvsession/kv";
 import type { RedisClientOptions, RedisClusterOptions, RedisSentinelOptions } from "redis";
+import { type BatchKind, createCoalescer } from "./coalesce.js";
 import { type Commands, openConnection, type RedisLike } from "./connection.js";
 import { toKvError } from "./errors.js";
 import { createKeySpace } from "./keys.js";
 import { scanPage } from "./list.js";
-import { COMPARE_AND_SET, DELETE, GET_VERSIONED, type Script, SET, SET_IF_ABSENT } from "./scripts.js";
+import {
+  COMPARE_AND_SET,
+  COMPARE_AND_SET_MANY,
+  DELETE,
+  GET_VERSIONED,
+  GET_VERSIONED_MANY,
+  type Script,
+  SET,
+  SET_IF_ABSENT,
+  SET_MANY,
+  SET_MANY_PLAIN,
+} from "./scripts.js";
 import { slotOf } from "./slots.js";
 import { createWatchdog } from "./watchdog.js";
 
@@ -91,6 +103,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   });
   const cmd: Commands = conn.cmd;
   const watchdog = createWatchdog(options.commandTimeoutMs ?? 5000, conn.where);
+  const batches = createCoalescer();
   const fail = (e: unknown): never => {
     throw toKvError(e, conn.where);
   };
@@ -102,6 +115,8 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
    * Connected, it adds one promise to node-redis's own.
    */
   function run<T, R = T>(op: () => Promise<T>, map: (v: T) => R = same as (v: T) => R): Promise<R> {
+    // Whatever is queued was issued before this: it goes out first.
+    batches.flush();
     const wait = conn.usable();
     if (wait) return wait.then(() => watchdog.track(op(), map, fail), fail).catch(fail);
     let p: Promise<T>;
@@ -129,18 +144,136 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   const isOne = (n: unknown) => n === 1;
   const toEntry = (v: Buffer | null): DriverEntry | undefined => (v === null ? undefined : { value: v });
 
-  const set = versions
-    ? (key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> => {
-        const v = bytes(value);
-        // The relative TTL is computed when the command is sent, not before a wait for a reconnection.
-        return run(() => evalScript(SET, [ks.data(key), ks.version(key)], [v, px(expiresAt)]), done);
+  /** Indices of `redisKeys` grouped by Cluster slot: a command may only touch keys of one slot. */
+  function bySlot(redisKeys: string[]): number[][] {
+    const groups = new Map<number, number[]>();
+    redisKeys.forEach((k, i) => {
+      const slot = slotOf(k);
+      const group = groups.get(slot);
+      if (group) group.push(i);
+      else groups.set(slot, [i]);
+    });
+    return [...groups.values()];
+  }
+
+  /** `send` once per slot group (once in all on a single server), results back in item order. */
+  async function perSlot<A, R>(items: A[], keyOf: (a: A) => string, send: (g: A[]) => Promise<R[]>) {
+    if (!conn.cluster) return send(items);
+    const out = new Array<R>(items.length);
+    await Promise.all(
+      bySlot(items.map(keyOf)).map(async (idx) => {
+        const res = await send(idx.map((i) => items[i] as A));
+        idx.forEach((i, j) => {
+          out[i] = res[j] as R;
+        });
+      }),
+    );
+    return out;
+  }
+
+  interface Write {
+    key: string;
+    value: Buffer;
+    expiresAt: number | undefined;
+  }
+  const dataKeyOf = (w: { key: string }) => ks.data(w.key);
+  const pairOf = (key: string) => [ks.data(key), ks.version(key)];
+  const allDone = (n: number) => () => new Array<undefined>(n);
+
+  // The relative TTL is computed when a command is sent, not before a wait for a reconnection.
+  const setKind: BatchKind<Write, void> = versions
+    ? {
+        one: (w) => run(() => evalScript(SET, pairOf(w.key), [w.value, px(w.expiresAt)]), done),
+        many: (ws) =>
+          perSlot(ws, dataKeyOf, (g) =>
+            run(
+              () =>
+                evalScript(
+                  SET_MANY,
+                  g.flatMap((w) => pairOf(w.key)),
+                  g.flatMap((w) => [w.value, px(w.expiresAt)]),
+                ),
+              allDone(g.length),
+            ),
+          ),
       }
-    : (key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> => {
-        const k = ks.data(key);
-        const v = bytes(value);
-        if (expiresAt === undefined) return run(() => cmd.set(k, v), done);
-        return run(() => cmd.set(k, v, { expiration: { type: "PX", value: Number(px(expiresAt)) } }), done);
+    : {
+        one: (w) => {
+          const k = ks.data(w.key);
+          if (w.expiresAt === undefined) return run(() => cmd.set(k, w.value), done);
+          const at = w.expiresAt;
+          return run(() => cmd.set(k, w.value, { expiration: { type: "PX", value: Number(px(at)) } }), done);
+        },
+        many: (ws) =>
+          perSlot(ws, dataKeyOf, (g) =>
+            run(
+              () =>
+                evalScript(
+                  SET_MANY_PLAIN,
+                  g.map(dataKeyOf),
+                  g.flatMap((w) => [w.value, px(w.expiresAt)]),
+                ),
+              allDone(g.length),
+            ),
+          ),
       };
+
+  const set = (key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> =>
+    batches.add(setKind, { key, value: bytes(value), expiresAt });
+
+  const getKind: BatchKind<string, DriverEntry | undefined> = {
+    one: (k) => run(() => cmd.get(k), toEntry),
+    many: (redisKeys) => mget(redisKeys).then((vals) => vals.map(toEntry)),
+  };
+
+  type VersionedReply = [Buffer, Buffer | string, number] | null | 0;
+  const toVersioned = (r: VersionedReply): { entry: DriverEntry | undefined; version: KvVersion } => {
+    if (r === null || r === 0) return { entry: undefined, version: null };
+    const [value, version, pttl] = r;
+    return {
+      entry: { value, expiresAt: pttl > 0 ? Date.now() + pttl : undefined },
+      version: String(version),
+    };
+  };
+  const getVersionedKind: BatchKind<string, { entry: DriverEntry | undefined; version: KvVersion }> = {
+    one: (key) =>
+      run(
+        () => evalScript(GET_VERSIONED, pairOf(key), [newVersion()]),
+        (r) => toVersioned(r as VersionedReply),
+      ),
+    many: (keys) =>
+      perSlot(keys, ks.data, (g) =>
+        run(
+          () =>
+            evalScript(
+              GET_VERSIONED_MANY,
+              g.flatMap(pairOf),
+              g.map(() => newVersion()),
+            ),
+          (r) => (r as VersionedReply[]).map(toVersioned),
+        ),
+      ),
+  };
+
+  interface Swap extends Write {
+    expected: KvVersion;
+  }
+  const casArgs = (w: Swap) => [w.expected ?? "", w.value, px(w.expiresAt), newVersion()];
+  const compareAndSetKind: BatchKind<Swap, boolean> = {
+    one: (w) => run(() => evalScript(COMPARE_AND_SET, pairOf(w.key), casArgs(w)), isOne),
+    many: (ws) =>
+      perSlot(ws, dataKeyOf, (g) =>
+        run(
+          () =>
+            evalScript(
+              COMPARE_AND_SET_MANY,
+              g.flatMap((w) => pairOf(w.key)),
+              g.flatMap(casArgs),
+            ),
+          (r) => (r as unknown[]).map(isOne),
+        ),
+      ),
+  };
 
   const del = versions
     ? (key: string): Promise<boolean> =>
@@ -159,24 +292,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   /** MGET in one round trip; in a Cluster one MGET per slot, all sent at once. */
   async function mget(redisKeys: string[]): Promise<Array<Buffer | null>> {
     if (redisKeys.length === 0) return [];
-    if (!conn.cluster) return run(() => cmd.mGet(redisKeys));
-    const bySlot = new Map<number, number[]>();
-    redisKeys.forEach((k, i) => {
-      const slot = slotOf(k);
-      const group = bySlot.get(slot);
-      if (group) group.push(i);
-      else bySlot.set(slot, [i]);
-    });
-    const out = new Array<Buffer | null>(redisKeys.length).fill(null);
-    await Promise.all(
-      [...bySlot.values()].map(async (idx) => {
-        const vals = await run(() => cmd.mGet(idx.map((i) => redisKeys[i] as string)));
-        idx.forEach((i, j) => {
-          out[i] = vals[j] ?? null;
-        });
-      }),
-    );
-    return out;
+    return perSlot(redisKeys, same, (g) => run(() => cmd.mGet(g)));
   }
 
   async function unlinkAll(redisKeys: string[]): Promise<void> {
@@ -201,8 +317,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     },
 
     get(key) {
-      const k = ks.data(key);
-      return run(() => cmd.get(k), toEntry);
+      return batches.add(getKind, ks.data(key));
     },
 
     has(key) {
@@ -237,28 +352,12 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
       return r === 1;
     },
 
-    async getVersioned(key) {
-      const r = (await run(() =>
-        evalScript(GET_VERSIONED, [ks.data(key), ks.version(key)], [newVersion()]),
-      )) as [Buffer, Buffer | string, number] | null;
-      if (r === null) return { entry: undefined, version: null };
-      const [value, version, pttl] = r;
-      return {
-        entry: { value, expiresAt: pttl > 0 ? Date.now() + pttl : undefined },
-        version: String(version),
-      };
+    getVersioned(key) {
+      return batches.add(getVersionedKind, key);
     },
 
-    async compareAndSet(key, expected: KvVersion, value, expiresAt) {
-      const v = bytes(value);
-      const r = await run(() =>
-        evalScript(
-          COMPARE_AND_SET,
-          [ks.data(key), ks.version(key)],
-          [expected ?? "", v, px(expiresAt), newVersion()],
-        ),
-      );
-      return r === 1;
+    compareAndSet(key, expected: KvVersion, value, expiresAt) {
+      return batches.add(compareAndSetKind, { key, expected, value: bytes(value), expiresAt });
     },
 
     async list({ prefix, cursor, limit, values }) {
@@ -304,6 +403,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     },
 
     async close() {
+      batches.flush();
       watchdog.stop();
       await conn.close();
     },

@@ -1,0 +1,126 @@
+import { KvCorruptError, type KvStore } from "@kvsession/kv";
+import { createClient } from "redis";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createRedisStore } from "../src/index.js";
+import { type RedisServer, startRedis } from "./servers.js";
+
+// Batching of operations issued in one turn, on a redis-server of this file's own so its command counts are exact.
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+let server: RedisServer;
+let store: KvStore;
+let admin: ReturnType<typeof createClient>;
+
+/** Calls of each command the server has run since the last reset (INFO commandstats). */
+async function commandCalls(): Promise<Record<string, number>> {
+  const info = await admin.info("commandstats");
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+beforeAll(async () => {
+  server = await startRedis();
+  admin = createClient({ url: server.url });
+  await admin.connect();
+  store = createRedisStore({ url: server.url, namespace: "co:" });
+});
+afterAll(async () => {
+  await store?.close();
+  await admin?.close();
+  await server?.stop();
+});
+beforeEach(async () => {
+  await admin.flushAll();
+});
+
+describe("operations issued in one turn share a command", () => {
+  it("64 gets: the first goes out alone at once, the other 63 as four MGETs (batches of 16)", async () => {
+    await store.setMany(Array.from({ length: 64 }, (_, i) => ({ key: `k${i}`, value: enc(`v${i}`) })));
+    await admin.configResetStat();
+    const got = await Promise.all(Array.from({ length: 64 }, (_, i) => store.get(`k${i}`)));
+    expect(got.map(dec)).toEqual(Array.from({ length: 64 }, (_, i) => `v${i}`));
+    const calls = await commandCalls();
+    expect(calls.get).toBe(1);
+    expect(calls.mget).toBe(4); // 16 + 16 + 16 + 15
+  });
+
+  it("64 sets: one alone, then four looping script calls; a lone set is its own command", async () => {
+    await admin.configResetStat();
+    await Promise.all(
+      Array.from({ length: 64 }, (_, i) => store.set(`k${i}`, enc(`v${i}`), { ttl: 60_000 })),
+    );
+    expect((await commandCalls()).evalsha).toBe(5); // 1 + 16 + 16 + 16 + 15
+    for (let i = 0; i < 64; i++) {
+      expect(await admin.get(`co:k${i}`)).toBe(`v${i}`);
+      expect(await admin.pTTL(`co:k${i}`)).toBeGreaterThan(59_000);
+    }
+    await admin.configResetStat();
+    await store.set("alone", enc("x"));
+    expect((await commandCalls()).evalsha).toBe(1);
+  });
+
+  it("batched compare-and-set: of 17 writers holding one version exactly one wins, in two commands", async () => {
+    await store.set("c", enc("start"));
+    const { version } = await store.getVersioned("c");
+    await admin.configResetStat();
+    const results = await Promise.all(
+      Array.from({ length: 17 }, (_, i) => store.compareAndSet("c", version, enc(`w${i}`))),
+    );
+    expect((await commandCalls()).evalsha).toBe(2); // the first alone, the other 16 in one batch
+    expect(results.filter(Boolean).length).toBe(1);
+    expect(dec(await store.get("c"))).toBe(`w${results.indexOf(true)}`);
+  });
+
+  it("batched versioned reads hand each key its own version, stable until the key changes", async () => {
+    await store.setMany(Array.from({ length: 8 }, (_, i) => ({ key: `k${i}`, value: enc(`v${i}`) })));
+    const first = await Promise.all(Array.from({ length: 8 }, (_, i) => store.getVersioned(`k${i}`)));
+    const again = await Promise.all(Array.from({ length: 9 }, (_, i) => store.getVersioned(`k${i}`)));
+    expect(new Set(first.map((r) => r.version)).size).toBe(8);
+    expect(again.slice(0, 8).map((r) => r.version)).toEqual(first.map((r) => r.version));
+    expect(again[8]).toMatchObject({ value: undefined, version: null });
+    expect(first.map((r) => dec(r.value))).toEqual(Array.from({ length: 8 }, (_, i) => `v${i}`));
+  });
+});
+
+describe("issue order is kept", () => {
+  it("set then delete in one turn leaves nothing; delete then set leaves the value", async () => {
+    const a = store.set("k", enc("a"));
+    const d = store.delete("k");
+    await Promise.all([a, d]);
+    expect(await store.get("k")).toBeUndefined();
+    const d2 = store.delete("k2");
+    const s2 = store.set("k2", enc("b"));
+    await Promise.all([d2, s2]);
+    expect(dec(await store.get("k2"))).toBe("b");
+  });
+
+  it("a get issued after a set in one turn reads it, even with another get queued before the set", async () => {
+    await store.set("k", enc("old"));
+    const [, , after] = await Promise.all([store.get("other"), store.set("k", enc("new")), store.get("k")]);
+    expect(dec(after)).toBe("new");
+  });
+
+  it("writes to one key in one turn land in issue order", async () => {
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.set("k", enc(`v${i}`))));
+    expect(dec(await store.get("k"))).toBe("v49");
+  });
+});
+
+describe("one bad key never fails its neighbours", () => {
+  it("a key holding another type fails alone, typed; the others in its batch succeed", async () => {
+    await store.set("good1", enc("g1"));
+    await store.set("good2", enc("g2"));
+    await admin.hSet("co:bad", "f", "v"); // a hash where a value is expected
+    const results = await Promise.allSettled([
+      store.getVersioned("good1"),
+      store.getVersioned("bad"),
+      store.getVersioned("good2"),
+    ]);
+    expect(results[0]).toMatchObject({ status: "fulfilled", value: { version: expect.any(String) } });
+    expect(results[2]).toMatchObject({ status: "fulfilled", value: { version: expect.any(String) } });
+    expect(results[1].status).toBe("rejected");
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(KvCorruptError);
+  });
+});
