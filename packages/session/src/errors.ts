@@ -57,7 +57,10 @@ export class SessionConflictError extends SessionError {
   }
 }
 
-/** A value that cannot be stored (not JSON, a `__proto__` key…); `cause` is the codec error. */
+/**
+ * A value that cannot be stored (not JSON, a `__proto__` key, a record over the store's
+ * `maxValueBytes`…); `cause` is the codec or `KvValueTooLargeError`. Retrying cannot help: not a 503.
+ */
 export class SessionDataError extends SessionError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("SESSION_DATA", message, options);

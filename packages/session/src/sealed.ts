@@ -1,6 +1,6 @@
 import { type JsonValue, json, type KvStore } from "@kvsession/kv";
 import { cookieValues, parseCookieHeader, serializeCookie } from "./cookie.js";
-import { deriveKeys, newSessionId, secretBytes } from "./crypto.js";
+import { deriveKeys, hashId, newSessionId, secretBytes } from "./crypto.js";
 import {
   SessionConfigError,
   SessionCookieTooLargeError,
@@ -349,6 +349,10 @@ export function createSealedSessions<D extends object = SessionData>(
       async exists() {
         await load();
         return payload !== undefined;
+      },
+      async handle() {
+        await load();
+        return payload === undefined ? undefined : hashId(payload.sid);
       },
       async destroy() {
         assertOpen("destroy()");

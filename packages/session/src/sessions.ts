@@ -1,4 +1,11 @@
-import { type JsonValue, json, KvCodecError, type KvStore, type KvVersion } from "@kvsession/kv";
+import {
+  type JsonValue,
+  json,
+  KvCodecError,
+  type KvStore,
+  KvValueTooLargeError,
+  type KvVersion,
+} from "@kvsession/kv";
 import { cookieValuesIn, serializeCookie } from "./cookie.js";
 import { deriveKeys, hashId, newSessionId, secretBytes, signId, unsignId } from "./crypto.js";
 import {
@@ -43,6 +50,7 @@ import type {
 import { createUserIndex, type UserIndex } from "./user-index.js";
 
 const codec = json<unknown>();
+const noop = () => {};
 /** At most this many distinct signed IDs of one request are looked up (cookie tossing cannot multiply I/O). */
 const MAX_CANDIDATES = 4;
 /** How long the tombstone of a regenerated session stays: long enough for in-flight requests to see it. */
@@ -53,11 +61,20 @@ async function io<T>(operation: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof SessionError) throw err;
-    if (err instanceof KvCodecError)
-      throw new SessionDataError(`cannot store the session: ${err.message}`, { cause: err });
-    throw new SessionStoreError(operation, err);
+    throw storeError(operation, err);
   }
+}
+
+/**
+ * Maps a store failure onto the session error family. What the store refuses for its content
+ * (a codec error, a record over `maxValueBytes`) is a data error: retrying it can never succeed,
+ * so it must not look like an outage (503).
+ */
+function storeError(operation: string, err: unknown): Error {
+  if (err instanceof SessionError) return err;
+  if (err instanceof KvCodecError || err instanceof KvValueTooLargeError)
+    return new SessionDataError(`cannot store the session: ${err.message}`, { cause: err });
+  return new SessionStoreError(operation, err);
 }
 
 const utf8 = new TextEncoder();
@@ -110,13 +127,6 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   const onCorrupt = options.onCorruptRecord;
 
   const expired = (r: StoredRecord, now: number) => now >= deadlineOf(r, t.idleMs, t.absoluteMs);
-
-  function storeError(operation: string, err: unknown): Error {
-    if (err instanceof SessionError) return err;
-    if (err instanceof KvCodecError)
-      return new SessionDataError(`cannot store the session: ${err.message}`, { cause: err });
-    return new SessionStoreError(operation, err);
-  }
 
   /** Reads a record; a corrupt one counts as absent (never a crash, never adopted). */
   type Read = { rec: StoredRecord | Tombstone | undefined; version: KvVersion };
@@ -178,14 +188,46 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     });
   }
 
-  const engine: Engine = { keys, t, maxRetries, records, index, planCookie, read, writeIf, create, expired };
+  /**
+   * Writes to one record from this process go one at a time. Compare-and-set
+   * alone keeps every write correct, but N requests of one session writing at
+   * once would each lose and retry up to N times (N² round trips, and 503s once
+   * `maxRetries` runs out); queued here, each waits for the one before and then
+   * wins at its first attempt. Writers in other processes still meet through
+   * compare-and-set and its retries.
+   */
+  const writing = new Map<string, Promise<unknown>>();
+  function exclusive<T>(handle: string, fn: (waited: boolean) => Promise<T>): Promise<T> {
+    const before = writing.get(handle);
+    const run = before === undefined ? fn(false) : before.then(() => fn(true));
+    const tail = run.then(noop, noop);
+    writing.set(handle, tail);
+    void tail.then(() => {
+      if (writing.get(handle) === tail) writing.delete(handle);
+    });
+    return run;
+  }
+
+  const engine: Engine = {
+    keys,
+    t,
+    maxRetries,
+    records,
+    index,
+    planCookie,
+    read,
+    writeIf,
+    create,
+    expired,
+    exclusive,
+  };
 
   function open(input: OpenInput = {}): Session<D> {
     return new ServerSession<D>(engine, input);
   }
 
   const handleOf = async (s: Session<D> | string | undefined) =>
-    typeof s === "string" ? s : s instanceof ServerSession ? s.handleForIndex() : undefined;
+    typeof s === "string" ? s : s instanceof ServerSession ? s.handle() : undefined;
 
   return {
     records,
@@ -259,6 +301,7 @@ interface Engine {
   writeIf(handle: string, version: KvVersion, next: unknown, expiresAt: number): Promise<boolean>;
   create(handle: string, rec: StoredRecord): Promise<boolean>;
   expired(r: StoredRecord, now: number): boolean;
+  exclusive<T>(handle: string, fn: (waited: boolean) => Promise<T>): Promise<T>;
 }
 
 /**
@@ -433,9 +476,16 @@ class ServerSession<D extends object> implements Session<D> {
       throw new SessionConflictError(3);
     }
     if (!dirty && !this.#touchWanted && Date.now() - this.#rec.lastSeenAt < e.t.touchMs) return "unchanged";
-    let base: StoredRecord = this.#rec;
+    return e.exclusive(handle, (waited) => this.#update(handle, waited));
+  }
+
+  /** The write loop of `#persist` for an existing record; `waited`: another write of this process went first. */
+  async #update(handle: string, waited: boolean): Promise<"saved" | "gone"> {
+    const e = this.#e;
+    let base: StoredRecord = this.#rec!;
     let ver = this.#version;
-    let haveFresh = this.#fresh;
+    // After a write that went first, what this request loaded is stale: read again rather than lose a CAS.
+    let haveFresh = this.#fresh && !waited;
     for (let attempt = 0; attempt < e.maxRetries; attempt++) {
       if (!haveFresh) {
         const r = await e.read(handle);
@@ -537,10 +587,9 @@ class ServerSession<D extends object> implements Session<D> {
     return serializeCookie(this.#plan.name, value, { ...this.#plan.attrs, maxAge: maxAgeSec });
   }
 
-  /** The store handle of this session (hash of its ID), for `current`/`except` of the per-user API. */
-  async handleForIndex(): Promise<string | undefined> {
-    await this.#load();
-    return this.#handle;
+  handle(): Promise<string | undefined> {
+    const loading = this.#load();
+    return loading === undefined ? Promise.resolve(this.#handle) : loading.then(() => this.#handle);
   }
 
   async get<K extends keyof D & string>(key: K): Promise<D[K] | undefined> {

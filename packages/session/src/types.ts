@@ -92,6 +92,11 @@ export interface Session<D extends object = SessionData> {
   userId(): Promise<string | undefined>;
   /** Whether a stored (or sealed) session exists behind this request. */
   exists(): Promise<boolean>;
+  /**
+   * The session's handle: SHA-256 of its secret ID (base64url), safe to log and to pass to
+   * `revokeSession`. Loads the session if needed (no I/O once loaded); undefined when there is none.
+   */
+  handle(): Promise<string | undefined>;
   /** Writes what changed and returns the headers for the response. Call once, at the end of the request. */
   commit(): Promise<CommitResult>;
 }
