@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JsonValue } from "@kvsession/kv";
 import {
   createSessions,
-  hashId,
   type Session,
   SessionError,
   type Sessions,
@@ -10,10 +9,8 @@ import {
 } from "@kvsession/session";
 import { commitBeforeHeaders } from "./commit-before-headers.js";
 import {
-  coreHandle,
   type ExpressSession,
   flush,
-  handleFromCookie,
   makeSessionObject,
   type SessionContext,
   type SessionState,
@@ -81,8 +78,6 @@ function withStatus(err: unknown): unknown {
  */
 export function kvSession(options: KvSessionOptions): SessionMiddleware {
   const sessions = createSessions(options);
-  const base = options.cookie?.name ?? "sid";
-  const names = [base, `__Host-${base}`, `__Secure-${base}`];
   const lifetimeMs = options.cookie?.persistent ? (options.absoluteTimeoutMs ?? 12 * 60 * 60_000) : null;
   const cookieMode = options.cookie?.secure ?? "auto";
   const sameSite = options.cookie?.sameSite ?? "Lax";
@@ -134,9 +129,9 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
         async () => {
           if (req.session === state.object) flush(state);
           const result = await core.commit();
-          const issued = result.setCookie.find((c) => c.split(";")[0]!.split("=")[1]!.length === 87);
-          if (issued) {
-            state.id = hashId(issued.split("=")[1]!.slice(0, 43));
+          // A new ID was issued (first write, or a regenerate the handler did not see through req.session).
+          if (result.setCookie.length > 0) {
+            state.id = await core.handle();
             req.sessionID = state.id;
           }
           return result;
@@ -149,18 +144,14 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
     // No Cookie header: nothing to verify or load.
     if (req.headers.cookie === undefined) return install({});
     // Without a verifying cookie this resolves with no I/O; with one it reads the record.
-    core
-      .all()
-      .then(async (data) => {
-        // The core knows the handle once loaded; older cores do not expose it, so read it from the cookie.
-        state.id =
-          (await coreHandle(core)) ??
-          (Object.keys(data).length > 0 || (await core.exists())
-            ? handleFromCookie(req.headers.cookie, names)
-            : undefined);
-        return data as Record<string, JsonValue>;
-      })
-      .then(install, (err) => next(withStatus(err)));
+    core.all().then(
+      (data) =>
+        core.handle().then((id) => {
+          state.id = id;
+          install(data as Record<string, JsonValue>);
+        }),
+      (err) => next(withStatus(err)),
+    );
   };
   return Object.assign(middleware, { sessions }) as SessionMiddleware;
 }
@@ -183,7 +174,7 @@ export async function bindUser(req: { session?: unknown }, userId: string, meta?
   const state = stateFor(req);
   flush(state);
   await state.core.bindUser(userId, meta);
-  state.id = await coreHandle(state.core);
+  state.id = await state.core.handle();
   (state.req as SessionRequestLike).sessionID = state.id;
 }
 

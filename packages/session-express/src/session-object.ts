@@ -1,6 +1,5 @@
 import type { JsonValue } from "@kvsession/kv";
 import type { Session, SessionData } from "@kvsession/session";
-import { hashId } from "@kvsession/session";
 
 /** Node-style callback, as express-session's methods take. */
 export type Callback = (err?: unknown) => void;
@@ -151,40 +150,12 @@ function cookieInfo(ctx: SessionContext): SessionCookieInfo {
   }) as SessionCookieInfo;
 }
 
-/** The session ID handle, read from the request's cookie once the core has found a live session for it. */
-function handleFromCookie(header: string | undefined, names: readonly string[]): string | undefined {
-  if (typeof header !== "string") return undefined;
-  const found = new Set<string>();
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq === -1) continue;
-    if (!names.includes(part.slice(0, eq).trim())) continue;
-    const value = part.slice(eq + 1).trim();
-    // The core accepts only `<43-char id>.<43-char signature>`; anything else was not what it loaded.
-    if (value.length === 87) found.add(value.slice(0, 43));
-  }
-  // Several candidates (cookie tossing): the core trusted at most one; do not guess which.
-  return found.size === 1 ? hashId([...found][0]!) : undefined;
-}
-
-export { handleFromCookie };
-
-/**
- * The store handle the core knows for this session. The core has it as
- * `handleForIndex()` (not part of its public `Session` type yet); call only once
- * the session is loaded, so it costs no I/O.
- */
-export async function coreHandle(core: Session): Promise<string | undefined> {
-  const h = (core as { handleForIndex?: () => Promise<string | undefined> }).handleForIndex;
-  return typeof h === "function" ? h.call(core) : undefined;
-}
-
 const methods: Record<string, (this: ExpressSession, ...args: never[]) => unknown> = {
   regenerate(this: ExpressSession, cb?: Callback) {
     const state = stateOf(this);
     return settle(async () => {
       await state.core.regenerate({ keepData: false });
-      state.id = await coreHandle(state.core);
+      state.id = await state.core.handle();
       state.snapshot = new Map();
       state.object = makeSessionObject(state, {});
       state.req.session = state.object;

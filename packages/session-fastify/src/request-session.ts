@@ -60,9 +60,6 @@ export interface FastifySession {
   readonly core: Session<SessionData>;
 }
 
-/** The core's server-side sessions know their handle (not part of its public `Session` type yet). */
-type Handled = { handleForIndex?: () => Promise<string | undefined> };
-
 function sync<T>(fn: () => T): T {
   try {
     return fn();
@@ -90,8 +87,7 @@ export class RequestSession implements FastifySession {
   private async guarded<T>(fn: () => Promise<T>, refresh = true): Promise<T> {
     try {
       const out = await fn();
-      const h = (this.core as Handled).handleForIndex;
-      if (refresh && typeof h === "function") this.sessionId = await h.call(this.core);
+      if (refresh) this.sessionId = await this.core.handle();
       return out;
     } catch (err) {
       this.failed = true;
