@@ -14,11 +14,13 @@ if (!secret) {
   );
 }
 
+const idle = process.env.SESSION_IDLE_TIMEOUT_MS;
 const { store, description } = await openStore(process.env);
 const { app } = createApp({
   store,
   secrets: [secret],
   trustProxy: process.env.TRUST_PROXY,
+  idleTimeoutMs: idle ? Number(idle) : undefined,
 });
 const server = app.listen(port, host, () => {
   console.log(
