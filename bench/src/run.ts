@@ -2,9 +2,11 @@
 //   pnpm bench                      every suite, 3 repeats
 //   pnpm bench --only memory,redis  some suites
 //   pnpm bench --quick              a tenth of the operations, 1 repeat (smoke run)
+// Our packages run from their built `dist/` (the root script builds first), as npm users get them and as
+// the peers run from their published JavaScript; the TypeScript sources under tsx would carry its helpers.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchSuite, Measurement } from "./types.js";
@@ -39,12 +41,15 @@ if (hasTaskset) {
   }
 }
 
+/** 1-minute load average before each measurement of the current suite: the machine is shared, so it is reported. */
+let loads: number[] = [];
+
 function measureOnce(suite: string, index: number, inFlight: number, ops: number): number {
+  loads.push(loadavg()[0]!);
   const cmd = [
     process.execPath,
     "--import",
     "tsx",
-    "--conditions=@kvsession/source",
     join(here, "child.ts"),
     suite,
     String(index),
@@ -69,6 +74,8 @@ const median = (xs: number[]) => {
 };
 const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
 
+const label = (m: Measurement) => (m.scale ? `${m.name}, ${m.scale}` : m.name);
+
 function table(suite: BenchSuite, ms: Measurement[]): string {
   const lines = [
     "| variant | in flight | case | role | ops/s (median) | vs limit | vs peer |",
@@ -76,26 +83,65 @@ function table(suite: BenchSuite, ms: Measurement[]): string {
   ];
   const verdicts: string[] = [];
   for (const m of ms) {
-    const group = ms.filter((x) => x.variant === m.variant && x.inFlight === m.inFlight);
-    const limit = group.find((x) => x.role === "limit");
+    const group = ms.filter(
+      (x) => x.variant === m.variant && x.inFlight === m.inFlight && x.scale === m.scale,
+    );
+    const limit = group.find((x) => x.role === "limit" && (m.limit === undefined || x.name === m.limit));
     const peer = group.find((x) => x.role === "peer");
     const ours = median(m.opsPerSec);
     const ratio = (o?: Measurement) => (o && o !== m ? `${(ours / median(o.opsPerSec)).toFixed(2)}x` : "");
     lines.push(
-      `| ${m.variant || "—"} | ${m.inFlight} | ${m.name} | ${m.role} | ${fmt(ours)} | ${ratio(limit)} | ${ratio(peer)} |`,
+      `| ${m.variant || "—"} | ${m.inFlight} | ${label(m)} | ${m.role} | ${fmt(ours)} | ${ratio(limit)} | ${ratio(peer)} |`,
     );
     if (m.role === "ours" && suite.targets) {
       for (const [role, want] of Object.entries(suite.targets)) {
-        const other = group.find((x) => x.role === role);
+        const other = role === "limit" ? limit : group.find((x) => x.role === role);
         if (!other || want === undefined) continue;
         const got = ours / median(other.opsPerSec);
         verdicts.push(
-          `- ${m.variant || m.name}, ${m.inFlight} in flight: ${got.toFixed(2)}x ${role} (target ≥ ${want}x) — ${got >= want ? "met" : "**not met**"}`,
+          `- ${m.variant || m.name}${m.scale ? `, ${m.scale}` : ""}, ${m.inFlight} in flight: ${got.toFixed(2)}x ${role} (target ≥ ${want}x) — ${got >= want ? "met" : "**not met**"}`,
         );
       }
     }
   }
-  return [...lines, "", ...verdicts].join("\n");
+  return [...lines, "", ...verdicts, ...scaleTable(ms)].join("\n");
+}
+
+/**
+ * Each case's ops/s at every scale side by side, and the ratio of the last scale to the first,
+ * taken within each repeat (the scales run interleaved, so a repeat's two figures saw the same
+ * machine conditions) and reported as the median and range over the repeats.
+ */
+function scaleTable(ms: Measurement[]): string[] {
+  const scales = [...new Set(ms.flatMap((m) => (m.scale ? [m.scale] : [])))];
+  if (scales.length < 2) return [];
+  const lines = [
+    "",
+    `| variant | in flight | case | ${scales.map((s) => `${s}: ops/s`).join(" | ")} | ${scales.at(-1)} / ${scales[0]} | range over repeats |`,
+    `| --- | ---: | --- | ${scales.map(() => "---:").join(" | ")} | ---: | ---: |`,
+  ];
+  const seen = new Set<string>();
+  for (const m of ms) {
+    const id = JSON.stringify([m.variant, m.inFlight, m.name]);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const at = scales.map((s) =>
+      ms.find(
+        (x) => x.scale === s && x.variant === m.variant && x.inFlight === m.inFlight && x.name === m.name,
+      ),
+    );
+    const first = at[0];
+    const last = at.at(-1);
+    const ratios = first && last ? first.opsPerSec.map((f, r) => last.opsPerSec[r]! / f) : [];
+    const times = (n: number) => `${n.toFixed(2)}x`;
+    const ratio = ratios.length
+      ? `${times(median(ratios))} | ${times(Math.min(...ratios))}–${times(Math.max(...ratios))}`
+      : " | ";
+    lines.push(
+      `| ${m.variant || "—"} | ${m.inFlight} | ${m.name} | ${at.map((x) => (x ? fmt(median(x.opsPerSec)) : "")).join(" | ")} | ${ratio} |`,
+    );
+  }
+  return lines;
 }
 
 const docPath = join(root, "docs", "benchmarks.md");
@@ -104,37 +150,45 @@ for (const name of names) {
   const suite = (await import(`./suites/${name}.ts`)).default as BenchSuite;
   const ops = quick ? Math.max(1000, Math.floor(suite.ops / 10)) : suite.ops;
   const results: Measurement[] = [];
+  loads = [];
   const variants = [...new Set(suite.cases.map((c) => c.variant ?? ""))];
   console.log(`\n## ${suite.title}`);
-  for (const variant of variants) {
-    for (const inFlight of suite.inFlight) {
-      const group = suite.cases
-        .map((c, index) => ({ c, index }))
-        .filter(({ c }) => (c.variant ?? "") === variant);
-      const rows = group.map(({ c }) => ({
-        suite: name,
-        variant,
-        inFlight,
-        name: c.name,
-        role: c.role,
-        opsPerSec: [] as number[],
-      }));
-      // Interleave the repeats so every case sees the same machine conditions.
-      for (let r = 0; r < repeats; r++) {
-        for (const [k, { index }] of group.entries())
-          rows[k]!.opsPerSec.push(measureOnce(name, index, inFlight, ops));
+  await suite.prepare?.();
+  try {
+    for (const variant of variants) {
+      for (const inFlight of suite.inFlight) {
+        const group = suite.cases
+          .map((c, index) => ({ c, index }))
+          .filter(({ c }) => (c.variant ?? "") === variant);
+        const rows = group.map(({ c }) => ({
+          suite: name,
+          variant,
+          inFlight,
+          name: c.name,
+          role: c.role,
+          scale: c.scale,
+          limit: c.limit,
+          opsPerSec: [] as number[],
+        }));
+        // Interleave the repeats so every case sees the same machine conditions.
+        for (let r = 0; r < repeats; r++) {
+          for (const [k, { index }] of group.entries())
+            rows[k]!.opsPerSec.push(measureOnce(name, index, inFlight, ops));
+        }
+        for (const row of rows)
+          console.log(`${variant || "-"} x${inFlight} ${label(row)}: ${fmt(median(row.opsPerSec))} ops/s`);
+        results.push(...rows);
       }
-      for (const row of rows)
-        console.log(`${variant || "-"} x${inFlight} ${row.name}: ${fmt(median(row.opsPerSec))} ops/s`);
-      results.push(...rows);
     }
+  } finally {
+    await suite.finish?.();
   }
   writeFileSync(join(here, "..", "results", `${name}.json`), JSON.stringify(results, null, 2));
   const section = [
     `<!-- bench:${name}:start -->`,
     `## ${suite.title}`,
     "",
-    `Measured ${stamp} UTC with \`pnpm bench --only ${name}${quick ? " --quick" : ""}\`: ${ops} operations per measurement after a warm-up, each in a fresh child process${hasTaskset ? " pinned to core 0 (servers pinned to core 1)" : ""}, median of ${repeats}.`,
+    `Measured ${stamp} UTC with \`pnpm bench --only ${name}${quick ? " --quick" : ""}${flag("repeats") ? ` --repeats ${repeats}` : ""}${flag("max-seconds") ? ` --max-seconds ${maxSeconds}` : ""}\`: ${ops} operations (or ${maxSeconds} s including the warm-up, whichever ends first) per measurement after a warm-up, each in a fresh child process${hasTaskset ? " pinned to core 0 (servers pinned to core 1)" : ""}, median of ${repeats}; load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}.`,
     "",
     table(suite, results),
     "",

@@ -5,6 +5,18 @@ export interface BenchCase {
   role: "ours" | "limit" | "peer";
   /** Cases with the same variant ("get 100 B") are compared with each other. Default: "". */
   variant?: string;
+  /**
+   * How much data the case runs over ("10k keys"), for cases of one variant that differ only in
+   * that: ratios are taken between cases of the same scale, and a table shows each case's ops/s at
+   * every scale side by side. Default: none.
+   */
+  scale?: string;
+  /**
+   * For an "ours" case: the name of the limit case it is measured against, when a variant has
+   * several (the raw client doing exactly our commands, and the raw client doing the plain ones).
+   * Default: the variant's first limit case.
+   */
+  limit?: string;
   create(): Promise<{ op(i: number): Promise<unknown>; close(): Promise<void> }>;
 }
 
@@ -19,6 +31,14 @@ export interface BenchSuite {
   /** Targets checked and reported (never asserted): ratio of "ours" to role, e.g. { limit: 0.5, peer: 3 }. */
   targets?: Partial<Record<"limit" | "peer", number>>;
   cases: BenchCase[];
+  /**
+   * Runs once in the harness process before the suite's first measurement (start a private
+   * server, pre-load a big data set); state reaches the measurement processes through
+   * `process.env`, which they inherit.
+   */
+  prepare?(): Promise<void>;
+  /** Runs once after the suite's last measurement, also when a measurement failed. */
+  finish?(): Promise<void>;
 }
 
 export interface Measurement {
@@ -27,5 +47,7 @@ export interface Measurement {
   inFlight: number;
   name: string;
   role: BenchCase["role"];
+  scale?: string;
+  limit?: string;
   opsPerSec: number[];
 }

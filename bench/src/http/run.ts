@@ -60,14 +60,7 @@ async function startServer(
   index: number,
   env: NodeJS.ProcessEnv = {},
 ): Promise<{ port: number; child: ChildProcess }> {
-  const cmd = [
-    process.execPath,
-    "--import",
-    "tsx",
-    "--conditions=@kvsession/source",
-    join(here, "server.ts"),
-    String(index),
-  ];
+  const cmd = [process.execPath, "--import", "tsx", join(here, "server.ts"), String(index)];
   const [file, ...rest] = pinned ? ["taskset", "-c", "1", ...cmd] : cmd;
   const child = spawn(file!, rest, {
     cwd: root,

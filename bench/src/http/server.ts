@@ -1,5 +1,5 @@
 // One app server of the HTTP benchmark, in its own process (pinned to core 1 by run.ts).
-//   node --import tsx --conditions=@kvsession/source bench/src/http/server.ts <variant index>
+//   node --import tsx bench/src/http/server.ts <variant index>   (our packages from their built dist, as users get them)
 import { buildApp, VARIANTS } from "./apps.js";
 
 const variant = VARIANTS[Number(process.argv[2])];
