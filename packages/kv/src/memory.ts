@@ -21,9 +21,11 @@ export interface MemoryStoreOptions {
 }
 
 interface Slot {
-  /** A view into one of the store's slabs (small values) or bytes of its own (large ones). */
-  value: Uint8Array;
-  /** The slab `value` lives in; undefined for a large value. */
+  /** The value is `len` bytes at `off` in `bytes`: one of the store's slabs (small values) or bytes of its own (large ones). */
+  bytes: Uint8Array;
+  off: number;
+  len: number;
+  /** The slab `bytes` belongs to; undefined for a large value. */
   slab: Slab | undefined;
   expiresAt: number | undefined;
   /** Monotonic per store: the CAS version, and the heap's staleness stamp. */
@@ -40,8 +42,9 @@ const READ_POOL = 64 * 1024;
 let pool = new ArrayBuffer(READ_POOL);
 let poolOffset = 0;
 
-function copy(src: Uint8Array): Uint8Array {
-  const n = src.byteLength;
+function copy(slot: Slot): Uint8Array {
+  const n = slot.len;
+  const src = slot.slab === undefined ? slot.bytes : slot.bytes.subarray(slot.off, slot.off + n);
   if (n > READ_POOL / 8) return new Uint8Array(src);
   if (poolOffset + n > READ_POOL) {
     pool = new ArrayBuffer(READ_POOL);
@@ -95,18 +98,21 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
 
   /** Where a value is kept: a copy either way, so the caller can never mutate stored bytes. */
   function keep(slot: Slot, value: Uint8Array): void {
+    slot.len = value.byteLength;
     if (value.byteLength <= slabMax) {
-      slot.value = slabs.put(value);
+      slot.off = slabs.put(value);
       slot.slab = slabs.current();
+      slot.bytes = slot.slab.bytes;
     } else {
-      slot.value = new Uint8Array(value);
+      slot.bytes = new Uint8Array(value);
+      slot.off = 0;
       slot.slab = undefined;
     }
   }
 
   function release(slot: Slot): void {
     if (slot.slab === undefined) return;
-    slabs.release(slot.slab, slot.value.byteLength);
+    slabs.release(slot.slab, slot.len);
     if (slabs.due()) compact();
   }
 
@@ -115,9 +121,9 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
     for (const slot of map.values()) {
       const old = slot.slab;
       if (old === undefined || !slabs.sparse(old)) continue;
-      const value = slot.value;
-      keep(slot, value);
-      slabs.release(old, value.byteLength);
+      const length = slot.len;
+      keep(slot, old.bytes.subarray(slot.off, slot.off + length));
+      slabs.release(old, length);
     }
   }
 
@@ -137,7 +143,7 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
       // Unbounded: no LRU order to keep, so overwrite in place and skip two hash operations.
       bytes += size - old.size;
       const was = old.slab;
-      const wasLength = old.value.byteLength;
+      const wasLength = old.len;
       keep(old, value);
       old.expiresAt = expiresAt;
       old.stamp = ++stamp;
@@ -149,7 +155,7 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
       }
     } else {
       if (old !== undefined) remove(key, old);
-      slot = { value: EMPTY, slab: undefined, expiresAt, stamp: ++stamp, size };
+      slot = { bytes: EMPTY, off: 0, len: 0, slab: undefined, expiresAt, stamp: ++stamp, size };
       keep(slot, value);
       map.set(key, slot);
       bytes += size;
@@ -199,7 +205,7 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
   const timer = setInterval(sweep, sweepMs);
   timer.unref();
 
-  const entryOf = (slot: Slot): DriverEntry => ({ value: copy(slot.value), expiresAt: slot.expiresAt });
+  const entryOf = (slot: Slot): DriverEntry => ({ value: copy(slot), expiresAt: slot.expiresAt });
 
   return {
     name: "memory",
@@ -259,7 +265,7 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
       const pageKeys = found.length > limit ? found.slice(0, limit) : found;
       const items = pageKeys.map((key) => {
         const slot = map.get(key)!;
-        return { key, value: values ? copy(slot.value) : undefined, expiresAt: slot.expiresAt };
+        return { key, value: values ? copy(slot) : undefined, expiresAt: slot.expiresAt };
       });
       return { items, cursor: found.length > limit ? pageKeys[pageKeys.length - 1] : undefined };
     },

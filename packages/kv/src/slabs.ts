@@ -25,8 +25,12 @@ export interface Slab {
 }
 
 export interface Slabs {
-  /** A copy of `src` in the current slab (no object besides the view: this is every write's path). */
-  put(src: Uint8Array): Uint8Array;
+  /**
+   * Copies `src` into the current slab and returns its offset there (see
+   * `current()`). No object is made: a view per stored value would be one
+   * long-lived allocation per write, which the old generation then collects.
+   */
+  put(src: Uint8Array): number;
   /** The slab the last `put` wrote to, to `release` the value from later. */
   current(): Slab;
   /** The value of `length` bytes in `slab` died (overwritten, deleted, expired, evicted). */
@@ -61,12 +65,12 @@ export function createSlabs(): Slabs {
         held += SLAB_BYTES;
         offset = 0;
       }
-      const view = new Uint8Array(current.bytes.buffer, offset, n);
-      view.set(src);
+      const at = offset;
+      current.bytes.set(src, at);
       offset += n;
       current.live += n;
       live += n;
-      return view;
+      return at;
     },
     current: () => current,
     release(slab, length) {

@@ -10,9 +10,10 @@ describe("slabs", () => {
   it("copies, so the caller's buffer can change without touching what was put", () => {
     const slabs = createSlabs();
     const src = new Uint8Array([1, 2, 3]);
-    const view = slabs.put(src);
+    const at = slabs.put(src);
     src.fill(9);
-    expect([...view]).toEqual([1, 2, 3]);
+    expect([...slabs.current().bytes.subarray(at, at + 3)]).toEqual([1, 2, 3]);
+    expect(slabs.put(src)).toBe(at + 3); // packed: the next value follows
   });
 
   it("drops a slab once its last value dies, and reports the dead bytes in between", () => {
