@@ -27,6 +27,12 @@ interface Slot {
   len: number;
   /** The slab `bytes` belongs to; undefined for a large value. */
   slab: Slab | undefined;
+  /**
+   * A view of exactly the value, made on first read and dropped by the next
+   * write: a value read many times pays for it once, and a write never makes
+   * an object that outlives it (those were collected in the old generation).
+   */
+  view: Uint8Array | undefined;
   expiresAt: number | undefined;
   /** Monotonic per store: the CAS version, and the heap's staleness stamp. */
   stamp: number;
@@ -44,7 +50,10 @@ let poolOffset = 0;
 
 function copy(slot: Slot): Uint8Array {
   const n = slot.len;
-  const src = slot.slab === undefined ? slot.bytes : slot.bytes.subarray(slot.off, slot.off + n);
+  const src =
+    slot.slab === undefined
+      ? slot.bytes
+      : (slot.view ??= new Uint8Array(slot.bytes.buffer, slot.bytes.byteOffset + slot.off, n));
   if (n > READ_POOL / 8) return new Uint8Array(src);
   if (poolOffset + n > READ_POOL) {
     pool = new ArrayBuffer(READ_POOL);
@@ -99,6 +108,7 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
   /** Where a value is kept: a copy either way, so the caller can never mutate stored bytes. */
   function keep(slot: Slot, value: Uint8Array): void {
     slot.len = value.byteLength;
+    slot.view = undefined;
     if (value.byteLength <= slabMax) {
       slot.off = slabs.put(value);
       slot.slab = slabs.current();
@@ -155,7 +165,16 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
       }
     } else {
       if (old !== undefined) remove(key, old);
-      slot = { bytes: EMPTY, off: 0, len: 0, slab: undefined, expiresAt, stamp: ++stamp, size };
+      slot = {
+        bytes: EMPTY,
+        off: 0,
+        len: 0,
+        slab: undefined,
+        view: undefined,
+        expiresAt,
+        stamp: ++stamp,
+        size,
+      };
       keep(slot, value);
       map.set(key, slot);
       bytes += size;
