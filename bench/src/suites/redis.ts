@@ -13,6 +13,23 @@ if ARGV[2] == "" then redis.call("SET", KEYS[1], ARGV[1]) else redis.call("SET",
 redis.call("DEL", KEYS[2])
 return 1`;
 
+/**
+ * Every key of this suite starts with "bench:". They are dropped before a run (what an interrupted run
+ * left) and after it, so the shared server is left as it was found: suites elsewhere that SCAN the
+ * whole database (@keyv/redis's clear) slow down with every key left behind.
+ */
+async function dropBenchKeys(): Promise<void> {
+  const client = createClient({ url });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    for await (const keys of client.scanIterator({ MATCH: "bench:*", COUNT: 1000 }))
+      if (keys.length > 0) await client.unlink(keys);
+  } finally {
+    await client.close();
+  }
+}
+
 type Api = { get(k: string): Promise<unknown>; set(k: string, v: Uint8Array): Promise<unknown> };
 
 function cases(op: "get" | "set", size: number, label: string): BenchCase[] {
@@ -102,6 +119,8 @@ export default {
   inFlight: [1, 64],
   ops: 100_000,
   targets: { limit: 0.9, peer: 1.2 },
+  prepare: dropBenchKeys,
+  finish: dropBenchKeys,
   notes: [
     "One local `redis-server` (7.0), loopback TCP, 10,000 keys pre-loaded per case, each case under its own key prefix.",
     "The limits are bare node-redis v5 clients with Buffer values and Buffer replies: one issuing `GET` / `SET`, and, for sets, one running the very script our versioned `set` runs (`EVALSHA`: SET + DEL of the key's compare-and-set version record, so a plain write can never leave a stale version a later compare-and-set would accept) — the store's own work done by hand, which is what our versioned set is compared with. `versions: false` rows (a plain `SET`) are compared with the GET/SET client.",
