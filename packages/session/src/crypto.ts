@@ -1,3 +1,4 @@
+import * as nodeCrypto from "node:crypto";
 import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
 import { SessionConfigError } from "./errors.js";
 
@@ -44,9 +45,11 @@ export function isWellFormedId(id: string): boolean {
 }
 
 /** The store key of a session: a leaked store dump holds no usable cookie value. */
-export function hashId(id: string): string {
-  return createHash("sha256").update(id).digest("base64url");
-}
+export const hashId: (id: string) => string =
+  // The one-shot form (Node >= 20.12) skips the Hash object: a third of the cost, on every request.
+  typeof nodeCrypto.hash === "function"
+    ? (id) => nodeCrypto.hash("sha256", id, "base64url")
+    : (id) => createHash("sha256").update(id).digest("base64url");
 
 function mac(key: Buffer, id: string): Buffer {
   return createHmac("sha256", key).update(id).digest();
