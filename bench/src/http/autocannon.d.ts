@@ -19,6 +19,8 @@ declare module "autocannon" {
     interface Histogram {
       average: number;
       p99: number;
+      /** Present on `requests`: every request answered during the run. */
+      total: number;
     }
     interface Result {
       requests: Histogram;

@@ -10,6 +10,8 @@ export interface Row {
   rps: number;
   /** Median of the repeats' 99th-percentile latency, in ms. */
   p99: number;
+  /** Median server CPU time (user + system) per request, in µs; NaN where /proc is missing. */
+  cpuUs: number;
   errors: number;
   runs: number;
   failure?: string | undefined;
@@ -52,8 +54,8 @@ function scaleTable(rows: Row[]): string {
 function table(rows: Row[], framework: "express" | "fastify"): string {
   const own = rows.filter((r) => r.framework === framework && !r.name.includes("stored sessions)"));
   const lines = [
-    "| route | case | role | req/s (median) | p99 ms | vs bare | vs peer | vs limit | errors |",
-    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| route | case | role | req/s (median) | p99 ms | server CPU µs/req | vs bare | vs peer | vs limit | errors |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const route of ["a", "b"] as const) {
     const bare = own.find((r) => r.role === "bare" && r.route === route);
@@ -62,7 +64,7 @@ function table(rows: Row[], framework: "express" | "fastify"): string {
       // The peer with the same store (memory or Redis), when there is one.
       const peer = own.find((p) => p.role === "peer" && p.route === route && p.store === r.store);
       lines.push(
-        `| ${route.toUpperCase()} | ${r.name}${r.failure ? ` (failed: ${r.failure})` : ""} | ${r.role} | ${fmt(r.rps)} | ${Number.isFinite(r.p99) ? r.p99 : "—"} | ${r.role === "bare" ? "" : x(ratio(r.rps, bare?.rps))} | ${r.role === "ours" ? x(ratio(r.rps, peer?.rps)) : ""} | ${r.role === "ours" || r.role === "peer" ? x(ratio(r.rps, limit?.rps)) : ""} | ${r.errors} |`,
+        `| ${route.toUpperCase()} | ${r.name}${r.failure ? ` (failed: ${r.failure})` : ""} | ${r.role} | ${fmt(r.rps)} | ${Number.isFinite(r.p99) ? r.p99 : "—"} | ${fmt(r.cpuUs)} | ${r.role === "bare" ? "" : x(ratio(r.rps, bare?.rps))} | ${r.role === "ours" ? x(ratio(r.rps, peer?.rps)) : ""} | ${r.role === "ours" || r.role === "peer" ? x(ratio(r.rps, limit?.rps)) : ""} | ${r.errors} |`,
       );
     }
   }
@@ -110,6 +112,25 @@ export function targets(rows: Row[]): string[] {
     ["fastify", "ours, Redis"],
   ] as const)
     check(`Route B, ${f} ${n} / bare`, ratio(rps(f, n, "b"), rps(f, "bare", "b")), 0.95);
+  // The same comparisons in server CPU per request, which the load generator's own limit does not cap.
+  const cpu = (f: string, n: string) => find(rows, f, n, "a")?.cpuUs;
+  for (const [f, ours, peer] of [
+    ["express", "ours, memory", "express-session + MemoryStore"],
+    ["express", "ours, Redis", "express-session + connect-redis"],
+    ["fastify", "ours, memory", "@fastify/session (memory)"],
+  ] as const) {
+    const o = cpu(f, ours);
+    const p = cpu(f, peer);
+    const b = cpu(f, "bare");
+    if (o === undefined || p === undefined || !Number.isFinite(o) || !Number.isFinite(p)) continue;
+    const extra =
+      b !== undefined && Number.isFinite(b)
+        ? `; over bare ${fmt(b)}: ours +${fmt(o - b)}, peer +${fmt(p - b)}`
+        : "";
+    out.push(
+      `- ${f}, route A, server CPU per request: ${ours} ${fmt(o)} µs, ${peer} ${fmt(p)} µs (peer / ours = ${x(ratio(p, o))}${extra})`,
+    );
+  }
   for (const f of ["express", "fastify"] as const) {
     const small = rows.find((r) => r.framework === f && r.name === "ours, Redis (~1k stored sessions)");
     const big = rows.find(
@@ -130,7 +151,7 @@ export function renderSection(rows: Row[], meta: Meta): string {
     "",
     `Measured ${meta.date}, Node ${meta.node}, ${meta.cpus}; ${meta.minutes} min for the whole run. Command: \`pnpm --filter @kvsession/bench bench:http\`.`,
     "",
-    `Route A reads a counter from the session and increments it, with a pool of ${meta.pool} distinct session cookies created beforehand and rotated per request; route B answers "ok" without touching the session (requests still carry a session cookie). autocannon, ${meta.connections} connections, ${meta.seconds} s per measurement, median of ${meta.repeats} runs, each in a fresh server process; ${meta.pinned ? "server (and redis-server) pinned to core 1 with `taskset -c 1`, autocannon to core 0" : "not pinned (no taskset)"}. Rounds are interleaved (every server once per round), so drift in machine load spreads over all rows. Loopback only; Redis DB 15, emptied before and after. autocannon tops out near 85k req/s on one core here, so the bare figures are lower bounds. "ours" mounted app-wide loads the session on every request that carries a verifying cookie (plain-property access is synchronous); "mounted on route A only" is the documented way to keep other routes free of store I/O — on route B it runs exactly the bare app's code, so its distance from the bare row is the noise floor of the run.`,
+    `Route A reads a counter from the session and increments it, with a pool of ${meta.pool} distinct session cookies created beforehand and rotated per request; route B answers "ok" without touching the session (requests still carry a session cookie). autocannon, ${meta.connections} connections, ${meta.seconds} s per measurement, median of ${meta.repeats} runs, each in a fresh server process; ${meta.pinned ? "server (and redis-server) pinned to core 1 with `taskset -c 1`, autocannon to core 0" : "not pinned (no taskset)"}. Rounds are interleaved (every server once per round), so drift in machine load spreads over all rows. Loopback only; Redis DB 15, emptied before and after. autocannon tops out near 85k req/s on one core here, so the bare figures are lower bounds. "ours" mounted app-wide loads the session on every request that carries a verifying cookie (plain-property access is synchronous); "mounted on route A only" is the documented way to keep other routes free of store I/O — on route B it runs exactly the bare app's code, so its distance from the bare row is the noise floor of the run. "server CPU µs/req" is the server process's user + system CPU time during the measurement (from /proc, 10 ms ticks) over the requests it answered: unlike req/s it is not capped by the load generator.`,
     "",
     "![HTTP benchmark](http-bench.svg)",
     "",

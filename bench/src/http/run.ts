@@ -109,10 +109,33 @@ interface Sample {
   rps: number;
   p99: number;
   errors: number;
+  /** Server CPU time (user + system) per request, in µs. */
+  cpuUs: number;
 }
 
-async function load(base: string, path: string, pool: string[], duration: number): Promise<Sample> {
+/**
+ * CPU time a process has used, in µs, from /proc (ticks of 10 ms). Throughput is capped by the load
+ * generator for the fastest servers; CPU per request is what each server really spends.
+ */
+function cpuTimeUs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  } catch {
+    return Number.NaN; // no /proc (macOS): the column shows "—"
+  }
+}
+
+async function load(
+  base: string,
+  path: string,
+  pool: string[],
+  duration: number,
+  serverPid?: number,
+): Promise<Sample> {
   let i = 0;
+  const cpuBefore = cpuTimeUs(serverPid);
   const result = await autocannon({
     url: base,
     connections: CONNECTIONS,
@@ -132,6 +155,7 @@ async function load(base: string, path: string, pool: string[], duration: number
     rps: result.requests.average,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts + result.non2xx,
+    cpuUs: (cpuTimeUs(serverPid) - cpuBefore) / Math.max(1, result.requests.total),
   };
 }
 
@@ -156,10 +180,10 @@ async function measureOnce(
     await load(base, "/a", pool, 1); // warm-up (JIT, connections)
     const out = new Map<string, Sample>();
     for (const r of routes) {
-      const s = await load(base, `/${r}`, pool, seconds);
+      const s = await load(base, `/${r}`, pool, seconds, server.child.pid);
       out.set(r, s);
       log(
-        `  ${variantKey(v)}${label} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, errors ${s.errors}`,
+        `  ${variantKey(v)}${label} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, server CPU ${s.cpuUs.toFixed(0)} µs/req, errors ${s.errors}`,
       );
     }
     return out;
@@ -196,6 +220,7 @@ function collector() {
         store: v.store,
         rps: ss.length ? median(ss.map((s) => s.rps)) : Number.NaN,
         p99: ss.length ? median(ss.map((s) => s.p99)) : Number.NaN,
+        cpuUs: ss.length ? median(ss.map((s) => s.cpuUs)) : Number.NaN,
         errors: ss.reduce((a, s) => a + s.errors, 0),
         runs: ss.length,
         failure,
