@@ -50,10 +50,11 @@ let poolOffset = 0;
 
 function copy(slot: Slot): Uint8Array {
   const n = slot.len;
-  const src =
-    slot.slab === undefined
-      ? slot.bytes
-      : (slot.view ??= new Uint8Array(slot.bytes.buffer, slot.bytes.byteOffset + slot.off, n));
+  let src = slot.slab === undefined ? slot.bytes : slot.view;
+  if (src === undefined) {
+    src = new Uint8Array(slot.bytes.buffer, slot.bytes.byteOffset + slot.off, n);
+    slot.view = src;
+  }
   if (n > READ_POOL / 8) return new Uint8Array(src);
   if (poolOffset + n > READ_POOL) {
     pool = new ArrayBuffer(READ_POOL);
