@@ -178,24 +178,35 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   }
   const dataKeyOf = (w: { key: string }) => ks.data(w.key);
   const pairOf = (key: string) => [ks.data(key), ks.version(key)];
-  const allDone = (n: number) => () => new Array<undefined>(n);
+  /** Write batches answer nothing per item. */
+  const noReplies = (_: unknown, g: unknown[]) => new Array<undefined>(g.length);
+
+  /**
+   * A batch as one looping script per Cluster slot: each item's keys and arguments laid end to end, one
+   * reply per item back in item order.
+   */
+  function scriptPerSlot<A, R>(
+    s: Script,
+    items: A[],
+    keyOf: (a: A) => string,
+    keysOf: (a: A) => string[],
+    argsOf: (a: A) => Array<string | Buffer>,
+    map: (reply: unknown, g: A[]) => R[],
+  ): Promise<R[]> {
+    return perSlot(items, keyOf, (g) =>
+      run(
+        () => evalScript(s, g.flatMap(keysOf), g.flatMap(argsOf)),
+        (r) => map(r, g),
+      ),
+    );
+  }
+  const writeArgs = (w: Write) => [w.value, px(w.expiresAt)];
 
   // The relative TTL is computed when a command is sent, not before a wait for a reconnection.
   const setKind: BatchKind<Write, void> = versions
     ? {
-        one: (w) => run(() => evalScript(SET, pairOf(w.key), [w.value, px(w.expiresAt)]), done),
-        many: (ws) =>
-          perSlot(ws, dataKeyOf, (g) =>
-            run(
-              () =>
-                evalScript(
-                  SET_MANY,
-                  g.flatMap((w) => pairOf(w.key)),
-                  g.flatMap((w) => [w.value, px(w.expiresAt)]),
-                ),
-              allDone(g.length),
-            ),
-          ),
+        one: (w) => run(() => evalScript(SET, pairOf(w.key), writeArgs(w)), done),
+        many: (ws) => scriptPerSlot(SET_MANY, ws, dataKeyOf, (w) => pairOf(w.key), writeArgs, noReplies),
       }
     : {
         one: (w) => {
@@ -205,17 +216,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
           return run(() => cmd.set(k, w.value, { expiration: { type: "PX", value: Number(px(at)) } }), done);
         },
         many: (ws) =>
-          perSlot(ws, dataKeyOf, (g) =>
-            run(
-              () =>
-                evalScript(
-                  SET_MANY_PLAIN,
-                  g.map(dataKeyOf),
-                  g.flatMap((w) => [w.value, px(w.expiresAt)]),
-                ),
-              allDone(g.length),
-            ),
-          ),
+          scriptPerSlot(SET_MANY_PLAIN, ws, dataKeyOf, (w) => [dataKeyOf(w)], writeArgs, noReplies),
       };
 
   const set = (key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> =>
@@ -242,16 +243,13 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
         (r) => toVersioned(r as VersionedReply),
       ),
     many: (keys) =>
-      perSlot(keys, ks.data, (g) =>
-        run(
-          () =>
-            evalScript(
-              GET_VERSIONED_MANY,
-              g.flatMap(pairOf),
-              g.map(() => newVersion()),
-            ),
-          (r) => (r as VersionedReply[]).map(toVersioned),
-        ),
+      scriptPerSlot(
+        GET_VERSIONED_MANY,
+        keys,
+        ks.data,
+        pairOf,
+        () => [newVersion()],
+        (r) => (r as VersionedReply[]).map(toVersioned),
       ),
   };
 
@@ -262,16 +260,13 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   const compareAndSetKind: BatchKind<Swap, boolean> = {
     one: (w) => run(() => evalScript(COMPARE_AND_SET, pairOf(w.key), casArgs(w)), isOne),
     many: (ws) =>
-      perSlot(ws, dataKeyOf, (g) =>
-        run(
-          () =>
-            evalScript(
-              COMPARE_AND_SET_MANY,
-              g.flatMap((w) => pairOf(w.key)),
-              g.flatMap(casArgs),
-            ),
-          (r) => (r as unknown[]).map(isOne),
-        ),
+      scriptPerSlot(
+        COMPARE_AND_SET_MANY,
+        ws,
+        dataKeyOf,
+        (w) => pairOf(w.key),
+        casArgs,
+        (r) => (r as unknown[]).map(isOne),
       ),
   };
 
