@@ -2,6 +2,7 @@ import { KvCorruptError, type KvStore } from "@kvsession/kv";
 import { createClient } from "redis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createRedisStore } from "../src/index.js";
+import { createKeySpace } from "../src/keys.js";
 import { type RedisServer, startRedis } from "./servers.js";
 
 // Batching of operations issued in one turn, on a redis-server of this file's own so its command counts are exact.
@@ -75,12 +76,17 @@ describe("operations issued in one turn share a command", () => {
 
   it("batched versioned reads hand each key its own version, stable until the key changes", async () => {
     await store.setMany(Array.from({ length: 8 }, (_, i) => ({ key: `k${i}`, value: enc(`v${i}`) })));
+    // Plain writes leave no version record: the first reads pin one each, through the script.
     const first = await Promise.all(Array.from({ length: 8 }, (_, i) => store.getVersioned(`k${i}`)));
+    await admin.configResetStat();
     const again = await Promise.all(Array.from({ length: 9 }, (_, i) => store.getVersioned(`k${i}`)));
     expect(new Set(first.map((r) => r.version)).size).toBe(8);
     expect(again.slice(0, 8).map((r) => r.version)).toEqual(first.map((r) => r.version));
     expect(again[8]).toMatchObject({ value: undefined, version: null });
     expect(first.map((r) => dec(r.value))).toEqual(Array.from({ length: 8 }, (_, i) => `v${i}`));
+    // Versioned keys read with MGET alone (the first read alone, the other eight in one), no script.
+    const calls = await commandCalls();
+    expect([calls.mget, calls.evalsha ?? 0]).toEqual([2, 0]);
   });
 });
 
@@ -109,18 +115,37 @@ describe("issue order is kept", () => {
 });
 
 describe("one bad key never fails its neighbours", () => {
-  it("a key holding another type fails alone, typed; the others in its batch succeed", async () => {
-    await store.set("good1", enc("g1"));
-    await store.set("good2", enc("g2"));
-    await admin.hSet("co:bad", "f", "v"); // a hash where a value is expected
-    const results = await Promise.allSettled([
-      store.getVersioned("good1"),
-      store.getVersioned("bad"),
-      store.getVersioned("good2"),
-    ]);
-    expect(results[0]).toMatchObject({ status: "fulfilled", value: { version: expect.any(String) } });
-    expect(results[2]).toMatchObject({ status: "fulfilled", value: { version: expect.any(String) } });
-    expect(results[1].status).toBe("rejected");
+  it("a version record holding another type fails its compare-and-set alone, typed; the rest of the batch succeeds", async () => {
+    for (const k of ["good1", "bad", "good2"]) await store.set(k, enc(k));
+    const versions = await Promise.all(["good1", "bad", "good2"].map((k) => store.getVersioned(k)));
+    const badVersion = createKeySpace("co:").version("bad");
+    await admin.del(badVersion);
+    await admin.hSet(badVersion, "f", "v"); // a hash where a version is expected
+    const results = await Promise.allSettled(
+      ["good1", "bad", "good2"].map((k, i) =>
+        store.compareAndSet(k, versions[i]?.version ?? null, enc(`${k}!`)),
+      ),
+    );
+    expect(results[0]).toMatchObject({ status: "fulfilled", value: true });
+    expect(results[2]).toMatchObject({ status: "fulfilled", value: true });
+    expect(results[1]?.status).toBe("rejected");
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(KvCorruptError);
+    expect([
+      dec(await store.get("good1")),
+      dec(await store.get("bad")),
+      dec(await store.get("good2")),
+    ]).toEqual(["good1!", "bad", "good2!"]);
+  });
+
+  it("a value key holding another type: a lone get fails typed; batched reads (MGET) see it as absent", async () => {
+    await store.set("good", enc("g"));
+    await admin.hSet("co:bad", "f", "v");
+    await expect(store.get("bad")).rejects.toBeInstanceOf(KvCorruptError);
+    const [good, bad] = await Promise.all([store.getVersioned("good"), store.getVersioned("bad")]);
+    expect(dec(good.value)).toBe("g");
+    expect(bad).toMatchObject({ value: undefined, version: null });
+    // …and a compare-and-set that takes it for absent cannot overwrite it.
+    expect(await store.compareAndSet("bad", null, enc("x"))).toBe(false);
+    expect(await admin.type("co:bad")).toBe("hash");
   });
 });
