@@ -1,47 +1,45 @@
-import type { ServerResponse } from "node:http";
+import { ServerResponse } from "node:http";
 
 type Method = "writeHead" | "write" | "end" | "flushHeaders";
 type Fn = (...args: unknown[]) => unknown;
+const METHODS: readonly Method[] = ["writeHead", "write", "end", "flushHeaders"];
 
 export interface HeaderCommit {
   setCookie: string[];
   headers: Record<string, string | undefined>;
 }
 
-/** What one response's hooks need; the hooks themselves are shared by every response. */
+/** One response's commit in progress. */
 interface Pending {
   commit: () => Promise<HeaderCommit>;
   onError: (err: unknown) => void;
-  /** The methods as the response had them (its class's, or a wrapper another middleware put on it). */
-  writeHead: Fn;
-  write: Fn;
-  end: Fn;
-  flushHeaders: Fn;
+  /** The methods to forward to once the commit settles. */
+  methods: Record<Method, Fn>;
   /** Calls made while the commit runs, replayed in order once it settles. */
   held: Array<[Method, unknown[]]> | undefined;
-  /** The methods are back: a hook still called (through a reference someone kept) just forwards. */
+  /** The commit settled: every hook just forwards. */
   done: boolean;
+  /** Hooked through own properties (to put back when done) rather than through the prototype. */
+  own: boolean;
 }
-
-const PENDING = Symbol("kvsession.commitBeforeHeaders");
-type Hooked = ServerResponse & { [PENDING]?: Pending };
 
 /**
- * Puts the response's own methods back — by assignment, never `delete`: deleting
- * properties turns the response into a slow dictionary-mode object for the rest
- * of the request (measured).
+ * Per-response state lives here, not on the response: in Express every property
+ * added to `res` costs a new hidden class (Express swaps the prototype of each
+ * response, which stops V8 sharing property transitions), ~5 µs each, measured.
  */
-function restore(res: Hooked, p: Pending): void {
-  const r = res as unknown as Record<Method, Fn>;
-  r.writeHead = p.writeHead;
-  r.write = p.write;
-  r.end = p.end;
-  r.flushHeaders = p.flushHeaders;
+const pending = new WeakMap<object, Pending>();
+
+function settleHooks(res: ServerResponse, p: Pending): void {
   p.done = true;
+  if (!p.own) return;
+  // By assignment, never `delete`: deleting properties turns the response into a slow dictionary-mode object.
+  const r = res as unknown as Record<Method, Fn>;
+  for (const m of METHODS) r[m] = p.methods[m];
 }
 
-function release(res: Hooked, p: Pending, result: HeaderCommit): void {
-  restore(res, p);
+function release(res: ServerResponse, p: Pending, result: HeaderCommit): void {
+  settleHooks(res, p);
   const calls = p.held ?? [];
   p.held = undefined;
   if (!res.headersSent && !res.destroyed) {
@@ -50,14 +48,16 @@ function release(res: Hooked, p: Pending, result: HeaderCommit): void {
       const list = prior === undefined ? [] : Array.isArray(prior) ? prior : [String(prior)];
       res.setHeader("set-cookie", [...list, ...result.setCookie]);
     }
-    for (const [name, value] of Object.entries(result.headers))
+    for (const name in result.headers) {
+      const value = result.headers[name];
       if (value !== undefined) res.setHeader(name, value);
+    }
   }
-  for (const [m, args] of calls) p[m].apply(res, args);
+  for (const [m, args] of calls) p.methods[m].apply(res, args);
 }
 
-function fail(res: Hooked, p: Pending, err: unknown): void {
-  restore(res, p);
+function fail(res: ServerResponse, p: Pending, err: unknown): void {
+  settleHooks(res, p);
   p.held = undefined;
   if (res.headersSent) {
     res.destroy(err instanceof Error ? err : undefined);
@@ -68,39 +68,88 @@ function fail(res: Hooked, p: Pending, err: unknown): void {
   p.onError(err);
 }
 
-/** One shared hook per method: the first call starts the commit, every call until it settles is held. */
-function hook(m: Method): Fn {
-  return function (this: Hooked, ...args: unknown[]) {
-    const p = this[PENDING] as Pending;
-    if (p.done) return p[m].apply(this, args);
-    if (p.held) {
-      p.held.push([m, args]);
-    } else if (this.headersSent) {
-      restore(this, p);
-      return p[m].apply(this, args);
-    } else {
-      p.held = [[m, args]];
-      let started: Promise<HeaderCommit>;
-      try {
-        started = p.commit();
-      } catch (err) {
-        started = Promise.reject(err);
-      }
-      started.then(
-        (result) => release(this, p, result),
-        (err) => fail(this, p, err),
-      );
+/** The first call starts the commit; every call until it settles is held. */
+function intercept(res: ServerResponse, p: Pending, m: Method, args: unknown[]): unknown {
+  if (p.held) {
+    p.held.push([m, args]);
+  } else if (res.headersSent) {
+    settleHooks(res, p);
+    return p.methods[m].apply(res, args);
+  } else {
+    p.held = [[m, args]];
+    let started: Promise<HeaderCommit>;
+    try {
+      started = p.commit();
+    } catch (err) {
+      started = Promise.reject(err);
     }
-    return m === "write" ? true : m === "flushHeaders" ? undefined : this;
-  };
+    started.then(
+      (result) => release(res, p, result),
+      (err) => fail(res, p, err),
+    );
+  }
+  return m === "write" ? true : m === "flushHeaders" ? undefined : res;
 }
 
-const HOOKS: Record<Method, Fn> = {
-  writeHead: hook("writeHead"),
-  write: hook("write"),
-  end: hook("end"),
-  flushHeaders: hook("flushHeaders"),
-};
+/** Hooks set as own properties of one response: shared functions, state from the WeakMap. */
+const OWN_HOOKS = Object.fromEntries(
+  METHODS.map((m) => [
+    m,
+    function (this: ServerResponse, ...args: unknown[]) {
+      const p = pending.get(this) as Pending;
+      if (p.done) return p.methods[m].apply(this, args);
+      return intercept(this, p, m, args);
+    },
+  ]),
+) as Record<Method, Fn>;
+
+interface ProtoHooks {
+  /** What the prototype resolved before the hooks went on. */
+  before: Record<Method, Fn>;
+  hooks: Record<Method, Fn>;
+}
+/** Prototypes that carry our hooks. */
+const hookedProtos = new WeakMap<object, ProtoHooks>();
+
+/**
+ * The prototype to carry the hooks: the response's own prototype when a framework
+ * put one between it and `http.ServerResponse.prototype` (Express's `app.response`;
+ * a sub-app's inherits from its parent's), hooked once, so a request adds no
+ * property to `res`. The hooks forward at once for a response with nothing pending.
+ * A plain `http` response gets own-property hooks instead (cheap there: no
+ * prototype swap), and the built-in prototype is never touched.
+ */
+function frameworkProto(res: ServerResponse): object | undefined {
+  const proto = Object.getPrototypeOf(res) as object | null;
+  if (proto === null || proto === ServerResponse.prototype) return undefined;
+  return Object.prototype.isPrototypeOf.call(ServerResponse.prototype, proto) ? proto : undefined;
+}
+
+function hookProto(proto: object): ProtoHooks {
+  let got = hookedProtos.get(proto);
+  if (got) return got;
+  const target = proto as Record<Method, Fn>;
+  const before = {} as Record<Method, Fn>;
+  const hooks = {} as Record<Method, Fn>;
+  for (const m of METHODS) {
+    const orig = target[m];
+    before[m] = orig;
+    hooks[m] = function (this: ServerResponse, ...args: unknown[]) {
+      const p = pending.get(this);
+      if (p === undefined || p.done) return orig.apply(this, args);
+      return intercept(this, p, m, args);
+    };
+    Object.defineProperty(proto, m, {
+      configurable: true,
+      writable: true,
+      enumerable: false,
+      value: hooks[m],
+    });
+  }
+  got = { before, hooks };
+  hookedProtos.set(proto, got);
+  return got;
+}
 
 /**
  * Runs the async `commit` the first time the response is about to send its
@@ -111,29 +160,47 @@ const HOOKS: Record<Method, Fn> = {
  * handler's response has left yet, so `onError` can answer differently (503).
  *
  * Hooking the methods (rather than `on-headers`, which runs synchronously) is
- * what lets an async store write happen before the status line is sent. The
- * hooks are shared functions and the per-response state one object, because
- * this runs on every request.
+ * what lets an async store write happen before the status line is sent. Under
+ * Express the hooks sit on Express's shared response prototype (installed once);
+ * when an earlier middleware already wrapped one of the methods on the response
+ * itself (compression, say), or on a plain `http` response, they are set on the
+ * response, so they always run before the methods they wrap.
  */
 export function commitBeforeHeaders(
   res: ServerResponse,
   commit: () => Promise<HeaderCommit>,
   onError: (err: unknown) => void,
 ): void {
-  const r = res as Hooked;
-  const own = res as unknown as Record<Method, Fn>;
-  r[PENDING] = {
+  const r = res as unknown as Record<Method, Fn>;
+  const wrapped =
+    Object.hasOwn(res, "end") ||
+    Object.hasOwn(res, "write") ||
+    Object.hasOwn(res, "writeHead") ||
+    Object.hasOwn(res, "flushHeaders");
+  const proto = wrapped ? undefined : frameworkProto(res);
+  if (proto !== undefined) {
+    const { before, hooks } = hookProto(proto);
+    // Unless something between the response and that prototype overrides a method (then: own hooks).
+    if (
+      r.end === hooks.end &&
+      r.write === hooks.write &&
+      r.writeHead === hooks.writeHead &&
+      r.flushHeaders === hooks.flushHeaders
+    ) {
+      pending.set(res, { commit, onError, methods: before, held: undefined, done: false, own: false });
+      return;
+    }
+  }
+  pending.set(res, {
     commit,
     onError,
-    writeHead: own.writeHead,
-    write: own.write,
-    end: own.end,
-    flushHeaders: own.flushHeaders,
+    methods: { writeHead: r.writeHead, write: r.write, end: r.end, flushHeaders: r.flushHeaders },
     held: undefined,
     done: false,
-  };
-  own.writeHead = HOOKS.writeHead;
-  own.write = HOOKS.write;
-  own.end = HOOKS.end;
-  own.flushHeaders = HOOKS.flushHeaders;
+    own: true,
+  });
+  r.writeHead = OWN_HOOKS.writeHead;
+  r.write = OWN_HOOKS.write;
+  r.end = OWN_HOOKS.end;
+  r.flushHeaders = OWN_HOOKS.flushHeaders;
 }

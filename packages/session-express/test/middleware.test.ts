@@ -1,10 +1,12 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import { hashId } from "@kvsession/session";
 import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
 import { bindUser, coreSession, type KvSessionOptions, kvSession, sessionUserId } from "../src/index.js";
-import { closeServers, countingStore, SECRET, serve } from "./helpers.js";
+import { client, closeServers, countingStore, SECRET, serve } from "./helpers.js";
 
 afterEach(closeServers);
 
@@ -259,6 +261,81 @@ describe("the cookie goes out before the headers", () => {
     expect(piped.text).toBe("xyz");
     expect(piped.setCookie).toHaveLength(1);
     expect(JSON.parse((await c.request("/show")).text)).toEqual({ streamed: 1 });
+  });
+
+  it("inside a sub-app, which swaps the response's prototype on the way in", async () => {
+    const sub = express();
+    sub.get("/count", counter as unknown as express.RequestHandler);
+    const parent = express();
+    parent.use(kvSession({ store: createMemoryStore(), secrets: [SECRET] }));
+    parent.use("/sub", sub);
+    const s = await serve(parent);
+    const c = s.client();
+    const first = await c.request("/sub/count");
+    expect(first.text).toBe("1");
+    expect(first.setCookie).toHaveLength(1);
+    expect((await c.request("/sub/count")).text).toBe("2");
+    // An app without the middleware in the same process is untouched by the hooks.
+    const plainApp = express();
+    plainApp.get("/x", (_req, res) => {
+      res.setHeader("x-plain", "1");
+      res.send("plain");
+    });
+    const plain = await (await serve(plainApp)).client().request("/x");
+    expect([plain.text, plain.headers.get("x-plain"), plain.setCookie]).toEqual(["plain", "1", []]);
+  });
+
+  it("after a middleware that wrapped res.end itself (compression-style): the commit still comes first", async () => {
+    const order: string[] = [];
+    const { client } = await app(
+      createMemoryStore(),
+      {
+        "/count": (req, res) => {
+          order.push("handler");
+          counter(req, res, () => {});
+        },
+      },
+      {
+        setup: (a) =>
+          a.use((_req, res, next) => {
+            const end = res.end;
+            res.end = function (this: express.Response, ...args: unknown[]) {
+              order.push(`wrapper sees Set-Cookie: ${res.getHeader("set-cookie") !== undefined}`);
+              res.setHeader("x-wrapped", "1");
+              return (end as (...a: unknown[]) => express.Response).apply(this, args);
+            } as typeof res.end;
+            next();
+          }),
+      },
+    );
+    const r = await client().request("/count");
+    expect([r.text, r.headers.get("x-wrapped"), r.setCookie.length]).toEqual(["1", "1", 1]);
+    expect(order).toEqual(["handler", "wrapper sees Set-Cookie: true"]);
+  });
+
+  it("on a plain node:http server, without Express", async () => {
+    const mw = kvSession({ store: createMemoryStore(), secrets: [SECRET] });
+    const server = createServer((req, res) =>
+      mw(req, res, (err) => {
+        if (err) {
+          res.statusCode = 500;
+          return res.end();
+        }
+        const session = (req as unknown as Req).session;
+        session.n = (session.n ?? 0) + 1;
+        res.end(String(session.n));
+      }),
+    );
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const c = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      const first = await c.request("/");
+      expect([first.text, first.setCookie.length]).toEqual(["1", 1]);
+      expect((await c.request("/")).text).toBe("2");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   it("keeps a Set-Cookie the handler set itself", async () => {
