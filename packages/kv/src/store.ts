@@ -212,7 +212,10 @@ function makeView(shared: Shared, prefix: string): KvStore {
     async getVersioned(key): Promise<Versioned> {
       open();
       if (!driver.getVersioned || !caps.compareAndSet) throw new KvUnsupportedError("getVersioned", name);
-      const { entry, version } = await driver.getVersioned(full(key));
+      let r = driver.getVersioned(full(key));
+      // As in get: a synchronous driver skips a microtask tick (the session layer's read).
+      if (r instanceof Promise) r = await r;
+      const { entry, version } = r;
       // An expired entry is absent, and so is its version: CAS(null) must be able to replace it.
       if (!live(entry, Date.now())) return { value: undefined, version: null };
       return { value: entry.value, version, expiresAt: entry.expiresAt };
