@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../src/memory.js";
-import { createSlabs, SLAB_BYTES } from "../src/slabs.js";
+import { createSlabs, SLAB_BYTES, SPARE_SLABS } from "../src/slabs.js";
 
 /** A value whose every byte says which key and which write it came from. */
 const stamped = (key: number, gen: number, size: number) =>
@@ -29,6 +29,32 @@ describe("slabs", () => {
     expect(slabs.garbage()).toBe(32 * 1024); // half of the first slab is dead, and still held
     for (const { slab, n } of held.slice(32, 64)) slabs.release(slab, n);
     expect(slabs.garbage()).toBe(0); // the first slab is empty: dropped
+  });
+
+  it("reuses an emptied slab for the next one (at most SPARE_SLABS kept), and never hands out live bytes", () => {
+    const slabs = createSlabs();
+    // Four full slabs; empty the first three completely.
+    const firsts: Array<ReturnType<typeof slabs.current>> = [];
+    for (let s = 0; s < 4; s++) {
+      slabs.put(new Uint8Array(1024));
+      firsts.push(slabs.current());
+      for (let i = 1; i < 64; i++) slabs.put(new Uint8Array(1024));
+    }
+    for (const slab of firsts.slice(0, 3)) slabs.release(slab, 64 * 1024);
+    expect(slabs.garbage()).toBe(0);
+    // The next two slabs are spares (the last two emptied), the one after is new.
+    const next: Array<ReturnType<typeof slabs.current>> = [];
+    for (let s = 0; s < 3; s++) {
+      slabs.put(new Uint8Array(1024).fill(0xaa));
+      next.push(slabs.current());
+      for (let i = 1; i < 64; i++) slabs.put(new Uint8Array(1024).fill(0xaa));
+    }
+    expect(SPARE_SLABS).toBe(2);
+    expect(next.filter((s) => firsts.includes(s))).toHaveLength(SPARE_SLABS);
+    expect(firsts.includes(next[2]!)).toBe(false);
+    // The fourth slab, still live, was never handed out again, and what was put there is intact.
+    expect(next.includes(firsts[3]!)).toBe(false);
+    expect(next[0]!.bytes.every((b) => b === 0xaa)).toBe(true);
   });
 
   it("asks for compaction only when dead bytes dominate", () => {
