@@ -11,18 +11,13 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { createClient } from "redis";
 import { REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
+import { flag, httpDir, repoRoot } from "./cli.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..", "..");
-const args = process.argv.slice(2);
-const flag = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? undefined : args[i + 1];
-};
+const here = httpDir;
+const root = repoRoot;
 const only = flag("only");
 const REQUESTS = Number(flag("requests") ?? 2000);
 const WARMUP = Number(flag("warmup") ?? 3000);

@@ -8,21 +8,16 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import autocannon from "autocannon";
 import { createClient } from "redis";
 import { OURS_NAMESPACE, REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
 import { renderChart } from "./chart.js";
+import { args, flag, httpDir, repoRoot } from "./cli.js";
 import { type Row, renderSection } from "./report.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..", "..");
-const args = process.argv.slice(2);
-const flag = (name: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i === -1 ? undefined : args[i + 1];
-};
+const here = httpDir;
+const root = repoRoot;
 const quick = args.includes("--quick");
 const seconds = Number(flag("seconds") ?? (quick ? 2 : 5));
 const repeats = Number(flag("repeats") ?? (quick ? 1 : 3));
