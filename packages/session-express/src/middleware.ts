@@ -108,7 +108,12 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
     // Mounted twice (app-wide and on a route): the first one owns the request.
     if (sessionState(req.session) !== undefined) return next();
     if (options.skip?.(req)) return next();
-    const secure = req.secure ?? (req.socket as { encrypted?: boolean }).encrypted === true;
+    // Express's req.secure runs its trust-proxy logic on every call; without an X-Forwarded-Proto
+    // header its answer is the socket's, so only ask it when the header is there.
+    const secure =
+      req.headers["x-forwarded-proto"] === undefined || req.secure === undefined
+        ? (req.socket as { encrypted?: boolean }).encrypted === true
+        : req.secure;
     // Express resolved `trust proxy` into req.secure already: never hand the core the raw header.
     const core = sessions.open({ cookieHeader: req.headers.cookie, secure });
     const state: SessionState = {
