@@ -172,15 +172,11 @@ export function commitBeforeHeaders(
   onError: (err: unknown) => void,
 ): void {
   const r = res as unknown as Record<Method, Fn>;
-  const wrapped =
-    Object.hasOwn(res, "end") ||
-    Object.hasOwn(res, "write") ||
-    Object.hasOwn(res, "writeHead") ||
-    Object.hasOwn(res, "flushHeaders");
-  const proto = wrapped ? undefined : frameworkProto(res);
+  const proto = frameworkProto(res);
   if (proto !== undefined) {
     const { before, hooks } = hookProto(proto);
-    // Unless something between the response and that prototype overrides a method (then: own hooks).
+    // Unless something shadows a hook — a wrapper an earlier middleware set on the response itself,
+    // or a method defined between the response and that prototype: then own hooks, which run first.
     if (
       r.end === hooks.end &&
       r.write === hooks.write &&

@@ -110,10 +110,8 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
     if (options.skip?.(req)) return next();
     // Express's req.secure runs its trust-proxy logic on every call; without an X-Forwarded-Proto
     // header its answer is the socket's, so only ask it when the header is there.
-    const secure =
-      req.headers["x-forwarded-proto"] === undefined || req.secure === undefined
-        ? (req.socket as { encrypted?: boolean }).encrypted === true
-        : req.secure;
+    const viaProxy = req.headers["x-forwarded-proto"] === undefined ? undefined : req.secure;
+    const secure = viaProxy ?? (req.socket as { encrypted?: boolean }).encrypted === true;
     // Express resolved `trust proxy` into req.secure already: never hand the core the raw header.
     const core = sessions.open({ cookieHeader: req.headers.cookie, secure });
     const state: SessionState = {
