@@ -14,10 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "redis";
 import { REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
-import { flag, httpDir, repoRoot } from "./cli.js";
+import { flag, httpDir as here, repoRoot as root } from "./cli.js";
 
-const here = httpDir;
-const root = repoRoot;
 const only = flag("only");
 const REQUESTS = Number(flag("requests") ?? 2000);
 const WARMUP = Number(flag("warmup") ?? 3000);

@@ -13,11 +13,9 @@ import autocannon from "autocannon";
 import { createClient } from "redis";
 import { OURS_NAMESPACE, REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
 import { renderChart } from "./chart.js";
-import { args, flag, httpDir, repoRoot } from "./cli.js";
+import { args, flag, httpDir as here, repoRoot as root } from "./cli.js";
 import { type Row, renderSection } from "./report.js";
 
-const here = httpDir;
-const root = repoRoot;
 const quick = args.includes("--quick");
 const seconds = Number(flag("seconds") ?? (quick ? 2 : 5));
 const repeats = Number(flag("repeats") ?? (quick ? 1 : 3));
