@@ -3,12 +3,14 @@
 //   pnpm --filter @kvsession/bench bench:http:instructions            every server (~15 min)
 //   ... --only fastify     rows whose "framework: name" contains the text
 //   ... --warmup N --requests N    (defaults 3000 and 2000)
+//   ... --keep DIR         keep each counted window's callgrind files in DIR, for callgrind_annotate
+//                          (where the instructions go: builtins and Node's C++ by name, JIT code by address)
 // Why: req/s and CPU time on this shared 2-core VM move by ±30% from one run to the next, and by 2x
 // within one when a neighbour wakes up. The main thread's instruction count repeats within about 1%.
 // It counts the app server's own work only — not the kernel's, not Redis's, not cache misses — so it
 // complements req/s, it does not replace it.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +19,8 @@ import { REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
 import { flag, httpDir as here, repoRoot as root } from "./cli.js";
 
 const only = flag("only");
+const keep = flag("keep");
+if (keep !== undefined) mkdirSync(keep, { recursive: true });
 const REQUESTS = Number(flag("requests") ?? 2000);
 const WARMUP = Number(flag("warmup") ?? 3000);
 const POOL = 200;
@@ -127,7 +131,13 @@ async function measure(v: Variant): Promise<Counted[]> {
       for (const f of readdirSync(dir)) {
         const text = readFileSync(join(dir, f), "utf8");
         const m = /^totals: (\d+)/m.exec(text);
-        if (m && /^thread: 1$/m.test(text)) total += Number(m[1]);
+        if (m && /^thread: 1$/m.test(text)) {
+          total += Number(m[1]);
+          if (keep !== undefined) {
+            const name = `${variantKey(v)} ${route}`.replace(/[^A-Za-z0-9]+/g, "-");
+            writeFileSync(join(keep, `callgrind.${name}.${f}`), text);
+          }
+        }
         rmSync(join(dir, f));
       }
       out.push({ v, route, kIr: total / REQUESTS / 1000 });
