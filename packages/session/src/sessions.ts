@@ -7,7 +7,7 @@ import {
   type KvVersion,
 } from "@kvsession/kv";
 import { cookieValuesIn, serializeCookie } from "./cookie.js";
-import { deriveKeys, hashId, newSessionId, secretBytes, signId, unsignId } from "./crypto.js";
+import { deriveKeys, hashId, newSessionId, secretBytes } from "./crypto.js";
 import {
   SessionConfigError,
   SessionConflictError,
@@ -48,6 +48,7 @@ import type {
   UserSessionInfo,
 } from "./types.js";
 import { createUserIndex, type UserIndex } from "./user-index.js";
+import { createVerifiedIds, type VerifiedIds } from "./verified-ids.js";
 
 const codec = json<unknown>();
 const noop = () => {};
@@ -113,7 +114,7 @@ function encode(value: unknown): Uint8Array {
 export function createSessions<D extends object = SessionData>(options: SessionsOptions): Sessions<D> {
   if (!options || typeof options.store?.withPrefix !== "function")
     throw new SessionConfigError("createSessions needs a @kvsession/kv store in options.store");
-  const keys = deriveKeys(secretBytes(options.secrets), "cookie-signature");
+  const ids = createVerifiedIds(deriveKeys(secretBytes(options.secrets), "cookie-signature"));
   const t = resolveTimeouts(options);
   const planCookie = cookiePlanner(options);
   const ns = options.namespace ?? "sess";
@@ -209,7 +210,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   }
 
   const engine: Engine = {
-    keys,
+    ids,
     t,
     maxRetries,
     records,
@@ -291,7 +292,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
 
 /** What every request of one `createSessions` shares: configuration and store access. */
 interface Engine {
-  keys: Buffer[];
+  ids: VerifiedIds;
   t: Timeouts;
   maxRetries: number;
   records: KvStore;
@@ -342,7 +343,7 @@ class ServerSession<D extends object> implements Session<D> {
     this.#sent = cookieValuesIn(this.#input.cookieHeader, this.#plan.name);
     const ids: string[] = [];
     for (const v of this.#sent) {
-      const id = unsignId(this.#e.keys, v);
+      const id = this.#e.ids.verify(v);
       if (id !== undefined && !ids.includes(id)) ids.push(id);
       if (ids.length >= MAX_CANDIDATES) break;
     }
@@ -378,7 +379,7 @@ class ServerSession<D extends object> implements Session<D> {
     }
     if (ids.length === 1) {
       const id = ids[0]!;
-      const h = hashId(id);
+      const h = this.#e.ids.handle(id);
       return this.#e.read(h).then((r) => {
         const live = isRecord(r.rec) && !this.#e.expired(r.rec, Date.now());
         this.#adopt(live ? { id, handle: h, rec: r.rec as StoredRecord, version: r.version } : undefined);
@@ -406,7 +407,7 @@ class ServerSession<D extends object> implements Session<D> {
     let found: { id: string; handle: string; rec: StoredRecord; version: KvVersion } | undefined;
     let live = 0;
     for (const cid of ids) {
-      const h = hashId(cid);
+      const h = this.#e.ids.handle(cid);
       const r = await this.#e.read(h);
       if (isRecord(r.rec) && !this.#e.expired(r.rec, now)) {
         live++;
@@ -463,9 +464,10 @@ class ServerSession<D extends object> implements Session<D> {
       for (let attempt = 0; attempt < 3; attempt++) {
         const nid = newSessionId();
         const next = this.#build(undefined, now, this.#changes);
-        if (await e.create(hashId(nid), next)) {
+        const nh = hashId(nid);
+        if (await e.create(nh, next)) {
           this.#id = nid;
-          this.#handle = hashId(nid);
+          this.#handle = nh;
           this.#rec = next;
           this.#fresh = false;
           this.#changes = undefined;
@@ -735,7 +737,9 @@ class ServerSession<D extends object> implements Session<D> {
       const maxAge = this.#plan.persistent
         ? Math.ceil((rec.createdAt + this.#e.t.absoluteMs - Date.now()) / 1000)
         : undefined;
-      result.setCookie.push(this.#cookie(signId(this.#e.keys, this.#id), maxAge));
+      result.setCookie.push(
+        this.#cookie(this.#e.ids.sign(this.#id, this.#handle ?? hashId(this.#id)), maxAge),
+      );
     } else if ((wasGone && !this.#goneByRegenerate) || (rec === undefined && this.#sentCookie())) {
       // The cookie points at nothing (tampered, unknown, expired or destroyed elsewhere): clear it.
       result.setCookie.push(this.#cookie("", 0));

@@ -1,0 +1,77 @@
+import { timingSafeEqual } from "node:crypto";
+import { hashId, isWellFormedId, signId, unsignId } from "./crypto.js";
+
+/** Enough for the sessions active on one server over minutes; ~250 bytes each (2.5 MB at most). */
+export const VERIFIED_IDS_MAX = 10_000;
+
+/**
+ * Cookie verification with a memory: `unsignId` and `hashId` cost about a
+ * fifth of a whole Express request's work (an HMAC and a SHA-256: ~33k of
+ * ~170k instructions, measured with callgrind), and a returning browser sends
+ * the same cookie on every request. So the signature and store handle of an ID
+ * that verified are kept, and the next cookie carrying that ID is checked
+ * against the kept signature instead of recomputing it.
+ *
+ * What does not change: a hit still compares the whole signature in constant
+ * time (and checks its shape first, as `unsignId` does, so no non-ASCII twin
+ * can pass). Only IDs that verified are kept, so forged cookies cannot churn
+ * the memory; a cookie whose signature differs from the kept one (say, signed
+ * with another of the keys) takes the full path. The keys of one `Sessions`
+ * never change, so a kept signature never goes stale; whether the session
+ * still exists is the store's to say, as before. Bounded: the oldest entries
+ * go first.
+ */
+export interface VerifiedIds {
+  /** The ID inside a cookie value, or undefined: the same answer as `unsignId`. */
+  verify(value: string): string | undefined;
+  /** `hashId(id)`, kept for an ID that verified or was signed here. */
+  handle(id: string): string;
+  /** `signId(keys, id)`, remembering the ID as verified (a new session's next request hits). */
+  sign(id: string, handle: string): string;
+  /** How many IDs are kept now (for tests and metrics). */
+  size(): number;
+}
+
+interface Kept {
+  /** The signature's base64url text, as bytes. */
+  sig: Buffer;
+  handle: string;
+}
+
+const ID_CHARS = 43;
+const SIG_CHARS = 43;
+
+export function createVerifiedIds(keys: readonly Buffer[], max = VERIFIED_IDS_MAX): VerifiedIds {
+  const kept = new Map<string, Kept>();
+
+  function keep(id: string, sig: string, handle: string): void {
+    if (kept.size >= max) kept.delete(kept.keys().next().value as string);
+    kept.set(id, { sig: Buffer.from(sig, "latin1"), handle });
+  }
+
+  return {
+    verify(value) {
+      if (value.length !== ID_CHARS + 1 + SIG_CHARS || value.charCodeAt(ID_CHARS) !== 46) return undefined;
+      const id = value.slice(0, ID_CHARS);
+      const known = kept.get(id);
+      if (known !== undefined) {
+        const sig = value.slice(ID_CHARS + 1);
+        // The shape check first: latin1 keeps only the low byte, so "Ł" would otherwise pass for "A".
+        if (isWellFormedId(sig) && timingSafeEqual(known.sig, Buffer.from(sig, "latin1"))) return id;
+      }
+      const verified = unsignId(keys, value);
+      if (verified !== undefined && known === undefined)
+        keep(verified, value.slice(ID_CHARS + 1), hashId(verified));
+      return verified;
+    },
+    handle(id) {
+      return kept.get(id)?.handle ?? hashId(id);
+    },
+    sign(id, handle) {
+      const value = signId(keys, id);
+      if (!kept.has(id)) keep(id, value.slice(ID_CHARS + 1), handle);
+      return value;
+    },
+    size: () => kept.size,
+  };
+}
