@@ -8,6 +8,7 @@ import {
   type SessionsOptions,
 } from "@kvsession/session";
 import { commitBeforeHeaders } from "./commit-before-headers.js";
+import { hookRequestProto } from "./request-session.js";
 import {
   type ExpressSession,
   flush,
@@ -41,6 +42,8 @@ export interface KvSessionOptions extends SessionsOptions {
    */
   skip?: (req: SessionRequestLike) => boolean;
 }
+
+const isOurs = (value: unknown) => sessionState(value) !== undefined;
 
 /** Store outages and exhausted retries are the client's cue to retry: 503, not 500. */
 function withStatus(err: unknown): unknown {
@@ -105,6 +108,7 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
     });
 
   const middleware = (req: SessionRequestLike, res: ServerResponse, next: (err?: unknown) => void) => {
+    hookRequestProto(req, isOurs);
     // Mounted twice (app-wide and on a route): the first one owns the request.
     if (sessionState(req.session) !== undefined) return next();
     if (options.skip?.(req)) return next();

@@ -169,6 +169,8 @@ const methods: Record<string, (this: ExpressSession, ...args: never[]) => unknow
       state.destroyed = true;
       state.id = undefined;
       delete state.req.session;
+      // Under Express req.session is an accessor (see request-session.ts), which delete cannot remove.
+      if (state.req.session !== undefined) state.req.session = undefined;
       state.req.sessionID = undefined;
     }, cb);
   },

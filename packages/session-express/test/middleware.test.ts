@@ -4,6 +4,7 @@ import { Readable } from "node:stream";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import { hashId } from "@kvsession/session";
 import express from "express";
+import expressSession from "express-session";
 import { afterEach, describe, expect, it } from "vitest";
 import { bindUser, coreSession, type KvSessionOptions, kvSession, sessionUserId } from "../src/index.js";
 import { client, closeServers, countingStore, SECRET, serve } from "./helpers.js";
@@ -218,6 +219,100 @@ describe("req.session as express-session users know it", () => {
     expect((await a.request("/others")).text).toBe("2");
     expect(JSON.parse((await a.request("/me")).text)).toEqual({ user: "u1", name: "ada" });
     expect(JSON.parse((await b.request("/me")).text)).toEqual({ user: null, name: null });
+  });
+});
+
+describe("req.session and req.sessionID under Express: accessors on app.request, no property added to req", () => {
+  it("adds no own property to req, in the app and in a sub-app", async () => {
+    const seen: Array<{ own: boolean; ownId: boolean; id: unknown; views: unknown }> = [];
+    const probe: Handler = (req, res) => {
+      req.session.views = (req.session.views ?? 0) + 1;
+      seen.push({
+        own: Object.hasOwn(req, "session"),
+        ownId: Object.hasOwn(req, "sessionID"),
+        id: req.sessionID,
+        views: req.session.views,
+      });
+      res.send(String(req.session.views));
+    };
+    const sub = express();
+    sub.get("/count", probe as unknown as express.RequestHandler);
+    const { client } = await app(createMemoryStore(), { "/count": probe });
+    const a = express();
+    a.use(kvSession({ store: createMemoryStore(), secrets: [SECRET] }));
+    a.use("/sub", sub);
+    const s2 = await serve(a);
+    const c = client();
+    await c.request("/count");
+    await c.request("/count");
+    const c2 = s2.client();
+    await c2.request("/sub/count");
+    expect((await c2.request("/sub/count")).text).toBe("2");
+    expect(seen.map((x) => [x.own, x.ownId, x.views])).toEqual([
+      [false, false, 1],
+      [false, false, 2],
+      [false, false, 1],
+      [false, false, 2],
+    ]);
+    // A loaded session has its store handle as req.sessionID.
+    expect(seen[1]!.id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(seen[3]!.id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it("assigning and destroying behave as with data properties", async () => {
+    const { client } = await app(createMemoryStore(), {
+      "/count": counter,
+      "/replace": (req, res) => {
+        (req as { session: unknown }).session = undefined;
+        res.json({ session: req.session === undefined, id: typeof req.sessionID });
+      },
+      "/destroy": async (req, res) => {
+        await req.session.destroy();
+        res.json({ session: req.session === undefined, id: req.sessionID === undefined });
+      },
+    });
+    const c = client();
+    await c.request("/count");
+    expect(JSON.parse((await c.request("/replace")).text)).toEqual({ session: true, id: "string" });
+    // The assignment only changed this request's view: the session itself is still there.
+    expect((await c.request("/count")).text).toBe("2");
+    expect(JSON.parse((await c.request("/destroy")).text)).toEqual({ session: true, id: true });
+    expect((await c.request("/count")).text).toBe("1");
+  });
+
+  it("leaves express-session on other routes of the same app working, its delete req.session included", async () => {
+    const a = express();
+    const ours = kvSession({ store: createMemoryStore(), secrets: [SECRET] });
+    const theirs = expressSession({
+      secret: SECRET,
+      resave: false,
+      saveUninitialized: false,
+      name: "es.sid",
+    });
+    a.get("/ours", ours, counter as unknown as express.RequestHandler);
+    a.get("/theirs", theirs, (req, res) => {
+      const s = req.session as unknown as { views?: number };
+      s.views = (s.views ?? 0) + 1;
+      res.json({ views: s.views, own: Object.hasOwn(req, "session") });
+    });
+    a.get("/theirs/destroy", theirs, (req, res, next) => {
+      req.session.destroy((err) => {
+        if (err) return next(err);
+        res.json({ gone: req.session === undefined });
+      });
+    });
+    const { client } = await serve(a);
+    // One jar per cookie name (the test jar keeps one cookie).
+    const mine = client();
+    const es = client();
+    // Ours first, so the accessors are on app.request before express-session assigns.
+    expect((await mine.request("/ours")).text).toBe("1");
+    expect(JSON.parse((await es.request("/theirs")).text)).toEqual({ views: 1, own: true });
+    expect(JSON.parse((await es.request("/theirs")).text)).toEqual({ views: 2, own: true });
+    expect((await mine.request("/ours")).text).toBe("2");
+    expect(JSON.parse((await es.request("/theirs/destroy")).text)).toEqual({ gone: true });
+    expect(JSON.parse((await es.request("/theirs")).text)).toEqual({ views: 1, own: true });
+    expect((await mine.request("/ours")).text).toBe("3");
   });
 });
 
@@ -464,8 +559,9 @@ describe("concurrency and I/O", () => {
     const session = kvSession({ store, secrets: [SECRET], skip: (req) => req.url === "/skipped" });
     a.use("/app", session);
     a.get("/app/count", counter as unknown as express.RequestHandler);
-    a.get("/skipped", session, (req, res) => res.json({ has: "session" in req }));
-    a.get("/plain", (req, res) => res.json({ has: "session" in req }));
+    // Under Express req.session is an accessor on app.request (see request-session.ts): undefined here.
+    a.get("/skipped", session, (req, res) => res.json({ has: req.session !== undefined }));
+    a.get("/plain", (req, res) => res.json({ has: req.session !== undefined }));
     const { client } = await serve(a);
     const c = client();
     await c.request("/app/count");
