@@ -78,8 +78,6 @@ function storeError(operation: string, err: unknown): Error {
   return new SessionStoreError(operation, err);
 }
 
-const utf8 = new TextEncoder();
-
 /** Full codec check (prototype-pollution keys, non-JSON values) of one value the app handed us. */
 function checkValue(what: string, value: unknown): void {
   try {
@@ -95,7 +93,9 @@ function checkValue(what: string, value: unknown): void {
  * Re-walking the whole record on every save would cost more than the rest of the cycle.
  */
 function encode(value: unknown): Uint8Array {
-  return utf8.encode(JSON.stringify(value));
+  // Buffer.from carves small records from Node's pool (TextEncoder allocates an ArrayBuffer each time:
+  // ~1.5k more instructions per write). The bytes only travel to the store, which copies or sends them.
+  return Buffer.from(JSON.stringify(value), "utf8");
 }
 
 /**
