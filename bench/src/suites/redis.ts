@@ -19,12 +19,19 @@ return 1`;
  * whole database (@keyv/redis's clear) slow down with every key left behind.
  */
 async function dropBenchKeys(): Promise<void> {
+  await withClient(async (client) => {
+    for await (const keys of client.scanIterator({ MATCH: "bench:*", COUNT: 1000 }))
+      if (keys.length > 0) await client.unlink(keys);
+  });
+}
+
+/** A throwaway raw client for set-up work, closed whatever happens. */
+async function withClient(work: (client: ReturnType<typeof createClient>) => Promise<void>): Promise<void> {
   const client = createClient({ url });
   client.on("error", () => {});
   await client.connect();
   try {
-    for await (const keys of client.scanIterator({ MATCH: "bench:*", COUNT: 1000 }))
-      if (keys.length > 0) await client.unlink(keys);
+    await work(client);
   } finally {
     await client.close();
   }
@@ -40,17 +47,12 @@ type Api = { get(k: string): Promise<unknown>; set(k: string, v: Uint8Array): Pr
  * (34 vs 17 in 100,000 gets of 10 KB), whichever store then read.
  */
 async function preload(namespace: string, value: Buffer): Promise<void> {
-  const client = createClient({ url });
-  client.on("error", () => {});
-  await client.connect();
-  try {
+  await withClient(async (client) => {
     for (let i = 0; i < KEYS; i += 500)
       await Promise.all(
         Array.from({ length: 500 }, (_, j) => client.set(`${namespace}${key(i + j)}`, value)),
       );
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 function cases(op: "get" | "set", size: number, label: string): BenchCase[] {

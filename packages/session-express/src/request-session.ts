@@ -25,7 +25,7 @@ function slotOf(req: object): { session: unknown; id: unknown } {
  * share hidden-class transitions, so each property added to a request builds a
  * new hidden class and copies the request's ~40 fields — two properties cost
  * ~25k instructions per request (callgrind), an eighth of the middleware's
- * whole cost. The values live in WeakMaps keyed by the request.
+ * whole cost. The values live in one WeakMap record per request (`slots`).
  *
  * They read and assign like the data properties they replace. An assignment of
  * something that is not ours (express-session's own `Session`, mounted on other

@@ -12,7 +12,7 @@ export const ID_BYTES = 32;
 export const ID_CHARS = 43;
 const ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 /** base64url of a 32-byte HMAC-SHA-256. */
-const SIG_CHARS = 43;
+export const SIG_CHARS = 43;
 
 /** Checks the secrets list once at start-up; every later call trusts it. */
 export function secretBytes(secrets: readonly Secret[] | undefined): Buffer[] {

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { hashId, isWellFormedId, signId, unsignId } from "./crypto.js";
+import { hashId, ID_CHARS, isWellFormedId, SIG_CHARS, signId, unsignId } from "./crypto.js";
 
 /** Enough for the sessions active on one server over minutes; ~250 bytes each (2.5 MB at most). */
 export const VERIFIED_IDS_MAX = 10_000;
@@ -37,9 +37,6 @@ interface Kept {
   sig: Buffer;
   handle: string;
 }
-
-const ID_CHARS = 43;
-const SIG_CHARS = 43;
 
 export function createVerifiedIds(keys: readonly Buffer[], max = VERIFIED_IDS_MAX): VerifiedIds {
   const kept = new Map<string, Kept>();
