@@ -1,4 +1,5 @@
 import {
+  asBuffer,
   createStore,
   type DriverEntry,
   type DriverListPage,
@@ -15,7 +16,7 @@ import pg from "pg";
 import { toKvError } from "./errors.js";
 import { migrate, tableNames } from "./schema.js";
 import { statements } from "./statements.js";
-import { asBuffer, kvTypes } from "./types.js";
+import { kvTypes } from "./types.js";
 
 /** Where the store connects: a connection string (plus pool options), or a pool you already own. */
 export type PostgresConnection =

@@ -34,8 +34,3 @@ export const kvTypes = {
     return pg.types.getTypeParser(oid, format as any);
   },
 };
-
-/** A Uint8Array view as a Buffer over the same bytes (no copy): pg sends Buffers as binary parameters. */
-export function asBuffer(value: Uint8Array): Buffer {
-  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-}

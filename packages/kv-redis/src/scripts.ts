@@ -89,14 +89,6 @@ for i = 1, #KEYS, 2 do
 end
 return 1`);
 
-/** The same without version records (`versions: false`). KEYS: values. ARGV: value, px pairs. */
-export const SET_MANY_PLAIN = script(`
-for i = 1, #KEYS do
-  local v, p = ARGV[2 * i - 1], ARGV[2 * i]
-  if p == "" then redis.call("SET", KEYS[i], v) else redis.call("SET", KEYS[i], v, "PX", p) end
-end
-return 1`);
-
 /** KEYS: value, version pairs. ARGV: expected, value, px, new version — four per pair. Returns 1 or 0 per pair. */
 export const COMPARE_AND_SET_MANY = script(`
 local out = {}

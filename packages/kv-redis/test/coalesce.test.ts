@@ -90,6 +90,43 @@ describe("operations issued in one turn share a command", () => {
   });
 });
 
+describe("versions: false", () => {
+  it("64 sets are 64 plain SETs sent at once (node-redis pipelines them), no script", async () => {
+    const plain = createRedisStore({ url: server.url, namespace: "nv:", versions: false });
+    try {
+      await admin.configResetStat();
+      await Promise.all(
+        Array.from({ length: 64 }, (_, i) =>
+          plain.set(`k${i}`, enc(`v${i}`), { ttl: i % 2 ? 60_000 : undefined }),
+        ),
+      );
+      const calls = await commandCalls();
+      expect([calls.set, calls.evalsha ?? 0]).toEqual([64, 0]);
+      expect(await admin.get("nv:k63")).toBe("v63");
+      expect(await admin.pTTL("nv:k63")).toBeGreaterThan(59_000);
+      expect(await admin.pTTL("nv:k62")).toBe(-1);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it("a set goes out after the gets queued before it: they read the old value, a later get the new", async () => {
+    const plain = createRedisStore({ url: server.url, namespace: "nv:", versions: false });
+    try {
+      await plain.set("k", enc("old"));
+      const [first, second, , after] = await Promise.all([
+        plain.get("other"), // goes out alone at once
+        plain.get("k"), // queued behind it
+        plain.set("k", enc("new")),
+        plain.get("k"),
+      ]);
+      expect([first, dec(second), dec(after)]).toEqual([undefined, "old", "new"]);
+    } finally {
+      await plain.close();
+    }
+  });
+});
+
 describe("issue order is kept", () => {
   it("set then delete in one turn leaves nothing; delete then set leaves the value", async () => {
     const a = store.set("k", enc("a"));

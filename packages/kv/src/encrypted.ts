@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { asBuffer } from "./buffers.js";
 import { delegateDriver } from "./delegate.js";
 import { KvArgumentError, KvCorruptError } from "./errors.js";
 import { createStore } from "./store.js";
@@ -59,7 +60,7 @@ export function encrypted(store: KvStore, options: EncryptionOptions): KvStore {
   }
 
   function open(key: string, sealed: Uint8Array): Uint8Array {
-    const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+    const buf = asBuffer(sealed);
     if (buf.length < 2 + IV + TAG || buf[0] !== FORMAT)
       throw new KvCorruptError(
         `value at "${key}" is not sealed by this encryption layer (format byte ${buf[0]})`,

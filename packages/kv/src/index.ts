@@ -1,3 +1,4 @@
+export { asBuffer } from "./buffers.js";
 export type { Codec, JsonValue } from "./codec.js";
 export { bytes, json, text } from "./codec.js";
 export type { HeapItem } from "./deadline-heap.js";

@@ -163,6 +163,10 @@ export interface KvStore {
   get(key: string): Promise<Uint8Array | undefined>;
   getEntry(key: string): Promise<KvEntry | undefined>;
   has(key: string): Promise<boolean>;
+  /**
+   * Stores `value`'s bytes. Like `socket.write`, a network driver may read `value` until the
+   * promise settles: change those bytes only after it does (what was stored never changes after).
+   */
   set(key: string, value: Uint8Array, options?: SetOptions): Promise<void>;
   /** true when a live key was deleted. */
   delete(key: string): Promise<boolean>;
