@@ -50,6 +50,11 @@ export function statements(n: TableNames) {
        WHERE t.expires_at IS NOT NULL AND t.expires_at <= $4`,
     ),
     getVersioned: s("vget", `SELECT value, expires_at, version::text AS version FROM ${t} WHERE key = $1`),
+    getVersionedMany: s(
+      "mvget",
+      `SELECT t.value, t.expires_at, t.version::text AS version FROM unnest($1::text[]) WITH ORDINALITY AS k(key, i)
+       LEFT JOIN ${t} t ON t.key = k.key ORDER BY k.i`,
+    ),
     // One statement: under READ COMMITTED a racing writer re-checks the version after the row lock, so one wins.
     compareAndSet: s(
       "cas",

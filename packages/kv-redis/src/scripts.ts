@@ -76,7 +76,7 @@ return 1`);
 
 /*
  * Batch forms, for operations that many callers issued in one turn of the
- * event loop (see coalesce.ts). Each loops over its KEYS pairs doing exactly
+ * event loop (see createCoalescer in @kvsession/kv). Each loops over its KEYS pairs doing exactly
  * what the single form does, so each operation keeps its own semantics; the
  * whole batch is atomic, which is more than any one of them needs.
  */

@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import {
   asBuffer,
+  type BatchKind,
+  createCoalescer,
   createStore,
   DEFAULT_MAX_KEY_BYTES,
   DEFAULT_MAX_VALUE_BYTES,
@@ -11,7 +13,6 @@ import {
   type KvVersion,
 } from "@kvsession/kv";
 import type { RedisClientOptions, RedisClusterOptions, RedisSentinelOptions } from "redis";
-import { type BatchKind, createCoalescer } from "./coalesce.js";
 import { type Commands, openConnection, type RedisLike } from "./connection.js";
 import { toKvError } from "./errors.js";
 import { createKeySpace } from "./keys.js";

@@ -1,4 +1,6 @@
 export { asBuffer } from "./buffers.js";
+export type { BatchKind, Coalescer } from "./coalesce.js";
+export { createCoalescer } from "./coalesce.js";
 export type { Codec, JsonValue } from "./codec.js";
 export { bytes, json, text } from "./codec.js";
 export type { HeapItem } from "./deadline-heap.js";

@@ -1,4 +1,4 @@
-import { KvConnectionError, KvTimeoutError } from "@kvsession/kv";
+import { KvConnectionError, KvTimeoutError } from "./errors.js";
 
 /** One kind of single-key command that many callers can share one Redis command for. */
 export interface BatchKind<A, R> {
@@ -23,28 +23,37 @@ export interface Coalescer {
 }
 
 /**
- * Gathers the single-key operations issued in one turn of the event loop —
- * 64 callers awaiting `get`, or the session reads of every request that
- * arrived in one poll — into one command per run of the same kind: one
- * `MGET` instead of 64 `GET`s. Each command costs node-redis and the server
- * a fixed few microseconds whatever its size, which is where a client spends
- * most of its time at high concurrency.
+ * For drivers on a network engine: gathers the single-key operations issued in
+ * one turn of the event loop — 64 callers awaiting `get`, or the session reads
+ * of every request that arrived in one poll — into one command per run of the
+ * same kind: one `MGET` (Redis) or one `= ANY($1)` query (PostgreSQL) instead
+ * of 64 single ones. Each command costs the client and the server a fixed few
+ * microseconds whatever its size, which is where a client spends most of its
+ * time at high concurrency.
  *
  * An operation issued while no command is on the wire and none is queued
  * goes out at once as its own single command (one caller at a time pays
  * nothing). Otherwise it queues until `setImmediate`, which runs right after
  * the poll phase that issued it. Order is kept: commands go out in the order
  * their operations were issued (consecutive operations of one kind share a
- * command), and every operation that does not queue flushes the queue first.
+ * command), provided the driver calls `flush()` before every command that
+ * does not queue.
  *
- * Batches hold at most 16 operations: a flush of 64 then leaves as four
- * pipelined commands, so the client handles the first reply while the server
- * still runs the others (one batch of 64 left both idle in turn, measured).
+ * Batches hold at most `maxBatch` operations (16 by default): a flush of 64
+ * then leaves as four pipelined commands, so the client handles the first
+ * reply while the server still runs the others (one batch of 64 left both idle
+ * in turn, measured on Redis).
  *
  * A batch that fails with a connection or timeout error fails all of its
- * operations (each would have failed alike); any other error (a key holding
- * another type, say) retries its operations one by one, so one bad key never
- * fails its neighbours.
+ * operations (each would have failed alike); any other error retries its
+ * operations one by one, so one bad key never fails its neighbours.
+ *
+ * @example
+ * ```ts
+ * const batches = createCoalescer();
+ * const getKind = { one: (k) => client.get(k), many: (ks) => client.mGet(ks) };
+ * const get = (key: string) => batches.add(getKind, key);
+ * ```
  */
 export function createCoalescer(maxBatch = 16): Coalescer {
   let queue: Queued[] = [];

@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { type BatchKind, createCoalescer, KvConnectionError } from "../src/index.js";
+
+/** A kind over a Map that records every command it is sent; `failMany` makes batches throw. */
+function recorder(data: Map<string, string>, failMany?: () => Error) {
+  const sent: string[][] = [];
+  const kind: BatchKind<string, string | undefined> = {
+    one: async (k) => {
+      sent.push([k]);
+      if (k === "bad") throw new Error("bad key");
+      return data.get(k);
+    },
+    many: async (ks) => {
+      sent.push(ks);
+      const err = failMany?.();
+      if (err) throw err;
+      return ks.map((k) => data.get(k));
+    },
+  };
+  return { sent, kind };
+}
+
+describe("createCoalescer", () => {
+  const data = new Map(Array.from({ length: 64 }, (_, i) => [`k${i}`, `v${i}`]));
+
+  it("a lone operation goes out at once, alone; the ones issued meanwhile share commands of at most maxBatch", async () => {
+    const c = createCoalescer(16);
+    const { sent, kind } = recorder(data);
+    const got = await Promise.all(Array.from({ length: 64 }, (_, i) => c.add(kind, `k${i}`)));
+    expect(got).toEqual(Array.from({ length: 64 }, (_, i) => `v${i}`));
+    expect(sent.map((s) => s.length)).toEqual([1, 16, 16, 16, 15]);
+    expect(sent.flat()).toEqual(Array.from({ length: 64 }, (_, i) => `k${i}`));
+  });
+
+  it("keeps issue order across kinds: a run of one kind never jumps another kind queued before it", async () => {
+    const c = createCoalescer();
+    const a = recorder(data);
+    const b = recorder(data);
+    const order: string[] = [];
+    const tag = (
+      name: string,
+      kind: BatchKind<string, string | undefined>,
+    ): BatchKind<string, string | undefined> => ({
+      one: (k) => {
+        order.push(`${name}1`);
+        return kind.one(k);
+      },
+      many: (ks) => {
+        order.push(`${name}${ks.length}`);
+        return kind.many(ks);
+      },
+    });
+    const ka = tag("a", a.kind);
+    const kb = tag("b", b.kind);
+    await Promise.all([c.add(ka, "k0"), c.add(ka, "k1"), c.add(ka, "k2"), c.add(kb, "k3"), c.add(ka, "k4")]);
+    expect(order).toEqual(["a1", "a2", "b1", "a1"]);
+  });
+
+  it("flush() sends what is queued at once", async () => {
+    const c = createCoalescer();
+    const { sent, kind } = recorder(data);
+    const first = c.add(kind, "k0");
+    const queued = c.add(kind, "k1");
+    expect(sent).toEqual([["k0"]]);
+    c.flush();
+    expect(sent).toEqual([["k0"], ["k1"]]);
+    expect(await Promise.all([first, queued])).toEqual(["v0", "v1"]);
+  });
+
+  it("a connection error fails the whole batch; any other error retries one by one, so one bad key fails alone", async () => {
+    let failure: Error | undefined = new KvConnectionError("down");
+    const c = createCoalescer();
+    const { kind } = recorder(data, () => failure);
+    const down = await Promise.allSettled([c.add(kind, "k0"), c.add(kind, "k1"), c.add(kind, "k2")]);
+    expect(down.map((r) => r.status)).toEqual(["fulfilled", "rejected", "rejected"]);
+    expect((down[1] as PromiseRejectedResult).reason).toBeInstanceOf(KvConnectionError);
+    failure = new Error("WRONGTYPE");
+    const mixed = await Promise.allSettled([
+      c.add(kind, "k0"),
+      c.add(kind, "k1"),
+      c.add(kind, "bad"),
+      c.add(kind, "k3"),
+    ]);
+    expect(mixed.map((r) => (r.status === "fulfilled" ? r.value : "rejected"))).toEqual([
+      "v0",
+      "v1",
+      "rejected",
+      "v3",
+    ]);
+  });
+});
