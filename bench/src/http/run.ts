@@ -4,31 +4,37 @@
 //   ... --only express   rows whose "framework: name" contains the text;  --no-scale  skip the 1M pre-fill
 // Loopback only. The app server runs in a fresh child process per measurement, pinned to core 1
 // (`taskset -c 1`, as is redis-server); autocannon runs here, pinned to core 0.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import autocannon from "autocannon";
 import { createClient } from "redis";
 import { OURS_NAMESPACE, REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
 import { renderChart } from "./chart.js";
-import { args, flag, httpDir as here, repoRoot as root } from "./cli.js";
+import { args, flag, repoRoot as root } from "./cli.js";
 import { type Row, renderSection } from "./report.js";
+import {
+  CONNECTIONS,
+  cookiePool,
+  load,
+  POOL,
+  pinned,
+  type Sample,
+  startServer,
+  stopServer,
+} from "./servers.js";
 
 const quick = args.includes("--quick");
 const seconds = Number(flag("seconds") ?? (quick ? 2 : 5));
 const repeats = Number(flag("repeats") ?? (quick ? 1 : 3));
 const only = flag("only");
 const scale = !quick && !args.includes("--no-scale");
-const POOL = 1000;
-const CONNECTIONS = 64;
 const PREFILL = Number(flag("prefill") ?? 1_000_000);
 /** The Redis DB that receives the 1M pre-filled sessions (emptied before and after). */
 const BIG_REDIS_URL = process.env.BENCH_BIG_REDIS_URL ?? "redis://127.0.0.1:6379/14";
 const SMALL_LABEL = " (~1k stored sessions)";
 
-const pinned = spawnSync("taskset", ["-V"]).status === 0 && cpus().length >= 2;
 if (pinned && process.env.KVSESSION_HTTP_BENCH_PINNED !== "1") {
   // Re-run this process on core 0, so the load generator never shares a core with the server.
   const r = spawnSync(
@@ -48,109 +54,6 @@ if (pinned)
     spawnSync("taskset", ["-cp", "1", pid], { stdio: "ignore" });
 
 const log = (...a: unknown[]) => console.error(...a);
-
-async function startServer(
-  index: number,
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ port: number; child: ChildProcess }> {
-  const cmd = [process.execPath, "--import", "tsx", join(here, "server.ts"), String(index)];
-  const [file, ...rest] = pinned ? ["taskset", "-c", "1", ...cmd] : cmd;
-  const child = spawn(file!, rest, {
-    cwd: root,
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, ...env },
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server ${index} did not start in 30 s`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`server ${index} exited with ${code}`)));
-  });
-  return { port, child };
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-  if (child.exitCode === null) child.kill("SIGKILL");
-}
-
-/** Creates POOL distinct sessions (route A with no cookie) and keeps their cookies. */
-async function cookiePool(base: string, name: string): Promise<string[]> {
-  const pool: string[] = [];
-  const one = async () => {
-    const res = await fetch(`${base}/a`);
-    await res.text();
-    const c = res.headers.getSetCookie().find((x) => x.startsWith(`${name}=`));
-    if (c === undefined) throw new Error(`no ${name} cookie from ${base}/a (status ${res.status})`);
-    pool.push(c.split(";")[0]!);
-  };
-  for (let i = 0; i < POOL; i += 50) await Promise.all(Array.from({ length: Math.min(50, POOL - i) }, one));
-  return pool;
-}
-
-interface Sample {
-  rps: number;
-  p99: number;
-  errors: number;
-  /** Server CPU time (user + system) per request, in µs. */
-  cpuUs: number;
-}
-
-/**
- * CPU time a process has used, in µs, from /proc (ticks of 10 ms). Throughput is capped by the load
- * generator for the fastest servers; CPU per request is what each server really spends.
- */
-function cpuTimeUs(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(f[11]) + Number(f[12])) * 10_000;
-  } catch {
-    return Number.NaN; // no /proc (macOS): the column shows "—"
-  }
-}
-
-async function load(
-  base: string,
-  path: string,
-  pool: string[],
-  duration: number,
-  serverPid?: number,
-): Promise<Sample> {
-  let i = 0;
-  const cpuBefore = cpuTimeUs(serverPid);
-  const result = await autocannon({
-    url: base,
-    connections: CONNECTIONS,
-    duration,
-    requests: [
-      {
-        method: "GET",
-        path,
-        setupRequest: (req: Record<string, unknown>) => ({
-          ...req,
-          headers: { ...(req.headers as object), cookie: pool[i++ % pool.length] },
-        }),
-      },
-    ],
-  });
-  return {
-    rps: result.requests.average,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts + result.non2xx,
-    cpuUs: (cpuTimeUs(serverPid) - cpuBefore) / Math.max(1, result.requests.total),
-  };
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,0 +1,116 @@
+// What the HTTP benchmark scripts share: app servers in child processes, the cookie pool, the load.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import autocannon from "autocannon";
+import { httpDir as here, repoRoot as root } from "./cli.js";
+
+/** Servers go to core 1, load generators to core 0, when the machine has two cores and taskset. */
+export const pinned = spawnSync("taskset", ["-V"]).status === 0 && cpus().length >= 2;
+/** Distinct session cookies created before a measurement and rotated per request. */
+export const POOL = 1000;
+export const CONNECTIONS = 64;
+
+export async function startServer(
+  index: number,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ port: number; child: ChildProcess }> {
+  const cmd = [process.execPath, "--import", "tsx", join(here, "server.ts"), String(index)];
+  const [file, ...rest] = pinned ? ["taskset", "-c", "1", ...cmd] : cmd;
+  const child = spawn(file!, rest, {
+    cwd: root,
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, ...env },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`server ${index} did not start in 30 s`)), 30_000);
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`server ${index} exited with ${code}`)));
+  });
+  return { port, child };
+}
+
+export async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+  if (child.exitCode === null) child.kill("SIGKILL");
+}
+
+/** Creates POOL distinct sessions (route A with no cookie) and keeps their cookies. */
+export async function cookiePool(base: string, name: string): Promise<string[]> {
+  const pool: string[] = [];
+  const one = async () => {
+    const res = await fetch(`${base}/a`);
+    await res.text();
+    const c = res.headers.getSetCookie().find((x) => x.startsWith(`${name}=`));
+    if (c === undefined) throw new Error(`no ${name} cookie from ${base}/a (status ${res.status})`);
+    pool.push(c.split(";")[0]!);
+  };
+  for (let i = 0; i < POOL; i += 50) await Promise.all(Array.from({ length: Math.min(50, POOL - i) }, one));
+  return pool;
+}
+
+export interface Sample {
+  rps: number;
+  p99: number;
+  errors: number;
+  /** Server CPU time (user + system) per request, in µs. */
+  cpuUs: number;
+}
+
+/**
+ * CPU time a process has used, in µs, from /proc (ticks of 10 ms). Throughput is capped by the load
+ * generator for the fastest servers; CPU per request is what each server really spends.
+ */
+export function cpuTimeUs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  } catch {
+    return Number.NaN; // no /proc (macOS): the column shows "—"
+  }
+}
+
+export async function load(
+  base: string,
+  path: string,
+  pool: string[],
+  duration: number,
+  serverPid?: number,
+): Promise<Sample> {
+  let i = 0;
+  const cpuBefore = cpuTimeUs(serverPid);
+  const result = await autocannon({
+    url: base,
+    connections: CONNECTIONS,
+    duration,
+    requests: [
+      {
+        method: "GET",
+        path,
+        setupRequest: (req: Record<string, unknown>) => ({
+          ...req,
+          headers: { ...(req.headers as object), cookie: pool[i++ % pool.length] },
+        }),
+      },
+    ],
+  });
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+    cpuUs: (cpuTimeUs(serverPid) - cpuBefore) / Math.max(1, result.requests.total),
+  };
+}
