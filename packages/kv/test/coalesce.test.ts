@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type BatchKind, createCoalescer, KvConnectionError } from "../src/index.js";
 
 /** A kind over a Map that records every command it is sent; `failMany` makes batches throw. */
-function recorder(data: Map<string, string>, failMany?: () => Error) {
+function recorder(data: Map<string, string>, failMany?: () => Error | undefined) {
   const sent: string[][] = [];
   const kind: BatchKind<string, string | undefined> = {
     one: async (k) => {
