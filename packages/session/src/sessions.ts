@@ -198,10 +198,21 @@ export function createSessions<D extends object = SessionData>(options: Sessions
    * compare-and-set and its retries.
    */
   const writing = new Map<string, Promise<unknown>>();
+  /** The write that owns no queue entry: the common case (one request per session at a time) stays out of the Map. */
+  let lone: { handle: string; tail: Promise<unknown> } | undefined;
   function exclusive<T>(handle: string, fn: (waited: boolean) => Promise<T>): Promise<T> {
-    const before = writing.get(handle);
+    const before = lone?.handle === handle ? lone.tail : writing.get(handle);
     const run = before === undefined ? fn(false) : before.then(() => fn(true));
     const tail = run.then(noop, noop);
+    if (before === undefined && lone === undefined) {
+      const mine = { handle, tail };
+      lone = mine;
+      void tail.then(() => {
+        if (lone === mine) lone = undefined;
+      });
+      return run;
+    }
+    if (lone?.handle === handle) lone = undefined;
     writing.set(handle, tail);
     void tail.then(() => {
       if (writing.get(handle) === tail) writing.delete(handle);

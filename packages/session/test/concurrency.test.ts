@@ -92,6 +92,40 @@ describe("concurrent requests on one session", () => {
     for (const j of jars) expect((await request(sessions, j, (s) => s.userId())).value).toBeUndefined();
   });
 
+  it("writes to one session from this process queue up: 12 concurrent commits on each of two sessions, no retry", async () => {
+    const mem = createMemoryStore();
+    const base = delegateDriver(mem, "counting");
+    let swaps = 0;
+    const counted = createStore({
+      ...base,
+      compareAndSet: (k, x, v, e) => {
+        swaps++;
+        return base.compareAndSet!(k, x, v, e);
+      },
+    });
+    const s = createSessions<Data>({ store: counted, secrets: [SECRET] });
+    const jars = [createJar(), createJar()];
+    for (const jar of jars) await request(s, jar, (x) => x.set("base", 0));
+    const opened = jars.flatMap((jar) =>
+      Array.from({ length: 12 }, () => s.open({ cookieHeader: jar.header(), secure: true })),
+    );
+    await Promise.all(opened.map((x) => x.get("base"))); // all 24 loaded their session's same version
+    opened.forEach((x, i) => x.set(`k${i}`, i));
+    swaps = 0;
+    // Interleaved: session 1, session 2, session 1… so the lone-writer path and the queue both run.
+    const order = opened.map((_, i) => (i % 2 === 0 ? i / 2 : 12 + (i - 1) / 2));
+    const outcomes = await Promise.all(order.map((i) => opened[i]!.commit().then((r) => r.outcome)));
+    expect(outcomes).toEqual(Array(24).fill("saved"));
+    expect(swaps).toBe(24); // each won at its first attempt
+    for (const [j, jar] of jars.entries()) {
+      const all = (await request(s, jar, (x) => x.all())).value as Data;
+      expect(Object.keys(all).sort()).toEqual(
+        ["base", ...Array.from({ length: 12 }, (_, i) => `k${j * 12 + i}`)].sort(),
+      );
+    }
+    await mem.close();
+  });
+
   it("on a store without compare-and-set the core falls back to plain writes (weaker, documented)", async () => {
     const mem = createMemoryStore();
     const base = delegateDriver(mem, "no-cas");
