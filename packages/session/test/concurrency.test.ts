@@ -110,7 +110,7 @@ describe("concurrent requests on one session", () => {
       Array.from({ length: 12 }, () => s.open({ cookieHeader: jar.header(), secure: true })),
     );
     await Promise.all(opened.map((x) => x.get("base"))); // all 24 loaded their session's same version
-    opened.forEach((x, i) => x.set(`k${i}`, i));
+    for (const [i, x] of opened.entries()) x.set(`k${i}`, i);
     swaps = 0;
     // Interleaved: session 1, session 2, session 1… so the lone-writer path and the queue both run.
     const order = opened.map((_, i) => (i % 2 === 0 ? i / 2 : 12 + (i - 1) / 2));
