@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { median } from "./median.js";
 import type { BenchSuite, Measurement } from "./types.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -67,11 +68,6 @@ function measureOnce(suite: string, index: number, inFlight: number, ops: number
   return (JSON.parse(last) as { opsPerSec: number }).opsPerSec;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
 
 const label = (m: Measurement) => (m.scale ? `${m.name}, ${m.scale}` : m.name);

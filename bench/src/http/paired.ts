@@ -9,6 +9,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "redis";
+import { median } from "../median.js";
 import { REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
 import { flag, repoRoot as root } from "./cli.js";
 import { cookiePool, load, pinned, type Sample, startServer, stopServer } from "./servers.js";
@@ -76,12 +77,6 @@ async function round(a: Variant, b: Variant): Promise<[Sample, Sample]> {
     await Promise.all(servers.map((s) => stopServer(s.child)));
   }
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 interface Result {
   pair: Pair;

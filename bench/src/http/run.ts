@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { createClient } from "redis";
+import { median } from "../median.js";
 import { OURS_NAMESPACE, REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
 import { renderChart } from "./chart.js";
 import { args, flag, repoRoot as root } from "./cli.js";
@@ -54,12 +55,6 @@ if (pinned)
     spawnSync("taskset", ["-cp", "1", pid], { stdio: "ignore" });
 
 const log = (...a: unknown[]) => console.error(...a);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** One fresh server process: cookie pool, warm-up, then each route for `seconds`. */
 async function measureOnce(
