@@ -14,6 +14,8 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { createClient } from "redis";
 
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/15";
+/** The Redis DB that receives the 1M pre-filled sessions of the scale rows (emptied before and after). */
+export const BIG_REDIS_URL = process.env.BENCH_BIG_REDIS_URL ?? "redis://127.0.0.1:6379/14";
 /** Namespace of our store in the bench DB; the 1M pre-filled sessions go under it too. */
 export const OURS_NAMESPACE = "hb:";
 const SECRET = "http-benchmark-secret-0123456789-abcdefghijklmnop";

@@ -4,14 +4,12 @@
 //   ... --only express   rows whose "framework: name" contains the text;  --no-scale  skip the 1M pre-fill
 // Loopback only. The app server runs in a fresh child process per measurement, pinned to core 1
 // (`taskset -c 1`, as is redis-server); autocannon runs here, pinned to core 0.
-import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { createClient } from "redis";
 import { median } from "../median.js";
-import { OURS_NAMESPACE, REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
+import { BIG_REDIS_URL, REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
 import { renderChart } from "./chart.js";
 import { args, flag, repoRoot as root } from "./cli.js";
 import { type Row, renderSection } from "./report.js";
@@ -20,7 +18,9 @@ import {
   cookiePool,
   load,
   POOL,
+  pinLoadGenerator,
   pinned,
+  prefillSessions,
   type Sample,
   startServer,
   stopServer,
@@ -32,27 +32,9 @@ const repeats = Number(flag("repeats") ?? (quick ? 1 : 3));
 const only = flag("only");
 const scale = !quick && !args.includes("--no-scale");
 const PREFILL = Number(flag("prefill") ?? 1_000_000);
-/** The Redis DB that receives the 1M pre-filled sessions (emptied before and after). */
-const BIG_REDIS_URL = process.env.BENCH_BIG_REDIS_URL ?? "redis://127.0.0.1:6379/14";
 const SMALL_LABEL = " (~1k stored sessions)";
 
-if (pinned && process.env.KVSESSION_HTTP_BENCH_PINNED !== "1") {
-  // Re-run this process on core 0, so the load generator never shares a core with the server.
-  const r = spawnSync(
-    "taskset",
-    ["-c", "0", process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    {
-      stdio: "inherit",
-      env: { ...process.env, KVSESSION_HTTP_BENCH_PINNED: "1" },
-    },
-  );
-  process.exit(r.status ?? 1);
-}
-if (pinned)
-  for (const pid of spawnSync("pgrep", ["-x", "redis-server"], { encoding: "utf8" })
-    .stdout.split("\n")
-    .filter(Boolean))
-    spawnSync("taskset", ["-cp", "1", pid], { stdio: "ignore" });
+pinLoadGenerator();
 
 const log = (...a: unknown[]) => console.error(...a);
 
@@ -120,20 +102,6 @@ function collector() {
   };
 }
 
-/** 1M small session-shaped records under our namespace, written with pipelined SETs in bounded batches. */
-async function prefill(client: ReturnType<typeof createClient>, n: number): Promise<void> {
-  const value = JSON.stringify({ data: { n: 1 }, createdAt: Date.now(), lastSeenAt: Date.now() });
-  const batch = 10_000;
-  const started = Date.now();
-  for (let done = 0; done < n; done += batch) {
-    const m = client.multi();
-    for (let j = 0; j < Math.min(batch, n - done); j++)
-      m.set(`${OURS_NAMESPACE}sess:${randomBytes(32).toString("base64url")}`, value, { PX: 3_600_000 });
-    await m.execAsPipeline();
-    if (Date.now() - started > 300_000) throw new Error("pre-fill took more than 5 minutes; stopping");
-  }
-}
-
 async function main() {
   const client = createClient({ url: REDIS_URL });
   client.on("error", () => {});
@@ -163,7 +131,7 @@ async function main() {
       try {
         await big.flushDb();
         log(`pre-filling ${PREFILL} sessions into ${BIG_REDIS_URL}…`);
-        await prefill(big, PREFILL);
+        await prefillSessions(big, PREFILL);
         log(`  now ${await big.dbSize()} keys`);
         const scaled = collector();
         const targets = picked.filter(

@@ -1,9 +1,12 @@
 // What the HTTP benchmark scripts share: app servers in child processes, the cookie pool, the load.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
+import type { createClient } from "redis";
+import { OURS_NAMESPACE } from "./apps.js";
 import { httpDir as here, repoRoot as root } from "./cli.js";
 
 /** Servers go to core 1, load generators to core 0, when the machine has two cores and taskset. */
@@ -113,4 +116,42 @@ export async function load(
     errors: result.errors + result.timeouts + result.non2xx,
     cpuUs: (cpuTimeUs(serverPid) - cpuBefore) / Math.max(1, result.requests.total),
   };
+}
+
+/**
+ * Re-runs this script on core 0 (once), so the load generator never shares a core with the servers,
+ * and pins redis-server to core 1 beside them. Returns only in the pinned process (or when unpinned).
+ */
+export function pinLoadGenerator(): void {
+  if (pinned && process.env.KVSESSION_HTTP_BENCH_PINNED !== "1") {
+    // Re-run this process on core 0, so the load generator never shares a core with the server.
+    const r = spawnSync(
+      "taskset",
+      ["-c", "0", process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+      {
+        stdio: "inherit",
+        env: { ...process.env, KVSESSION_HTTP_BENCH_PINNED: "1" },
+      },
+    );
+    process.exit(r.status ?? 1);
+  }
+  if (pinned)
+    for (const pid of spawnSync("pgrep", ["-x", "redis-server"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter(Boolean))
+      spawnSync("taskset", ["-cp", "1", pid], { stdio: "ignore" });
+}
+
+/** 1M small session-shaped records under our namespace, written with pipelined SETs in bounded batches. */
+export async function prefillSessions(client: ReturnType<typeof createClient>, n: number): Promise<void> {
+  const value = JSON.stringify({ data: { n: 1 }, createdAt: Date.now(), lastSeenAt: Date.now() });
+  const batch = 10_000;
+  const started = Date.now();
+  for (let done = 0; done < n; done += batch) {
+    const m = client.multi();
+    for (let j = 0; j < Math.min(batch, n - done); j++)
+      m.set(`${OURS_NAMESPACE}sess:${randomBytes(32).toString("base64url")}`, value, { PX: 3_600_000 });
+    await m.execAsPipeline();
+    if (Date.now() - started > 300_000) throw new Error("pre-fill took more than 5 minutes; stopping");
+  }
 }
