@@ -38,6 +38,7 @@ import {
   type Tombstone,
   withFlash,
 } from "./record.js";
+import { createStoreKeys } from "./store-keys.js";
 import type {
   CommitResult,
   OpenInput,
@@ -122,6 +123,9 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   if (!Number.isInteger(maxRetries) || maxRetries < 1)
     throw new SessionConfigError("maxRetries must be an integer >= 1");
   const records = options.store.withPrefix(`${ns}:`);
+  // The hot path goes to the store itself with kept keys (`records` builds `${ns}:` + handle per call).
+  const store = options.store;
+  const keys = createStoreKeys(`${ns}:`);
   const index = createUserIndex(options.store.withPrefix(`${ns}-user:`));
   const cas = records.capabilities.compareAndSet;
   const sia = records.capabilities.setIfAbsent;
@@ -154,8 +158,10 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   function read(handle: string): Promise<Read> {
     try {
       if (cas)
-        return records.getVersioned(handle).then((v) => decodeRead(handle, v.value, v.version), loadFailed);
-      return records.get(handle).then((b) => decodeRead(handle, b, null), loadFailed);
+        return store
+          .getVersioned(keys.of(handle))
+          .then((v) => decodeRead(handle, v.value, v.version), loadFailed);
+      return store.get(keys.of(handle)).then((b) => decodeRead(handle, b, null), loadFailed);
     } catch (err) {
       return Promise.reject(storeError("load", err));
     }
@@ -170,8 +176,8 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   ): Promise<boolean> {
     const bytes = encode(next);
     try {
-      if (cas) return await records.compareAndSet(handle, version, bytes, { expiresAt });
-      await records.set(handle, bytes, { expiresAt });
+      if (cas) return await store.compareAndSet(keys.of(handle), version, bytes, { expiresAt });
+      await store.set(keys.of(handle), bytes, { expiresAt });
       return true;
     } catch (err) {
       throw storeError("save", err);
@@ -182,9 +188,10 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     const bytes = encode(rec);
     const expiresAt = deadlineOf(rec, t.idleMs, t.absoluteMs);
     return io("create", async () => {
-      if (sia) return records.setIfAbsent(handle, bytes, { expiresAt });
-      if (cas) return records.compareAndSet(handle, null, bytes, { expiresAt });
-      await records.set(handle, bytes, { expiresAt });
+      const key = keys.of(handle);
+      if (sia) return store.setIfAbsent(key, bytes, { expiresAt });
+      if (cas) return store.compareAndSet(key, null, bytes, { expiresAt });
+      await store.set(key, bytes, { expiresAt });
       return true;
     });
   }
