@@ -89,8 +89,10 @@ function table(suite: BenchSuite, ms: Measurement[]): string {
     lines.push(
       `| ${m.variant || "—"} | ${m.inFlight} | ${label(m)} | ${m.role} | ${fmt(ours)} | ${ratio(limit)} | ${ratio(peer)} |`,
     );
-    if (m.role === "ours" && suite.targets) {
-      for (const [role, want] of Object.entries(suite.targets)) {
+    const targets =
+      typeof suite.targets === "function" ? suite.targets(m.variant, m.inFlight) : suite.targets;
+    if (m.role === "ours" && targets) {
+      for (const [role, want] of Object.entries(targets)) {
         const other = role === "limit" ? limit : group.find((x) => x.role === role);
         if (!other || want === undefined) continue;
         const got = ours / median(other.opsPerSec);

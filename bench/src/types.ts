@@ -20,6 +20,8 @@ export interface BenchCase {
   create(): Promise<{ op(i: number): Promise<unknown>; close(): Promise<void> }>;
 }
 
+export type Targets = Partial<Record<"limit" | "peer", number>>;
+
 export interface BenchSuite {
   title: string;
   /** Operations in flight at once; one measurement per value. */
@@ -28,8 +30,12 @@ export interface BenchSuite {
   ops: number;
   /** Text placed under the suite's table in docs/benchmarks.md (method, targets). */
   notes?: string;
-  /** Targets checked and reported (never asserted): ratio of "ours" to role, e.g. { limit: 0.5, peer: 3 }. */
-  targets?: Partial<Record<"limit" | "peer", number>>;
+  /**
+   * Targets checked and reported (never asserted): ratio of "ours" to role, e.g. { limit: 0.5, peer: 3 },
+   * or a function giving them per variant and concurrency (an issue's target may hold only at 64 in
+   * flight, or differ by value size).
+   */
+  targets?: Targets | ((variant: string, inFlight: number) => Targets);
   cases: BenchCase[];
   /**
    * Runs once in the harness process before the suite's first measurement (start a private
