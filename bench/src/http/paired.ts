@@ -176,7 +176,7 @@ async function main() {
   const lines = [
     "## HTTP, paired: CPU per request of two servers loaded side by side",
     "",
-    `Measured ${stamp} UTC with \`pnpm --filter @kvsession/bench bench:http:paired\`: route A (reads and writes the session) unless the row says B (never touches it), ${rounds} rounds of ${seconds} s per pair, each round two fresh server processes sharing core 1${pinned ? "" : " (not pinned: no taskset)"} and loaded at the same time (64 connections each, 1000 session cookies each, after a 2 s warm-up). The figure is the server's own CPU time (user + system, /proc) per request; ours / other below 1 means ours spends less. It leaves out redis-server's CPU (the Redis rows' store work). Run side by side, a change in machine speed hits both servers alike, which the one-after-the-other req/s of the section above cannot promise. The price: the two also share the core's caches, which costs the server with the larger working set more — the bare apps' rows read better here than in the section above (Fastify ours / bare 1.81 here, 45 / 33 µs = 1.36 there), so read the bare pairs as an upper bound of what the middleware adds, and the pairs of two session libraries as the comparison this mode is for.`,
+    `Measured ${stamp} UTC with \`pnpm --filter @kvsession/bench bench:http:paired\`: route A (reads and writes the session) unless the row says B (never touches it), ${rounds} rounds of ${seconds} s per pair, each round two fresh server processes sharing core 1${pinned ? "" : " (not pinned: no taskset)"} and loaded at the same time (64 connections each, 1000 session cookies each, after a 2 s warm-up). The figure is the server's own CPU time (user + system, /proc) per request; ours / other below 1 means ours spends less. It leaves out redis-server's CPU (the Redis rows' store work). Run side by side, a change in machine speed hits both servers alike, which the one-after-the-other req/s of the section above cannot promise. The price: the two also share the core's caches, which costs the server with the larger working set more — the bare apps' rows read better here than in the section above (Fastify ours / bare read 1.81 and 1.44 here in two runs, 45 / 33 µs = 1.36 there), so read the bare pairs as an upper bound of what the middleware adds, and the pairs of two session libraries as the comparison this mode is for.`,
   ];
   const paired = results.filter((x) => !x.pair.scale);
   if (paired.length > 0)
@@ -200,21 +200,19 @@ async function main() {
       "",
       `Scale: the same server twice, side by side on the same redis-server, one on a DB pre-filled with ${PREFILL.toLocaleString("en-US")} more sessions. Flat means, as medians over the rounds, req/s of the big one ≥ ${FLAT.rps}x and p99 ≤ ${FLAT.p99}x the small one's (autocannon's p99 is in whole ms).`,
       "",
-      "| server | req/s, big / small | p99 ms, big / small | CPU µs/req, big / small | req/s ratios per round | flat? |",
-      "| --- | --- | --- | --- | --- | --- |",
+      "| server | req/s, big / small (medians) | p99 ms, big / small (medians) | CPU µs/req, big / small | req/s ratio per round | p99 ratio per round | flat? (median ratios) |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const r of scaled) {
-      const rps = median(ratiosOf(r, (s) => s.rps));
-      const p99 = median(ratiosOf(r, (s) => Math.max(1, s.p99)));
+      const rpsRatios = ratiosOf(r, (s) => s.rps);
+      const p99Ratios = ratiosOf(r, (s) => Math.max(1, s.p99));
+      const rps = median(rpsRatios);
+      const p99 = median(p99Ratios);
       const side = (i: 0 | 1, f: (s: Sample) => number) => median(r.samples.map((s) => f(s[i])));
       const flat = rps >= FLAT.rps && p99 <= FLAT.p99;
+      const list = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(" ");
       lines.push(
-        `| ${r.pair.ours} | ${side(0, (s) => s.rps).toFixed(0)} / ${side(1, (s) => s.rps).toFixed(0)} = ${rps.toFixed(2)}x | ${side(0, (s) => s.p99)} / ${side(1, (s) => s.p99)} = ${p99.toFixed(2)}x | ${side(0, cpu).toFixed(0)} / ${side(1, cpu).toFixed(0)} | ${ratiosOf(
-          r,
-          (s) => s.rps,
-        )
-          .map((x) => x.toFixed(2))
-          .join(" ")} | ${flat ? "met" : "**not met**"} |`,
+        `| ${r.pair.ours} | ${side(0, (s) => s.rps).toFixed(0)} / ${side(1, (s) => s.rps).toFixed(0)} | ${side(0, (s) => s.p99)} / ${side(1, (s) => s.p99)} | ${side(0, cpu).toFixed(0)} / ${side(1, cpu).toFixed(0)} | ${list(rpsRatios)} | ${list(p99Ratios)} | ${flat ? "met" : "**not met**"} (req/s ${rps.toFixed(2)}x, p99 ${p99.toFixed(2)}x) |`,
       );
     }
   }
