@@ -2,7 +2,7 @@
 // time (two autocannon instances here, on core 0), round after round in fresh processes.
 //   pnpm --filter @kvsession/bench bench:http:paired              every pair (5 rounds of 5 s, ~17 min)
 //   ... --prefill N   sessions pre-filled into the big Redis DB of the scale pairs (default 1,000,000)
-//   ... --rounds N --seconds N     ... --only fastify   pairs whose names (or route, "/b") contain the text;
+//   ... --rounds N --seconds N     ... --only fastify   pairs whose names (or "/b", or "scale") contain the text;
 //   a subset is printed, not written to docs/benchmarks.md
 // Why: this VM's speed moves by up to 2x within minutes, so two servers measured one after the other can
 // differ by that much for no reason of their own. Measured side by side, a slowdown hits both alike and
