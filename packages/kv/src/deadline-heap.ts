@@ -1,8 +1,10 @@
 /**
  * A binary min-heap of (deadline, key, stamp) used by stores without native
  * expiry to find what has expired without scanning every entry. Stale items
- * (the key was overwritten or deleted since) are skipped by the caller via
- * `stamp`, and the heap is compacted when they outnumber the live ones.
+ * (the key was overwritten or deleted since) are skipped by the caller — by
+ * `stamp`, or as MemoryStore does by the item's identity (one live item per
+ * entry, pushed back with a later deadline when it comes due early) — and the
+ * heap is compacted when they outnumber the live ones.
  */
 export interface HeapItem {
   at: number;
