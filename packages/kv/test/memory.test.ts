@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createMemoryStore, KvArgumentError } from "../src/index.js";
 
 const v = (n: number) => new Uint8Array(n).fill(1);
@@ -60,79 +60,66 @@ describe("MemoryStore bounds and reclamation", () => {
 
   describe("expiry when a key's deadline changes (one heap item per entry, re-armed by the sweep)", () => {
     /**
-     * Whether `key`'s entry was reclaimed without being read: with maxEntries = 2 holding "keep" and
-     * `key`, one more permanent write evicts the least recently used entry, "keep", unless the sweep
-     * has already dropped `key`'s expired entry.
+     * Whether the entry "k" was reclaimed without being read: with maxEntries = 2 holding "keep" and
+     * "k", one more permanent write evicts the least recently used entry, "keep", unless the sweep
+     * has already dropped "k"'s expired entry.
      */
     async function reclaimedBySweep(s: ReturnType<typeof createMemoryStore>): Promise<boolean> {
       await s.set("other", v(1));
       return s.has("keep");
     }
     const open = () => createMemoryStore({ sweepIntervalMs: 10, maxEntries: 2 });
+    beforeEach(() => {
+      vi.useFakeTimers();
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
 
     it("keeps an entry whose deadline moved later past its first one, then reclaims it at the last", async () => {
-      vi.useFakeTimers();
-      try {
-        const s = open();
-        await s.set("keep", v(1));
-        await s.set("k", v(1), { ttl: 50 });
-        vi.advanceTimersByTime(30);
-        await s.set("k", v(2), { ttl: 100 }); // now due at 130
-        vi.advanceTimersByTime(60); // t = 90: the first deadline has passed, the sweep re-arms
-        expect(await s.get("k")).toEqual(v(2));
-        await s.set("k", v(3), { ttl: 100 }); // due at 190
-        vi.advanceTimersByTime(120); // t = 210
-        expect(await reclaimedBySweep(s)).toBe(true);
-        await s.close();
-      } finally {
-        vi.useRealTimers();
-      }
+      const s = open();
+      await s.set("keep", v(1));
+      await s.set("k", v(1), { ttl: 50 });
+      vi.advanceTimersByTime(30);
+      await s.set("k", v(2), { ttl: 100 }); // now due at 130
+      vi.advanceTimersByTime(60); // t = 90: the first deadline has passed, the sweep re-arms
+      expect(await s.get("k")).toEqual(v(2));
+      await s.set("k", v(3), { ttl: 100 }); // due at 190
+      vi.advanceTimersByTime(120); // t = 210
+      expect(await reclaimedBySweep(s)).toBe(true);
+      await s.close();
     });
 
     it("reclaims an entry whose deadline moved earlier at the earlier one", async () => {
-      vi.useFakeTimers();
-      try {
-        const s = open();
-        await s.set("keep", v(1));
-        await s.set("k", v(1), { ttl: 60_000 });
-        await s.set("k", v(2), { ttl: 50 });
-        vi.advanceTimersByTime(100);
-        expect(await reclaimedBySweep(s)).toBe(true);
-        await s.close();
-      } finally {
-        vi.useRealTimers();
-      }
+      const s = open();
+      await s.set("keep", v(1));
+      await s.set("k", v(1), { ttl: 60_000 });
+      await s.set("k", v(2), { ttl: 50 });
+      vi.advanceTimersByTime(100);
+      expect(await reclaimedBySweep(s)).toBe(true);
+      await s.close();
     });
 
-    it("never reclaims an entry rewritten without a TTL", async () => {
-      vi.useFakeTimers();
-      try {
-        const s = createMemoryStore({ sweepIntervalMs: 10 });
-        await s.set("k", v(1), { ttl: 50 });
-        await s.set("k", v(2));
-        vi.advanceTimersByTime(200);
-        expect(await s.get("k")).toEqual(v(2));
-        await s.set("k", v(3), { ttl: 50 }); // armed again from nothing
-        vi.advanceTimersByTime(100);
-        expect(await s.has("k")).toBe(false);
-        await s.close();
-      } finally {
-        vi.useRealTimers();
-      }
+    it("never reclaims an entry rewritten without a TTL, and arms it afresh when a TTL comes back", async () => {
+      const s = open();
+      await s.set("keep", v(1));
+      await s.set("k", v(1), { ttl: 50 });
+      await s.set("k", v(2));
+      vi.advanceTimersByTime(200);
+      expect(await s.get("k")).toEqual(v(2));
+      await s.set("k", v(3), { ttl: 50 });
+      vi.advanceTimersByTime(100);
+      expect(await reclaimedBySweep(s)).toBe(true);
+      await s.close();
     });
 
     it("the check itself: an entry that was not reclaimed costs 'keep' its place", async () => {
-      vi.useFakeTimers();
-      try {
-        const s = open();
-        await s.set("keep", v(1));
-        await s.set("k", v(1), { ttl: 60_000 });
-        vi.advanceTimersByTime(100);
-        expect(await reclaimedBySweep(s)).toBe(false);
-        await s.close();
-      } finally {
-        vi.useRealTimers();
-      }
+      const s = open();
+      await s.set("keep", v(1));
+      await s.set("k", v(1), { ttl: 60_000 });
+      vi.advanceTimersByTime(100);
+      expect(await reclaimedBySweep(s)).toBe(false);
+      await s.close();
     });
   });
 
