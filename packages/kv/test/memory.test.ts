@@ -68,7 +68,12 @@ describe("MemoryStore bounds and reclamation", () => {
       await s.set("other", v(1));
       return s.has("keep");
     }
-    const open = () => createMemoryStore({ sweepIntervalMs: 10, maxEntries: 2 });
+    /** A store of at most 2 entries holding "keep", the entry the probe watches. */
+    const open = async () => {
+      const s = createMemoryStore({ sweepIntervalMs: 10, maxEntries: 2 });
+      await s.set("keep", v(1));
+      return s;
+    };
     beforeEach(() => {
       vi.useFakeTimers();
     });
@@ -77,8 +82,7 @@ describe("MemoryStore bounds and reclamation", () => {
     });
 
     it("keeps an entry whose deadline moved later past its first one, then reclaims it at the last", async () => {
-      const s = open();
-      await s.set("keep", v(1));
+      const s = await open();
       await s.set("k", v(1), { ttl: 50 });
       vi.advanceTimersByTime(30);
       await s.set("k", v(2), { ttl: 100 }); // now due at 130
@@ -91,8 +95,7 @@ describe("MemoryStore bounds and reclamation", () => {
     });
 
     it("reclaims an entry whose deadline moved earlier at the earlier one", async () => {
-      const s = open();
-      await s.set("keep", v(1));
+      const s = await open();
       await s.set("k", v(1), { ttl: 60_000 });
       await s.set("k", v(2), { ttl: 50 });
       vi.advanceTimersByTime(100);
@@ -101,8 +104,7 @@ describe("MemoryStore bounds and reclamation", () => {
     });
 
     it("never reclaims an entry rewritten without a TTL, and arms it afresh when a TTL comes back", async () => {
-      const s = open();
-      await s.set("keep", v(1));
+      const s = await open();
       await s.set("k", v(1), { ttl: 50 });
       await s.set("k", v(2));
       vi.advanceTimersByTime(200);
@@ -114,8 +116,7 @@ describe("MemoryStore bounds and reclamation", () => {
     });
 
     it("the check itself: an entry that was not reclaimed costs 'keep' its place", async () => {
-      const s = open();
-      await s.set("keep", v(1));
+      const s = await open();
       await s.set("k", v(1), { ttl: 60_000 });
       vi.advanceTimersByTime(100);
       expect(await reclaimedBySweep(s)).toBe(false);
