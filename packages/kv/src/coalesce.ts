@@ -26,7 +26,7 @@ export interface Coalescer {
  * For drivers on a network engine: gathers the single-key operations issued in
  * one turn of the event loop — 64 callers awaiting `get`, or the session reads
  * of every request that arrived in one poll — into one command per run of the
- * same kind: one `MGET` (Redis) or one `= ANY($1)` query (PostgreSQL) instead
+ * same kind: one `MGET` (Redis) or one `unnest($1)` statement (PostgreSQL) instead
  * of 64 single ones. Each command costs the client and the server a fixed few
  * microseconds whatever its size, which is where a client spends most of its
  * time at high concurrency.
@@ -63,18 +63,20 @@ export function createCoalescer(maxBatch = 16): Coalescer {
   const landed = () => {
     inFlight--;
   };
+  /** Counts a command just sent as on the wire until it is answered. */
+  function sent<T>(p: Promise<T>): Promise<T> {
+    inFlight++;
+    p.then(landed, landed);
+    return p;
+  }
 
   function settle(items: Queued[], kind: BatchKind<unknown, unknown>): void {
-    inFlight++;
     if (items.length === 1) {
       const it = items[0] as Queued;
-      const p = kind.one(it.arg);
-      p.then(landed, landed);
-      p.then(it.resolve, it.reject);
+      sent(kind.one(it.arg)).then(it.resolve, it.reject);
       return;
     }
-    const p = kind.many(items.map((it) => it.arg));
-    p.then(landed, landed);
+    const p = sent(kind.many(items.map((it) => it.arg)));
     p.then(
       (results) => {
         for (let i = 0; i < items.length; i++) (items[i] as Queued).resolve(results[i]);
@@ -106,12 +108,7 @@ export function createCoalescer(maxBatch = 16): Coalescer {
   return {
     add<A, R>(kind: BatchKind<A, R>, arg: A): Promise<R> {
       // Nothing waiting and nothing on the wire: no one to share a command with, so no wait.
-      if (inFlight === 0 && queue.length === 0) {
-        inFlight++;
-        const p = kind.one(arg);
-        p.then(landed, landed);
-        return p;
-      }
+      if (inFlight === 0 && queue.length === 0) return sent(kind.one(arg));
       return new Promise<R>((resolve, reject) => {
         queue.push({
           kind: kind as BatchKind<unknown, unknown>,
