@@ -30,6 +30,17 @@ export interface Commands {
   unlink(keys: string[]): Promise<number>;
   evalSha(sha: string, o: { keys: string[]; arguments: Arg[] }): Promise<unknown>;
   eval(source: string, o: { keys: string[]; arguments: Arg[] }): Promise<unknown>;
+  /** A MULTI/EXEC transaction; in a Cluster node-redis sends it to the node of its first key. */
+  multi(): Transaction;
+}
+
+/** The commands the driver queues in a transaction. */
+export interface Transaction {
+  set(key: string, value: Buffer, options?: object): Transaction;
+  /** Keys and values alternating. */
+  mSet(pairs: Arg[]): Transaction;
+  del(keys: string[]): Transaction;
+  exec(): Promise<unknown[]>;
 }
 
 export interface ScanNode {

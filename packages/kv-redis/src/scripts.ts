@@ -81,14 +81,6 @@ return 1`);
  * whole batch is atomic, which is more than any one of them needs.
  */
 
-/** KEYS: value, version pairs. ARGV: value, px pairs. */
-export const SET_MANY = script(`
-for i = 1, #KEYS, 2 do
-  if ARGV[i + 1] == "" then redis.call("SET", KEYS[i], ARGV[i]) else redis.call("SET", KEYS[i], ARGV[i], "PX", ARGV[i + 1]) end
-  redis.call("DEL", KEYS[i + 1])
-end
-return 1`);
-
 /** KEYS: value, version pairs. ARGV: expected, value, px, new version — four per pair. Returns 1 or 0 per pair. */
 export const COMPARE_AND_SET_MANY = script(`
 local out = {}

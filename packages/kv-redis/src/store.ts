@@ -25,7 +25,6 @@ import {
   type Script,
   SET,
   SET_IF_ABSENT,
-  SET_MANY,
 } from "./scripts.js";
 import { slotOf } from "./slots.js";
 import { createWatchdog } from "./watchdog.js";
@@ -177,38 +176,52 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   const dataKeyOf = (w: { key: string }) => ks.data(w.key);
   const pairOf = (key: string) => [ks.data(key), ks.version(key)];
   /** Write batches answer nothing per item. */
-  const noReplies = (_: unknown, g: unknown[]) => new Array<undefined>(g.length);
+  const noReplies = (g: unknown[]) => new Array<undefined>(g.length);
 
-  /**
-   * A batch as one looping script per Cluster slot: each item's keys and arguments laid end to end, one
-   * reply per item back in item order.
-   */
-  function scriptPerSlot<A, R>(
-    s: Script,
-    items: A[],
-    keyOf: (a: A) => string,
-    keysOf: (a: A) => string[],
-    argsOf: (a: A) => Array<string | Buffer>,
-    map: (reply: unknown, g: A[]) => R[],
-  ): Promise<R[]> {
-    return perSlot(items, keyOf, (g) =>
-      run(
-        () => evalScript(s, g.flatMap(keysOf), g.flatMap(argsOf)),
-        (r) => map(r, g),
-      ),
-    );
-  }
-  const writeArgs = (w: Write) => [w.value, px(w.expiresAt)];
+  /** Relative, computed when the command is sent (never before a wait for a reconnection). */
+  const pxOption = (expiresAt: number) => ({ expiration: { type: "PX", value: Number(px(expiresAt)) } });
 
-  // The relative TTL is computed when a command is sent, not before a wait for a reconnection.
   const versionedSet: BatchKind<Write, void> = {
-    one: (w) => run(() => evalScript(SET, pairOf(w.key), writeArgs(w)), done),
-    many: (ws) => scriptPerSlot(SET_MANY, ws, dataKeyOf, (w) => pairOf(w.key), writeArgs, noReplies),
+    one: (w) => run(() => evalScript(SET, pairOf(w.key), [w.value, px(w.expiresAt)]), done),
+    many: (ws) =>
+      perSlot(ws, dataKeyOf, (g) =>
+        run(
+          () => setTransaction(g),
+          () => noReplies(g),
+        ),
+      ),
   };
+  /**
+   * Several plain writes as one MULTI/EXEC (per Cluster slot): the writes without expiry as one `MSET`
+   * (a write with one, a `SET … PX`, ends the run, so a key written twice keeps the later value), then
+   * one `DEL` of their version records. The same work in a looping script cost the server twice the
+   * CPU per write, a Lua string per argument and a `redis.call` per command (bench `redis`, 100 B at
+   * 64 in flight: 2.5–3.2 µs vs 5.1–5.7 µs of redis-server CPU per write, 1.2–1.45x the writes/s).
+   */
+  function setTransaction(g: Write[]): Promise<unknown> {
+    const tx = cmd.multi();
+    let plain: Array<string | Buffer> = [];
+    const records = new Array<string>(g.length);
+    for (let i = 0; i < g.length; i++) {
+      const w = g[i] as Write;
+      records[i] = ks.version(w.key);
+      if (w.expiresAt === undefined) {
+        plain.push(ks.data(w.key), w.value);
+        continue;
+      }
+      if (plain.length > 0) {
+        tx.mSet(plain);
+        plain = [];
+      }
+      tx.set(ks.data(w.key), w.value, pxOption(w.expiresAt));
+    }
+    if (plain.length > 0) tx.mSet(plain);
+    return tx.del(records).exec();
+  }
   function plainSet(key: string, value: Buffer, expiresAt: number | undefined): Promise<void> {
     const k = ks.data(key);
     if (expiresAt === undefined) return run(() => cmd.set(k, value), done);
-    return run(() => cmd.set(k, value, { expiration: { type: "PX", value: Number(px(expiresAt)) } }), done);
+    return run(() => cmd.set(k, value, pxOption(expiresAt)), done);
   }
 
   /**
@@ -275,17 +288,38 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   interface Swap extends Write {
     expected: KvVersion;
   }
-  const casArgs = (w: Swap) => [w.expected ?? "", w.value, px(w.expiresAt), newVersion()];
   const compareAndSetKind: BatchKind<Swap, boolean> = {
-    one: (w) => run(() => evalScript(COMPARE_AND_SET, pairOf(w.key), casArgs(w)), isOne),
+    one: (w) =>
+      run(
+        () =>
+          evalScript(COMPARE_AND_SET, pairOf(w.key), [
+            w.expected ?? "",
+            w.value,
+            px(w.expiresAt),
+            newVersion(),
+          ]),
+        isOne,
+      ),
+    // One looping script per Cluster slot: each item's two keys and four arguments laid end to end.
     many: (ws) =>
-      scriptPerSlot(
-        COMPARE_AND_SET_MANY,
-        ws,
-        dataKeyOf,
-        (w) => pairOf(w.key),
-        casArgs,
-        (r) => (r as unknown[]).map(isOne),
+      perSlot(ws, dataKeyOf, (g) =>
+        run(
+          () => {
+            const keys = new Array<string>(2 * g.length);
+            const args = new Array<string | Buffer>(4 * g.length);
+            for (let i = 0; i < g.length; i++) {
+              const w = g[i] as Swap;
+              keys[2 * i] = ks.data(w.key);
+              keys[2 * i + 1] = ks.version(w.key);
+              args[4 * i] = w.expected ?? "";
+              args[4 * i + 1] = w.value;
+              args[4 * i + 2] = px(w.expiresAt);
+              args[4 * i + 3] = newVersion();
+            }
+            return evalScript(COMPARE_AND_SET_MANY, keys, args);
+          },
+          (r) => (r as unknown[]).map(isOne),
+        ),
       ),
   };
 

@@ -47,19 +47,55 @@ describe("operations issued in one turn share a command", () => {
     expect(calls.mget).toBe(4); // 16 + 16 + 16 + 15
   });
 
-  it("64 sets: one alone, then four looping script calls; a lone set is its own command", async () => {
+  it("64 sets: one alone, then four MULTI/EXEC transactions; a lone set is its own command", async () => {
     await admin.configResetStat();
     await Promise.all(
-      Array.from({ length: 64 }, (_, i) => store.set(`k${i}`, enc(`v${i}`), { ttl: 60_000 })),
+      Array.from({ length: 64 }, (_, i) =>
+        store.set(`k${i}`, enc(`v${i}`), { ttl: i % 2 ? 60_000 : undefined }),
+      ),
     );
-    expect((await commandCalls()).evalsha).toBe(5); // 1 + 16 + 16 + 16 + 15
+    const calls = await commandCalls();
+    // 1 + 16 + 16 + 16 + 15. The lone one's script runs a SET and a DEL (counted by the server too);
+    // each transaction a SET PX per write with expiry (32 in all), an MSET per run without, one DEL.
+    expect([calls.evalsha, calls.exec, calls.del, calls.set]).toEqual([1, 4, 5, 33]);
+    expect(calls.mset).toBe(31);
     for (let i = 0; i < 64; i++) {
       expect(await admin.get(`co:k${i}`)).toBe(`v${i}`);
-      expect(await admin.pTTL(`co:k${i}`)).toBeGreaterThan(59_000);
+      if (i % 2) expect(await admin.pTTL(`co:k${i}`)).toBeGreaterThan(59_000);
+      else expect(await admin.pTTL(`co:k${i}`)).toBe(-1);
     }
     await admin.configResetStat();
     await store.set("alone", enc("x"));
     expect((await commandCalls()).evalsha).toBe(1);
+  });
+
+  it("a batch of sets drops the version records of its keys: compare-and-sets holding the old versions fail", async () => {
+    const keys = Array.from({ length: 17 }, (_, i) => `k${i}`);
+    await store.setMany(keys.map((key) => ({ key, value: enc("old") })));
+    const held = await Promise.all(keys.map((k) => store.getVersioned(k)));
+    expect(held.every((r) => typeof r.version === "string")).toBe(true);
+    await admin.configResetStat();
+    await Promise.all(keys.map((k, i) => store.set(k, enc(`new${i}`), { ttl: i % 3 ? 60_000 : undefined })));
+    expect((await commandCalls()).exec).toBe(1); // the first alone, the other 16 in one transaction
+    const swapped = await Promise.all(
+      keys.map((k, i) => store.compareAndSet(k, held[i]!.version, enc("stale"))),
+    );
+    expect(swapped.filter(Boolean)).toEqual([]);
+    expect((await store.getMany(keys)).map(dec)).toEqual(keys.map((_, i) => `new${i}`));
+  });
+
+  it("writes to one key in one batch, with and without expiry, keep issue order and the last one's TTL", async () => {
+    await Promise.all([
+      store.set("other", enc("o")), // goes out alone: the rest share one transaction
+      store.set("a", enc("1")),
+      store.set("a", enc("2"), { ttl: 60_000 }),
+      store.set("a", enc("3")),
+      store.set("b", enc("1")),
+      store.set("b", enc("2"), { ttl: 60_000 }),
+    ]);
+    expect([await admin.get("co:a"), await admin.pTTL("co:a")]).toEqual(["3", -1]);
+    expect(await admin.get("co:b")).toBe("2");
+    expect(await admin.pTTL("co:b")).toBeGreaterThan(59_000);
   });
 
   it("batched compare-and-set: of 17 writers holding one version exactly one wins, in two commands", async () => {

@@ -33,7 +33,12 @@ export interface Coalescer {
  *
  * An operation issued while no command is on the wire and none is queued
  * goes out at once as its own single command (one caller at a time pays
- * nothing). Otherwise it queues until `setImmediate`, which runs right after
+ * nothing) — unless two or more commands were answered in this turn of the
+ * event loop: then the callers they woke are issuing their next operations
+ * right now, and the first of those going out alone cost each round of 64
+ * callers in lockstep an extra socket write and server wake-up (bench `redis`,
+ * 64 in flight: 18–20% more client CPU per operation, 5–13% fewer operations
+ * per second). Otherwise it queues until `setImmediate`, which runs right after
  * the poll phase that issued it. Order is kept: commands go out in the order
  * their operations were issued (consecutive operations of one kind share a
  * command), provided the driver calls `flush()` before every command that
@@ -60,8 +65,14 @@ export function createCoalescer(maxBatch = 16): Coalescer {
   let scheduled = false;
   /** Commands sent and not yet answered. */
   let inFlight = 0;
+  /** Commands answered in this turn of the event loop (a setImmediate starts the count again). */
+  let answered = 0;
+  const nextTurn = () => {
+    answered = 0;
+  };
   const landed = () => {
     inFlight--;
+    if (answered++ === 0) setImmediate(nextTurn);
   };
   /** Counts a command just sent as on the wire until it is answered. */
   function sent<T>(p: Promise<T>): Promise<T> {
@@ -107,8 +118,9 @@ export function createCoalescer(maxBatch = 16): Coalescer {
 
   return {
     add<A, R>(kind: BatchKind<A, R>, arg: A): Promise<R> {
-      // Nothing waiting and nothing on the wire: no one to share a command with, so no wait.
-      if (inFlight === 0 && queue.length === 0) return sent(kind.one(arg));
+      // Nothing waiting and nothing on the wire: no one to share a command with, so no wait. Unless
+      // several commands were answered in this turn: their callers are issuing their next ones now.
+      if (inFlight === 0 && queue.length === 0 && answered < 2) return sent(kind.one(arg));
       return new Promise<R>((resolve, reject) => {
         queue.push({
           kind: kind as BatchKind<unknown, unknown>,

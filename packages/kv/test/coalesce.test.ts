@@ -88,4 +88,46 @@ describe("createCoalescer", () => {
       "v3",
     ]);
   });
+  it("after several answers in one turn, the next operation waits for the ones its neighbours issue; after one, it goes out at once", async () => {
+    // Commands answer when the test says so, so "answered in the same turn" is exact.
+    const sent: string[][] = [];
+    const answers: Array<() => void> = [];
+    const kind: BatchKind<string, string> = {
+      one: (k) => {
+        sent.push([k]);
+        return new Promise((resolve) => answers.push(() => resolve(k)));
+      },
+      many: (ks) => {
+        sent.push(ks);
+        return new Promise((resolve) => answers.push(() => resolve(ks)));
+      },
+    };
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const c = createCoalescer();
+
+    // Two commands on the wire (the first alone, the second flushed), both answered in one turn.
+    const first = [c.add(kind, "a"), c.add(kind, "b")];
+    c.flush();
+    expect(sent).toEqual([["a"], ["b"]]);
+    for (const answer of answers.splice(0)) answer();
+    await Promise.all(first);
+    // Their callers issue again in this same turn: nothing leaves alone, the two share a command.
+    const second = [c.add(kind, "c"), c.add(kind, "d")];
+    expect(sent).toHaveLength(2);
+    await turn();
+    expect(sent).toEqual([["a"], ["b"], ["c", "d"]]);
+    for (const answer of answers.splice(0)) answer();
+    await Promise.all(second);
+
+    // One command answered (in a later turn): the next operation is a lone caller's and goes at once.
+    await turn();
+    const lone = c.add(kind, "e");
+    expect(sent).toEqual([["a"], ["b"], ["c", "d"], ["e"]]);
+    for (const answer of answers.splice(0)) answer();
+    await lone;
+    const next = c.add(kind, "f");
+    expect(sent.at(-1)).toEqual(["f"]);
+    for (const answer of answers.splice(0)) answer();
+    await next;
+  });
 });
