@@ -13,15 +13,24 @@ export interface Watchdog {
 interface Pending {
   start: number;
   reject: (e: unknown) => void;
+  /** Neighbours in start order; both undefined once answered or timed out (and for a lone one). */
+  prev: Pending | undefined;
+  next: Pending | undefined;
+  settled: boolean;
 }
 
 /**
  * Bounds how long a caller waits on a server that accepts the connection but
  * never answers (stopped, swapping, stuck in a script). One shared interval,
- * a coarse clock it advances, and an insertion-ordered set replace a timer per
+ * a coarse clock it advances, and a list in start order replace a timer per
  * command, which cost node-redis v6 most of its throughput here. The command
  * itself stays queued in node-redis; only the caller stops waiting for it.
  * `timeoutMs` 0 tracks nothing.
+ *
+ * The list is linked through the entries rather than kept in a `Set`: a `Set`
+ * that every command enters and leaves kept answered replies reachable long
+ * enough for V8 to promote them (10 KB reads at 64 in flight ran 15–19
+ * mark-compacts per 100,000 instead of 2, at two thirds of the throughput).
  */
 export function createWatchdog(timeoutMs: number, where: string): Watchdog {
   if (timeoutMs <= 0) {
@@ -30,16 +39,29 @@ export function createWatchdog(timeoutMs: number, where: string): Watchdog {
       stop() {},
     };
   }
-  const pending = new Set<Pending>();
+  let head: Pending | undefined;
+  let tail: Pending | undefined;
+  /** Takes an entry out of the list; false if it already was (answered, or timed out). */
+  function unlink(p: Pending): boolean {
+    if (p.settled) return false;
+    p.settled = true;
+    if (p.prev === undefined) head = p.next;
+    else p.prev.next = p.next;
+    if (p.next === undefined) tail = p.prev;
+    else p.next.prev = p.prev;
+    p.prev = undefined;
+    p.next = undefined;
+    return true;
+  }
   let clock = Date.now();
   const tick = Math.max(5, Math.floor(timeoutMs / 4));
   const timer = setInterval(() => {
     clock = Date.now();
     // Stamps lag the real clock by up to one tick: a command times out after timeoutMs to timeoutMs + tick.
     const cutoff = clock - timeoutMs;
-    for (const p of pending) {
-      if (p.start > cutoff) break;
-      pending.delete(p);
+    while (head !== undefined && head.start <= cutoff) {
+      const p = head;
+      unlink(p);
       p.reject(
         new KvTimeoutError(
           `Redis at ${where} did not answer within ${timeoutMs} ms; check that the server is running and not overloaded`,
@@ -51,11 +73,13 @@ export function createWatchdog(timeoutMs: number, where: string): Watchdog {
   return {
     track(op, map, mapError) {
       return new Promise((resolve, reject) => {
-        const p: Pending = { start: clock, reject };
-        pending.add(p);
+        const p: Pending = { start: clock, reject, prev: tail, next: undefined, settled: false };
+        if (tail === undefined) head = p;
+        else tail.next = p;
+        tail = p;
         op.then(
           (v) => {
-            if (!pending.delete(p)) return;
+            if (!unlink(p)) return;
             try {
               resolve(map(v));
             } catch (e) {
@@ -63,7 +87,7 @@ export function createWatchdog(timeoutMs: number, where: string): Watchdog {
             }
           },
           (e) => {
-            if (!pending.delete(p)) return;
+            if (!unlink(p)) return;
             try {
               mapError(e);
             } catch (mapped) {
