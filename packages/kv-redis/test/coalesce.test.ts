@@ -127,7 +127,7 @@ describe("operations issued in one turn share a command", () => {
 });
 
 describe("versions: false", () => {
-  it("64 sets are 64 plain SETs sent at once (node-redis pipelines them), no script", async () => {
+  it("64 sets: one SET alone, then four transactions of MSETs and SET PXs; no script, no DEL of version records", async () => {
     const plain = createRedisStore({ url: server.url, namespace: "nv:", versions: false });
     try {
       await admin.configResetStat();
@@ -137,8 +137,11 @@ describe("versions: false", () => {
         ),
       );
       const calls = await commandCalls();
-      expect([calls.set, calls.evalsha ?? 0]).toEqual([64, 0]);
-      expect(await admin.get("nv:k63")).toBe("v63");
+      // k0 alone (no TTL); k1…k63 in four transactions: a SET PX per odd key, an MSET per even one between.
+      expect([calls.set, calls.mset, calls.exec, calls.evalsha ?? 0, calls.del ?? 0]).toEqual([
+        33, 31, 4, 0, 0,
+      ]);
+      for (let i = 0; i < 64; i++) expect(await admin.get(`nv:k${i}`)).toBe(`v${i}`);
       expect(await admin.pTTL("nv:k63")).toBeGreaterThan(59_000);
       expect(await admin.pTTL("nv:k62")).toBe(-1);
     } finally {
