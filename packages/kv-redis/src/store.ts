@@ -193,10 +193,12 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   };
   /**
    * Several plain writes as one MULTI/EXEC (per Cluster slot): the writes without expiry as one `MSET`
-   * (a write with one, a `SET … PX`, ends the run, so a key written twice keeps the later value), then
-   * (with versions) one `DEL` of their version records. The same work in a looping script cost the server twice the
-   * CPU per write, a Lua string per argument and a `redis.call` per command (bench `redis`, 100 B at
-   * 64 in flight: 2.5–3.2 µs vs 5.1–5.7 µs of redis-server CPU per write, 1.2–1.45x the writes/s).
+   * (a write with one, a `SET … PX`, ends the run, so a key written twice keeps the later value), then,
+   * with versions, one `DEL` of their version records. The same work in a looping script cost the
+   * server twice the CPU per write, a Lua string per argument and a `redis.call` per command (bench
+   * `redis`, 100 B at 64 in flight: 2.5–3.2 µs vs 5.1–5.7 µs of redis-server CPU per write, 1.2–1.45x
+   * the writes/s). A transaction the server refuses (out of memory) fails as a whole, and the
+   * coalescer then retries its writes one by one, so each gets its own typed error.
    */
   function setTransaction(g: Write[]): Promise<unknown> {
     const tx = cmd.multi();

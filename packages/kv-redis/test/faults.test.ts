@@ -118,6 +118,26 @@ describe("kv-redis faults on a real server", () => {
       expect(error).toBeInstanceOf(KvStorageFullError);
       expect((error as KvError).message).toMatch(/maxmemory/);
       expect(dec(await s.get("keep"))).toBe("old");
+      // Concurrent writes share a transaction, which the server refuses whole: each still fails typed,
+      // and none of them changed what was stored. (A limit below what is held refuses every write; at
+      // the edge, memory freed by a refused command lets the next small one through.)
+      const admin = createClient({ url: small.url });
+      await admin.connect();
+      await admin.configSet("maxmemory", "1mb");
+      await admin.configResetStat();
+      const batch = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) => s.set(i === 4 ? "keep" : `more${i}`, new Uint8Array(64 * 1024))),
+      );
+      const stats = await admin.info("commandstats");
+      await admin.close();
+      // The first went out alone; the other seven as one transaction the server aborted, then one by one.
+      expect(stats).toMatch(/cmdstat_exec:calls=1,.*failed_calls=1/);
+      expect(stats).toMatch(/cmdstat_evalsha:calls=8,/);
+      for (const r of batch) {
+        expect(r.status).toBe("rejected");
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(KvStorageFullError);
+      }
+      expect(dec(await s.get("keep"))).toBe("old");
     } finally {
       await s.close();
       await small.stop();
