@@ -76,8 +76,12 @@ let versionCounter = 0;
 const newVersion = () => `${VERSION_HEAD}.${(++versionCounter).toString(36)}`;
 
 /** Redis wants a relative PX in ms; relative also makes the deadline immune to clock skew between hosts. */
+function pxMs(expiresAt: number): number {
+  return Math.max(1, Math.ceil(expiresAt - Date.now()));
+}
+/** PX as a script argument ("" = no expiry). */
 function px(expiresAt: number | undefined): string {
-  return expiresAt === undefined ? "" : String(Math.max(1, Math.ceil(expiresAt - Date.now())));
+  return expiresAt === undefined ? "" : String(pxMs(expiresAt));
 }
 
 /**
@@ -179,7 +183,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   const noReplies = (g: unknown[]) => new Array<undefined>(g.length);
 
   /** Relative, computed when the command is sent (never before a wait for a reconnection). */
-  const pxOption = (expiresAt: number) => ({ expiration: { type: "PX", value: Number(px(expiresAt)) } });
+  const pxOption = (expiresAt: number) => ({ expiration: { type: "PX", value: pxMs(expiresAt) } });
 
   const versionedSet: BatchKind<Write, void> = {
     one: (w) => run(() => evalScript(SET, pairOf(w.key), [w.value, px(w.expiresAt)]), done),
@@ -203,10 +207,10 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   function setTransaction(g: Write[]): Promise<unknown> {
     const tx = cmd.multi();
     let plain: Array<string | Buffer> = [];
-    const records = new Array<string>(versions ? g.length : 0);
+    const records: string[] = [];
     for (let i = 0; i < g.length; i++) {
       const w = g[i] as Write;
-      if (versions) records[i] = ks.version(w.key);
+      if (versions) records.push(ks.version(w.key));
       if (w.expiresAt === undefined) {
         plain.push(ks.data(w.key), w.value);
         continue;
@@ -385,7 +389,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
       if (!versions) {
         const k = ks.data(key);
         const v = asBuffer(value);
-        const opts = () => (expiresAt === undefined ? { NX: true } : { NX: true, PX: Number(px(expiresAt)) });
+        const opts = () => (expiresAt === undefined ? { NX: true } : { NX: true, PX: pxMs(expiresAt) });
         return (await run(() => cmd.set(k, v, opts()))) !== null;
       }
       const v = asBuffer(value);
