@@ -186,7 +186,7 @@ for (const name of names) {
     `<!-- bench:${name}:start -->`,
     `## ${suite.title}`,
     "",
-    `Measured ${stamp} UTC with \`pnpm bench --only ${name}${quick ? " --quick" : ""}${flag("repeats") ? ` --repeats ${repeats}` : ""}${flag("max-seconds") ? ` --max-seconds ${maxSeconds}` : ""}\`: ${ops} operations (or ${maxSeconds} s including the warm-up, whichever ends first) per measurement after a warm-up, each in a fresh child process${hasTaskset ? " pinned to core 0 (servers pinned to core 1)" : ""}, median of ${repeats}; load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}.`,
+    `Measured ${stamp} UTC with \`pnpm bench --only ${name}${quick ? " --quick" : ""}${flag("repeats") ? ` --repeats ${repeats}` : ""}${flag("max-seconds") ? ` --max-seconds ${maxSeconds}` : ""}\`: ${ops} operations (or ${maxSeconds} s including the warm-up, whichever ends first) per measurement after a warm-up (a tenth of the operations, and at least 1 s), each in a fresh child process${hasTaskset ? " pinned to core 0 (servers pinned to core 1)" : ""}, median of ${repeats}; load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}.`,
     "",
     table(suite, results),
     "",

@@ -26,7 +26,7 @@ export interface BenchSuite {
   title: string;
   /** Operations in flight at once; one measurement per value. */
   inFlight: number[];
-  /** Operations per measurement (after a warm-up of a tenth of that). */
+  /** Operations per measurement (after a warm-up of a tenth of that, and at least 1 s). */
   ops: number;
   /** Text placed under the suite's table in docs/benchmarks.md (method, targets). */
   notes?: string;
