@@ -253,8 +253,16 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   // The deadline is not reported (as with `get`): Redis enforces it itself.
   const toVersioned = (r: VersionedReply): Versioned =>
     r === null || r === 0 ? ABSENT : { entry: { value: r[0] }, version: String(r[1]) };
-  /** Keys interleaved as MGET wants them: version record, then value, per key. */
-  const versionedPairs = (keys: string[]) => keys.flatMap((k) => [ks.version(k), ks.data(k)]);
+  /** Keys interleaved as MGET wants them: version record, then value, per key (a loop: `flatMap` makes an array per key). */
+  function versionedPairs(keys: string[]): string[] {
+    const out = new Array<string>(2 * keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      out[2 * i] = ks.version(k);
+      out[2 * i + 1] = ks.data(k);
+    }
+    return out;
+  }
   /**
    * A value that has no version record yet (written by a plain `set`) gets one from a script, so
    * the version it is handed is pinned in Redis; `undefined` marks those in `fromMget`.
