@@ -18,6 +18,8 @@ export interface AppEnv {
   STORE_TIMEOUT_MS?: string;
   STORE_SWEEP_INTERVAL_MS?: string;
   SESSION_IDLE_TIMEOUT_MS?: string;
+  /** Node flags for the app (the soak bounds its heap). */
+  NODE_OPTIONS?: string;
 }
 
 export interface AppProcess {
