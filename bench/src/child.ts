@@ -13,10 +13,10 @@ const deadline = performance.now() + Number(maxSecondsArg) * 1000;
 const target = await c.create();
 
 /**
- * The warm-up runs a tenth of the operations and at least this long: V8 needs on the order of
- * 100 ms of a hot loop to finish optimising it, and a case with more code (ours, against a `Map` in
- * two lines) got there later — 30,000 memory-store gets (12 ms) measured ours mid-tier-up, 0.46x the
- * limit against 0.60x after a longer warm-up, while the limit's figure did not move (alternated runs).
+ * The warm-up runs a tenth of the operations and at least this long, so every case is measured with
+ * its code optimised: a tenth alone was 30,000 memory-store gets (~12 ms), after which the store read
+ * 0.46x the `Map` limit against 0.60x after 1,000,000, while the limit's own figure did not move
+ * (alternated runs, 2026-11-29): the short warm-up measured V8 still optimising the larger code.
  */
 const WARM_UP_MS = 1000;
 

@@ -65,7 +65,7 @@ async function soak(env: AppEnv, count: () => Promise<{ rows: number; expired?: 
     STORE_SWEEP_INTERVAL_MS: String(SWEEP_MS),
     // A bounded heap: V8 otherwise lets the old generation grow for as long as this machine's 24 GiB
     // allow, and RSS after warm-up then read +24–39 MiB, once +77 (2026-11-29, no leak: the store's rows
-    // stayed flat). Capped, it read +18–23 MiB over four runs, and a leak in the app's JavaScript now
+    // stayed flat). Capped, it read +18–26 MiB over six runs, and a leak in the app's JavaScript now
     // ends in a crash (out of memory) that expectHealthy reports.
     NODE_OPTIONS: "--max-old-space-size=128",
   });
