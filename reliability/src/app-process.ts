@@ -29,7 +29,7 @@ export interface AppProcess {
   /** Everything the app wrote to stderr so far. */
   stderr(): string;
   alive(): boolean;
-  /** Resident set size of the app process, from /proc (bytes). */
+  /** Resident set size of the app process, from /proc (bytes; NaN once the process is gone). */
   rss(): number;
   /** Sends the signal and waits for the exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -99,8 +99,13 @@ export async function startApp(env: AppEnv, port?: number): Promise<AppProcess> 
     stderr: () => err,
     alive: () => child.exitCode === null && child.signalCode === null,
     rss() {
-      const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-      return Number(kb) * 1024;
+      let status: string;
+      try {
+        status = readFileSync(`/proc/${pid}/status`, "utf8");
+      } catch {
+        return Number.NaN; // the app is gone: its crash is what a test should report, not this read
+      }
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
     },
     async kill(signal = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return;

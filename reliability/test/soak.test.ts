@@ -124,6 +124,9 @@ function figures(r: Awaited<ReturnType<typeof soak>>) {
 }
 
 function expectHealthy(r: Awaited<ReturnType<typeof soak>>) {
+  // First, so a crash (out of memory under the capped heap, say) is what the failure says.
+  expect(app!.stderr().match(CRASH_SIGNS)?.[0]).toBeUndefined();
+  expect(app!.alive()).toBe(true);
   expect(r.http.requests).toBeGreaterThan(1000);
   expect(r.http.errors).toEqual({});
   expect(Object.keys(r.http.byStatus).filter((s) => s !== "200" && s !== "303")).toEqual([]);
@@ -131,8 +134,6 @@ function expectHealthy(r: Awaited<ReturnType<typeof soak>>) {
   expect(r.churn.destroyed).toBeGreaterThan(100);
   // A leak check, not a timing one: tens of thousands of sessions through the app, flat memory.
   expect(r.rssGrowthMiB).toBeLessThan(40);
-  expect(app!.alive()).toBe(true);
-  expect(app!.stderr().match(CRASH_SIGNS)?.[0]).toBeUndefined();
 }
 
 const withCli = await hasSqliteCli();
