@@ -10,7 +10,7 @@ import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { median } from "./median.js";
-import type { BenchSuite, Measurement } from "./types.js";
+import type { BenchSuite, Interleaved, Measurement } from "./types.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -68,6 +68,30 @@ function measureOnce(suite: string, index: number, inFlight: number, ops: number
   return (JSON.parse(last) as { opsPerSec: number }).opsPerSec;
 }
 
+/** One interleaved run of two cases in one process (`pair-child.ts`): A ÷ B per pair of chunks. */
+function measurePair(suite: string, a: number, b: number, inFlight: number, chunk: number): number[] {
+  loads.push(loadavg()[0]!);
+  const cmd = [
+    process.execPath,
+    "--import",
+    "tsx",
+    join(here, "pair-child.ts"),
+    suite,
+    String(a),
+    String(b),
+    String(inFlight),
+    String(chunk),
+    String(maxSeconds),
+  ];
+  const [file, ...rest] = hasTaskset ? ["taskset", "-c", "0", ...cmd] : cmd;
+  const out = execFileSync(file!, rest, {
+    cwd: root,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return (JSON.parse(out.trim().split("\n").pop()!) as { ratios: number[] }).ratios;
+}
+
 const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
 
 const label = (m: Measurement) => (m.scale ? `${m.name}, ${m.scale}` : m.name);
@@ -95,14 +119,38 @@ function table(suite: BenchSuite, ms: Measurement[]): string {
       for (const [role, want] of Object.entries(targets)) {
         const other = role === "limit" ? limit : group.find((x) => x.role === role);
         if (!other || want === undefined) continue;
-        const got = ours / median(other.opsPerSec);
+        const separate = ours / median(other.opsPerSec);
+        const il = m.interleaved?.[role as "limit" | "peer"];
+        const got = il ? median(il.ratios) : separate;
         verdicts.push(
-          `- ${m.variant || m.name}${m.scale ? `, ${m.scale}` : ""}, ${m.inFlight} in flight: ${got.toFixed(2)}x ${role} (target ≥ ${want}x) — ${got >= want ? "met" : "**not met**"}`,
+          `- ${m.variant ? `${m.variant}, ${m.name}` : m.name}${m.scale ? `, ${m.scale}` : ""}, ${m.inFlight} in flight: ${got.toFixed(2)}x ${role} (target ≥ ${want}x) — ${got >= want ? "met" : "**not met**"}${il ? interleavedNote(il, separate) : ""}`,
         );
       }
     }
   }
   return [...lines, "", ...verdicts, ...scaleTable(ms)].join("\n");
+}
+
+const x2 = (n: number) => `${n.toFixed(2)}x`;
+const spread = (xs: number[]) => `${x2(Math.min(...xs))}–${x2(Math.max(...xs))}`;
+
+function interleavedMethod(suite: BenchSuite): string {
+  const il = suite.interleaved;
+  if (il === undefined) return "";
+  return (
+    `. At ${il.inFlight.join(" and ")} in flight the verdicts come from interleaved runs: ours and the case it is judged against ` +
+    `in one process (${repeats} runs of up to ${maxSeconds} s after a 1 s warm-up), alternating chunks of ${il.chunk} operations, ` +
+    "each pair in alternate order; the verdict is the median over all pairs of ours' ops/s ÷ the other's, and the same " +
+    "done with the other case against a second copy of itself is given as a control"
+  );
+}
+
+function interleavedNote(il: Interleaved, separate: number): string {
+  return (
+    `; interleaved in one process: median of ${il.ratios.length} chunk pairs over ${il.runs.length} runs ` +
+    `(run medians ${spread(il.runs)}; the other case against itself read ${x2(median(il.control))}, ` +
+    `runs ${spread(il.control)}); separate processes, ratio of medians: ${x2(separate)}`
+  );
 }
 
 /**
@@ -142,6 +190,52 @@ function scaleTable(ms: Measurement[]): string[] {
   return lines;
 }
 
+/**
+ * For each target of each "ours" row: `repeats` interleaved runs against the other case, and as many
+ * of the other case against a second copy of itself (the control). Rows sharing a limit share its control.
+ */
+function interleave(
+  suite: BenchSuite,
+  name: string,
+  inFlight: number,
+  group: Array<{ c: BenchSuite["cases"][number]; index: number }>,
+  rows: Measurement[],
+  chunk: number,
+): void {
+  const controls = new Map<number, number[]>();
+  for (const [k, { c, index }] of group.entries()) {
+    if (c.role !== "ours") continue;
+    const targets =
+      typeof suite.targets === "function" ? suite.targets(c.variant ?? "", inFlight) : suite.targets;
+    const row = rows[k]!;
+    for (const role of ["limit", "peer"] as const) {
+      if (targets?.[role] === undefined) continue;
+      const other = group.find(
+        ({ c: o }) => o.role === role && (role !== "limit" || c.limit === undefined || o.name === c.limit),
+      );
+      if (other === undefined) continue;
+      const ratios: number[] = [];
+      const runs: number[] = [];
+      for (let r = 0; r < repeats; r++) {
+        const got = measurePair(name, index, other.index, inFlight, chunk);
+        ratios.push(...got);
+        runs.push(median(got));
+      }
+      let control = controls.get(other.index);
+      if (control === undefined) {
+        control = [];
+        for (let r = 0; r < repeats; r++)
+          control.push(median(measurePair(name, other.index, other.index, inFlight, chunk)));
+        controls.set(other.index, control);
+      }
+      row.interleaved = { ...row.interleaved, [role]: { ratios, runs, control } };
+      console.log(
+        `${c.variant || "-"} x${inFlight} ${c.name} / ${other.c.name}, interleaved: ${x2(median(ratios))} (runs ${spread(runs)}; control ${x2(median(control))})`,
+      );
+    }
+  }
+}
+
 const docPath = join(root, "docs", "benchmarks.md");
 const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
 for (const name of names) {
@@ -175,6 +269,8 @@ for (const name of names) {
         }
         for (const row of rows)
           console.log(`${variant || "-"} x${inFlight} ${label(row)}: ${fmt(median(row.opsPerSec))} ops/s`);
+        if (suite.interleaved?.inFlight.includes(inFlight))
+          interleave(suite, name, inFlight, group, rows, suite.interleaved.chunk);
         results.push(...rows);
       }
     }
@@ -186,7 +282,7 @@ for (const name of names) {
     `<!-- bench:${name}:start -->`,
     `## ${suite.title}`,
     "",
-    `Measured ${stamp} UTC with \`pnpm bench --only ${name}${quick ? " --quick" : ""}${flag("repeats") ? ` --repeats ${repeats}` : ""}${flag("max-seconds") ? ` --max-seconds ${maxSeconds}` : ""}\`: ${ops} operations (or ${maxSeconds} s including the warm-up, whichever ends first) per measurement after a warm-up (a tenth of the operations, and at least 1 s), each in a fresh child process${hasTaskset ? " pinned to core 0 (servers pinned to core 1)" : ""}, median of ${repeats}; load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}.`,
+    `Measured ${stamp} UTC with \`pnpm bench --only ${name}${quick ? " --quick" : ""}${flag("repeats") ? ` --repeats ${repeats}` : ""}${flag("max-seconds") ? ` --max-seconds ${maxSeconds}` : ""}\`: ${ops} operations (or ${maxSeconds} s including the warm-up, whichever ends first) per measurement after a warm-up (a tenth of the operations, and at least 1 s), each in a fresh child process${hasTaskset ? " pinned to core 0 (servers pinned to core 1)" : ""}, median of ${repeats}${interleavedMethod(suite)}; load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}.`,
     "",
     table(suite, results),
     "",

@@ -38,6 +38,13 @@ export interface BenchSuite {
   targets?: Targets | ((variant: string, inFlight: number) => Targets);
   cases: BenchCase[];
   /**
+   * Concurrencies whose target verdicts come from both cases measured in one process, alternating
+   * chunks of `chunk` operations (`pair-child.ts`), rather than from the medians of separate
+   * processes: for latency-bound rows, where two processes of the same case differ by more than the
+   * difference being judged. The separate-process figures stay in the table.
+   */
+  interleaved?: { inFlight: number[]; chunk: number };
+  /**
    * Runs once in the harness process before the suite's first measurement (start a private
    * server, pre-load a big data set); state reaches the measurement processes through
    * `process.env`, which they inherit.
@@ -56,4 +63,15 @@ export interface Measurement {
   scale?: string;
   limit?: string;
   opsPerSec: number[];
+  /** Per target role, from interleaved runs (see `BenchSuite.interleaved`). */
+  interleaved?: Partial<Record<"limit" | "peer", Interleaved>>;
+}
+
+export interface Interleaved {
+  /** Ours ÷ the other, per pair of chunks, over every run. */
+  ratios: number[];
+  /** The median of each run's ratios. */
+  runs: number[];
+  /** The other case against a second copy of itself, the same way: what the method reads for equals. */
+  control: number[];
 }

@@ -1,0 +1,54 @@
+// Two cases of one suite in one process, measured in alternating short chunks: for rows where the
+// difference being judged is smaller than what separates two child processes of the same case.
+// At 1 operation in flight a Redis or PostgreSQL operation is a loopback round trip (~100 µs) and
+// the client's own work a few µs; one case measured in two fresh processes reads up to ±10% apart
+// (the same EVALSHA limit: 9,464 and 11,380 ops/s, 2026-11-29), while the pair of cases measured
+// here moves by about 1% from run to run.
+//   node --import tsx bench/src/pair-child.ts <suite> <case A> <case B> <in flight> <ops per chunk> <max seconds>
+// Prints {"ratios":[…]}: for each pair of chunks, A's ops/s divided by B's.
+import { performance } from "node:perf_hooks";
+import type { BenchSuite } from "./types.js";
+
+const [suiteName, aArg, bArg, inFlightArg, chunkArg, maxSecondsArg] = process.argv.slice(2);
+const suite = (await import(`./suites/${suiteName}.ts`)).default as BenchSuite;
+const inFlight = Number(inFlightArg);
+const chunk = Number(chunkArg);
+// Created one after the other: a case's create() may pre-load the data it reads.
+const a = await suite.cases[Number(aArg)]!.create();
+const b = await suite.cases[Number(bArg)]!.create();
+const deadline = performance.now() + Number(maxSecondsArg) * 1000;
+
+let next = 0;
+/** Runs `count` operations of one case with `inFlight` workers; returns the milliseconds taken. */
+async function timed(target: typeof a, count: number): Promise<number> {
+  const start = performance.now();
+  let left = count;
+  const worker = async () => {
+    while (left > 0) {
+      left--;
+      await target.op(next++);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return performance.now() - start;
+}
+
+// Warm-up as child.ts: at least 1 s, both cases, so both are optimised before the first chunk counts.
+const warmUntil = performance.now() + 1000;
+while (performance.now() < warmUntil) {
+  await timed(a, chunk);
+  await timed(b, chunk);
+}
+
+// Each pair is A then B or B then A, alternately, so neither always runs right after the other.
+const ratios: number[] = [];
+while (ratios.length === 0 || performance.now() < deadline) {
+  const aFirst = ratios.length % 2 === 0;
+  const t1 = await timed(aFirst ? a : b, chunk);
+  const t2 = await timed(aFirst ? b : a, chunk);
+  ratios.push(aFirst ? t2 / t1 : t1 / t2);
+}
+await a.close();
+await b.close();
+process.stdout.write(`${JSON.stringify({ ratios })}\n`);
+process.exit(0);
