@@ -45,51 +45,26 @@ if (hasTaskset) {
 /** 1-minute load average before each measurement of the current suite: the machine is shared, so it is reported. */
 let loads: number[] = [];
 
-function measureOnce(suite: string, index: number, inFlight: number, ops: number): number {
+/** Runs a measuring script of this folder in a fresh process (on core 0 when pinned); returns its last line, parsed. */
+function runChild<T>(script: string, args: Array<string | number>): T {
   loads.push(loadavg()[0]!);
-  const cmd = [
-    process.execPath,
-    "--import",
-    "tsx",
-    join(here, "child.ts"),
-    suite,
-    String(index),
-    String(inFlight),
-    String(ops),
-    String(maxSeconds),
-  ];
+  const cmd = [process.execPath, "--import", "tsx", join(here, script), ...args.map(String)];
   const [file, ...rest] = hasTaskset ? ["taskset", "-c", "0", ...cmd] : cmd;
   const out = execFileSync(file!, rest, {
     cwd: root,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
   });
-  const last = out.trim().split("\n").pop()!;
-  return (JSON.parse(last) as { opsPerSec: number }).opsPerSec;
+  return JSON.parse(out.trim().split("\n").pop()!) as T;
+}
+
+function measureOnce(suite: string, index: number, inFlight: number, ops: number): number {
+  return runChild<{ opsPerSec: number }>("child.ts", [suite, index, inFlight, ops, maxSeconds]).opsPerSec;
 }
 
 /** One interleaved run of two cases in one process (`pair-child.ts`): A ÷ B per pair of chunks. */
 function measurePair(suite: string, a: number, b: number, inFlight: number, chunk: number): number[] {
-  loads.push(loadavg()[0]!);
-  const cmd = [
-    process.execPath,
-    "--import",
-    "tsx",
-    join(here, "pair-child.ts"),
-    suite,
-    String(a),
-    String(b),
-    String(inFlight),
-    String(chunk),
-    String(maxSeconds),
-  ];
-  const [file, ...rest] = hasTaskset ? ["taskset", "-c", "0", ...cmd] : cmd;
-  const out = execFileSync(file!, rest, {
-    cwd: root,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return (JSON.parse(out.trim().split("\n").pop()!) as { ratios: number[] }).ratios;
+  return runChild<{ ratios: number[] }>("pair-child.ts", [suite, a, b, inFlight, chunk, maxSeconds]).ratios;
 }
 
 const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
