@@ -2,6 +2,7 @@
 // open connections of one case never leak into the next.
 import { performance } from "node:perf_hooks";
 import type { BenchSuite } from "./types.js";
+import { WARM_UP_MS } from "./warm-up.js";
 
 const [suiteName, caseIndex, inFlightArg, opsArg, maxSecondsArg] = process.argv.slice(2);
 const suite = (await import(`./suites/${suiteName}.ts`)).default as BenchSuite;
@@ -12,14 +13,6 @@ const target = await c.create();
 // From here, not from the start: a case's create() pre-loads its data (seconds for some), and a deadline
 // that counted it left slow-loading cases no time to measure (0 operations, read as infinitely faster).
 const deadline = performance.now() + Number(maxSecondsArg) * 1000;
-
-/**
- * The warm-up runs a tenth of the operations and at least this long, so every case is measured with
- * its code optimised: a tenth alone was 30,000 memory-store gets (~12 ms), after which the store read
- * 0.46x the `Map` limit against 0.60x after 1,000,000, while the limit's own figure did not move
- * (alternated runs, 2026-11-29): the short warm-up measured V8 still optimising the larger code.
- */
-const WARM_UP_MS = 1000;
 
 async function drive(count: number, offset: number, until = 0): Promise<number> {
   let next = 0;

@@ -8,6 +8,7 @@
 // Prints {"ratios":[…]}: for each pair of chunks, A's ops/s divided by B's.
 import { performance } from "node:perf_hooks";
 import type { BenchSuite } from "./types.js";
+import { WARM_UP_MS } from "./warm-up.js";
 
 const [suiteName, aArg, bArg, inFlightArg, chunkArg, maxSecondsArg] = process.argv.slice(2);
 const suite = (await import(`./suites/${suiteName}.ts`)).default as BenchSuite;
@@ -33,8 +34,8 @@ async function timed(target: typeof a, count: number): Promise<number> {
   return performance.now() - start;
 }
 
-// Warm-up as child.ts: at least 1 s, both cases, so both are optimised before the first chunk counts.
-const warmUntil = performance.now() + 1000;
+// Both cases, so both are optimised before the first chunk counts.
+const warmUntil = performance.now() + WARM_UP_MS;
 while (performance.now() < warmUntil) {
   await timed(a, chunk);
   await timed(b, chunk);
