@@ -37,17 +37,17 @@ beforeEach(async () => {
 });
 
 describe("operations issued in one turn share a command", () => {
-  it("64 gets: the first goes out alone at once, the other 63 as four MGETs (batches of 16)", async () => {
+  it("64 gets: the first goes out alone at once, the other 63 as two MGETs (batches of 32)", async () => {
     await store.setMany(Array.from({ length: 64 }, (_, i) => ({ key: `k${i}`, value: enc(`v${i}`) })));
     await admin.configResetStat();
     const got = await Promise.all(Array.from({ length: 64 }, (_, i) => store.get(`k${i}`)));
     expect(got.map(dec)).toEqual(Array.from({ length: 64 }, (_, i) => `v${i}`));
     const calls = await commandCalls();
     expect(calls.get).toBe(1);
-    expect(calls.mget).toBe(4); // 16 + 16 + 16 + 15
+    expect(calls.mget).toBe(2); // 32 + 31
   });
 
-  it("64 sets: one alone, then four MULTI/EXEC transactions; a lone set is its own command", async () => {
+  it("64 sets: one alone, then two MULTI/EXEC transactions; a lone set is its own command", async () => {
     await admin.configResetStat();
     await Promise.all(
       Array.from({ length: 64 }, (_, i) =>
@@ -55,9 +55,9 @@ describe("operations issued in one turn share a command", () => {
       ),
     );
     const calls = await commandCalls();
-    // 1 + 16 + 16 + 16 + 15. The lone one's script runs a SET and a DEL (counted by the server too);
+    // 1 + 32 + 31. The lone one's script runs a SET and a DEL (counted by the server too);
     // each transaction a SET PX per write with expiry (32 in all), an MSET per run without, one DEL.
-    expect([calls.evalsha, calls.exec, calls.del, calls.set]).toEqual([1, 4, 5, 33]);
+    expect([calls.evalsha, calls.exec, calls.del, calls.set]).toEqual([1, 2, 3, 33]);
     expect(calls.mset).toBe(31);
     for (let i = 0; i < 64; i++) {
       expect(await admin.get(`co:k${i}`)).toBe(`v${i}`);
@@ -127,7 +127,7 @@ describe("operations issued in one turn share a command", () => {
 });
 
 describe("versions: false", () => {
-  it("64 sets: one SET alone, then four transactions of MSETs and SET PXs; no script, no DEL of version records", async () => {
+  it("64 sets: one SET alone, then two transactions of MSETs and SET PXs; no script, no DEL of version records", async () => {
     const plain = createRedisStore({ url: server.url, namespace: "nv:", versions: false });
     try {
       await admin.configResetStat();
@@ -137,9 +137,9 @@ describe("versions: false", () => {
         ),
       );
       const calls = await commandCalls();
-      // k0 alone (no TTL); k1…k63 in four transactions: a SET PX per odd key, an MSET per even one between.
+      // k0 alone (no TTL); k1…k63 in two transactions (32 + 31): a SET PX per odd key, an MSET per even one between.
       expect([calls.set, calls.mset, calls.exec, calls.evalsha ?? 0, calls.del ?? 0]).toEqual([
-        33, 31, 4, 0, 0,
+        33, 31, 2, 0, 0,
       ]);
       for (let i = 0; i < 64; i++) expect(await admin.get(`nv:k${i}`)).toBe(`v${i}`);
       expect(await admin.pTTL("nv:k63")).toBeGreaterThan(59_000);
