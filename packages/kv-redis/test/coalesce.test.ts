@@ -69,6 +69,16 @@ describe("operations issued in one turn share a command", () => {
     expect((await commandCalls()).evalsha).toBe(1);
   });
 
+  it("64 sets of 10 KiB: one alone, then transactions of at most 16 (160 KiB), sent together", async () => {
+    const big = Buffer.alloc(10 * 1024, 1);
+    await admin.configResetStat();
+    await Promise.all(Array.from({ length: 64 }, (_, i) => store.set(`k${i}`, big)));
+    const calls = await commandCalls();
+    // 1 + 16 + 16 + 16 + 15: a batch of 32 would be one 320 KiB command the server cannot start on early.
+    expect([calls.evalsha, calls.exec, calls.mset]).toEqual([1, 4, 4]);
+    expect(Buffer.from((await store.get("k63"))!).equals(big)).toBe(true);
+  });
+
   it("a batch of sets drops the version records of its keys: compare-and-sets holding the old versions fail", async () => {
     const keys = Array.from({ length: 17 }, (_, i) => `k${i}`);
     await store.setMany(keys.map((key) => ({ key, value: enc("old") })));

@@ -6,6 +6,8 @@ export interface BatchKind<A, R> {
   one(arg: A): Promise<R>;
   /** The command for several (`MGET`, a looping script): one result per argument, in order. */
   many(args: A[]): Promise<R[]>;
+  /** Bytes an operation adds to its command (a write's value), counted against the coalescer's `maxBytes`. */
+  bytes?(arg: A): number;
 }
 
 interface Queued {
@@ -47,7 +49,11 @@ export interface Coalescer {
  * Batches hold at most `maxBatch` operations (16 by default): a flush of 64
  * then leaves as four pipelined commands, so the client handles the first
  * reply while the server still runs the others (one batch of 64 left both idle
- * in turn, measured on Redis).
+ * in turn, measured on Redis). For kinds that say how big an operation is
+ * (`bytes`), a batch also ends before its operations pass `maxBytes` (no limit
+ * by default; an operation bigger than that goes alone): the server starts on
+ * a command only once all of it has arrived, so big values want fewer per
+ * command than small ones.
  *
  * A batch that fails with a connection or timeout error fails all of its
  * operations (each would have failed alike); any other error retries its
@@ -60,7 +66,7 @@ export interface Coalescer {
  * const get = (key: string) => batches.add(getKind, key);
  * ```
  */
-export function createCoalescer(maxBatch = 16): Coalescer {
+export function createCoalescer(maxBatch = 16, maxBytes = Number.POSITIVE_INFINITY): Coalescer {
   let queue: Queued[] = [];
   let scheduled = false;
   /** Commands sent and not yet answered. */
@@ -108,12 +114,19 @@ export function createCoalescer(maxBatch = 16): Coalescer {
     const q = queue;
     queue = [];
     let start = 0;
-    for (let i = 1; i <= q.length; i++) {
+    let bytes = 0;
+    for (let i = 0; i < q.length; i++) {
+      const it = q[i] as Queued;
       const kind = (q[start] as Queued).kind;
-      if (i < q.length && (q[i] as Queued).kind === kind && i - start < maxBatch) continue;
-      settle(q.slice(start, i), kind);
-      start = i;
+      const size = it.kind.bytes === undefined ? 0 : it.kind.bytes(it.arg);
+      if (i > start && (it.kind !== kind || i - start >= maxBatch || bytes + size > maxBytes)) {
+        settle(q.slice(start, i), kind);
+        start = i;
+        bytes = 0;
+      }
+      bytes += size;
     }
+    settle(q.slice(start), (q[start] as Queued).kind);
   }
 
   return {

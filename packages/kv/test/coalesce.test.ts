@@ -32,6 +32,28 @@ describe("createCoalescer", () => {
     expect(sent.flat()).toEqual(Array.from({ length: 64 }, (_, i) => `k${i}`));
   });
 
+  it("a kind that sizes its operations gets batches of at most maxBytes; an oversized one goes alone", async () => {
+    const c = createCoalescer(16, 100);
+    const { sent, kind } = recorder(data);
+    const sized: BatchKind<string, string | undefined> = { ...kind, bytes: (k) => (k === "k9" ? 500 : 30) };
+    await Promise.all(Array.from({ length: 14 }, (_, i) => c.add(sized, `k${i}`)));
+    // k0 alone at once; then runs of three (90 bytes; a fourth would make 120), k9 (500) by itself.
+    expect(sent).toEqual([
+      ["k0"],
+      ["k1", "k2", "k3"],
+      ["k4", "k5", "k6"],
+      ["k7", "k8"],
+      ["k9"],
+      ["k10", "k11", "k12"],
+      ["k13"],
+    ]);
+    // Kinds without `bytes` are limited by count only.
+    sent.length = 0;
+    const d = createCoalescer(16, 100);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => d.add(kind, `k${i}`)));
+    expect(sent.map((s) => s.length)).toEqual([1, 16, 3]);
+  });
+
   it("keeps issue order across kinds: a run of one kind never jumps another kind queued before it", async () => {
     const c = createCoalescer();
     const a = recorder(data);
