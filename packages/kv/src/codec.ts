@@ -93,10 +93,13 @@ const jsonCodec: Codec<unknown> = {
     } catch (cause) {
       throw new KvCodecError("stored value is not valid UTF-8, so not JSON written by this codec", { cause });
     }
-    // Fast path: a reviver makes parsing several times slower, so only pay for it
-    // when a forbidden name appears somewhere in the text.
+    // A reviver makes parsing several times slower, so it checks the parsed keys only when the
+    // text could spell a forbidden name: literally, or through a \u escape such as "\u005f_proto__".
     const suspicious =
-      text.includes("__proto__") || text.includes("constructor") || text.includes("prototype");
+      text.includes("\\u") ||
+      text.includes("__proto__") ||
+      text.includes("constructor") ||
+      text.includes("prototype");
     try {
       return suspicious ? JSON.parse(text, refuse) : JSON.parse(text);
     } catch (cause) {

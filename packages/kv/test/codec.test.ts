@@ -53,6 +53,18 @@ describe("json codec", () => {
       expect(() => c.decode(raw), key).toThrow(KvCodecError);
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // The check reads parsed keys, so a name spelled with JSON escapes is refused too.
+    for (const spelled of [
+      "\\u005f_proto__",
+      "\\u005F\\u005Fproto\\u005f\\u005f",
+      "constructo\\u0072",
+      "pro\\u0074otype",
+    ]) {
+      const raw = new TextEncoder().encode(`{"x":{"${spelled}":{"polluted":1}}}`);
+      expect(() => c.decode(raw), spelled).toThrow(KvCodecError);
+    }
+    // Escapes elsewhere still decode.
+    expect(c.decode(new TextEncoder().encode('{"k":"caf\\u00e9"}'))).toEqual({ k: "café" });
     // A value that merely contains the word is fine.
     expect(c.decode(c.encode({ note: "constructor of prototype" } as never))).toEqual({
       note: "constructor of prototype",
