@@ -67,17 +67,22 @@ export function signId(keys: readonly Buffer[], id: string): string {
  * without touching the store.
  */
 export function unsignId(keys: readonly Buffer[], value: string): string | undefined {
-  if (value.length !== ID_CHARS + 1 + SIG_CHARS || value.charCodeAt(ID_CHARS) !== 46) return undefined;
+  return signingKeyOf(keys, value) >= 0 ? value.slice(0, ID_CHARS) : undefined;
+}
+
+/** Which of the keys signed this cookie value (0 is the current one), or -1 when none did. */
+export function signingKeyOf(keys: readonly Buffer[], value: string): number {
+  if (value.length !== ID_CHARS + 1 + SIG_CHARS || value.charCodeAt(ID_CHARS) !== 46) return -1;
   const id = value.slice(0, ID_CHARS);
   const sig = value.slice(ID_CHARS + 1);
-  if (!ID_PATTERN.test(id) || !ID_PATTERN.test(sig)) return undefined;
+  if (!ID_PATTERN.test(id) || !ID_PATTERN.test(sig)) return -1;
   // Compare the canonical text: a twin using base64url's spare bits differs as text and is refused.
   const given = Buffer.from(sig, "latin1");
-  let ok = false;
-  for (const key of keys) {
+  let found = -1;
+  keys.forEach((key, i) => {
     const expected = Buffer.from(createHmac("sha256", key).update(id).digest("base64url"), "latin1");
     // No early exit: the time taken does not reveal which key matched.
-    if (timingSafeEqual(expected, given)) ok = true;
-  }
-  return ok ? id : undefined;
+    if (timingSafeEqual(expected, given) && found < 0) found = i;
+  });
+  return found;
 }

@@ -39,11 +39,16 @@ export class SessionConfigError extends SessionError {
  * The store failed (connection lost, timeout, corrupt engine). The `cause` is the
  * `KvError`. The session was NOT replaced by an empty one: answer 503 and let the
  * client retry once the store is back.
+ *
+ * The message names only the operation, never the cause's text (which can hold the
+ * store's host, port or query): a framework that shows `message` to clients leaks
+ * nothing. Log `cause` for the details.
  */
 export class SessionStoreError extends SessionError {
+  readonly operation: string;
   constructor(operation: string, cause: unknown) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    super("SESSION_STORE", `session store failed during ${operation}: ${detail}`, { cause });
+    super("SESSION_STORE", `session store unavailable (${operation}); see the error's cause`, { cause });
+    this.operation = operation;
   }
 }
 

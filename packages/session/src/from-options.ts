@@ -17,6 +17,7 @@ const STORE_KEYS = [
   "store",
   "namespace",
   "maxRetries",
+  "maxSessionsPerUser",
   "onCorruptRecord",
   "secrets",
   "idleTimeoutMs",

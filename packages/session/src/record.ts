@@ -9,6 +9,8 @@ export interface StoredRecord {
   lastSeenAt: number;
   userId?: string;
   meta?: JsonValue;
+  /** Which key the user index entry is filed under (see `UserIndex.generation`). */
+  ix?: string;
   flash?: Record<string, JsonValue[]>;
 }
 

@@ -22,7 +22,7 @@ import {
 } from "./record.js";
 import { compress, seal, sealedLength, unseal } from "./seal.js";
 import type { CommitResult, CommonOptions, OpenInput, Session, SessionData } from "./types.js";
-import { userKey } from "./user-index.js";
+import { createUserIndex } from "./user-index.js";
 
 /** Browsers keep at least 4096 bytes per cookie, counting name, value and attributes. */
 export const MAX_COOKIE_BYTES = 4096;
@@ -33,7 +33,11 @@ export interface SealedSessionsOptions extends CommonOptions {
   chunking?: boolean;
   /** Most chunks one session may use. Default 4. */
   maxChunks?: number;
-  /** Deflate the payload when its JSON is longer than this many bytes. Default 512. */
+  /**
+   * Deflate the payload when its JSON is longer than this many bytes. Default: never. Compressing
+   * data an attacker can influence together with a secret lets the cookie's length confirm guesses
+   * of the secret (as in CRIME/BREACH); turn it on only for sessions that hold no such mix.
+   */
   compressAboveBytes?: number;
   /** Where per-user "not before" times live, enabling `revokeUser`. Any `@kvsession/kv` store. */
   revocationStore?: KvStore;
@@ -95,23 +99,23 @@ const internals = new WeakMap<object, { reissueAt(at: number): void }>();
 export function createSealedSessions<D extends object = SessionData>(
   options: SealedSessionsOptions,
 ): SealedSessions<D> {
-  const keys = deriveKeys(secretBytes(options?.secrets), "sealed-cookie");
+  const secrets = secretBytes(options?.secrets);
+  const keys = deriveKeys(secrets, "sealed-cookie");
   const t = resolveTimeouts(options);
   const planCookie = cookiePlanner(options);
   const chunking = options.chunking ?? true;
   const maxChunks = options.maxChunks ?? 4;
-  const threshold = options.compressAboveBytes ?? 512;
+  const threshold = options.compressAboveBytes ?? Number.POSITIVE_INFINITY;
   if (!Number.isInteger(maxChunks) || maxChunks < 1 || maxChunks > 50)
     throw new SessionConfigError("maxChunks must be an integer from 1 to 50");
-  const nbfStore = options.revocationStore?.withPrefix("sess-nbf:");
+  const nbfStore =
+    options.revocationStore &&
+    createUserIndex(options.revocationStore.withPrefix("sess-nbf:"), deriveKeys(secrets, "user-index"));
 
   async function notBefore(uid: string): Promise<number> {
     if (!nbfStore) return 0;
     try {
-      const b = await nbfStore.get(userKey(uid));
-      if (b === undefined) return 0;
-      const n = Number(new TextDecoder().decode(b));
-      return Number.isFinite(n) ? n : 0;
+      return await nbfStore.notBefore(uid);
     } catch (err) {
       throw new SessionStoreError("revocation check", err);
     }
@@ -207,6 +211,7 @@ export function createSealedSessions<D extends object = SessionData>(
         throw new SessionStateError(`${what} after destroy(); open a new session instead`);
     }
 
+    /** `iat` is when the user logged in (or the session began): re-sealing keeps it, so a revocation reaches every later copy. */
     function fresh(now: number): Payload {
       return { v: 1, sid: newSessionId(), crt: now, iat: now, lst: now, exp: now, data: {} };
     }
@@ -264,6 +269,8 @@ export function createSealedSessions<D extends object = SessionData>(
     function rotate(keepData: boolean, user?: { uid: string; meta: JsonValue | undefined }): void {
       const now = Date.now();
       const next = fresh(now);
+      // A regeneration that keeps the user is no new login: it stays under the user's revocations.
+      if (keepData && payload?.uid !== undefined && !user) next.iat = payload.iat;
       if (keepData && payload) {
         next.data = applyData(payload.data, changes.patch);
         const flash = applyFlash(payload.flash, changes);
@@ -403,7 +410,7 @@ export function createSealedSessions<D extends object = SessionData>(
               ...payload,
               data: applyData(payload.data, changes.patch),
               lst: now,
-              iat: Math.max(now, minIat),
+              iat: Math.max(payload.iat, minIat),
             };
             const flash = applyFlash(payload.flash, changes);
             if (flash) next.flash = flash;
@@ -446,12 +453,12 @@ export function createSealedSessions<D extends object = SessionData>(
     async revokeUser(userId, opts) {
       if (!nbfStore)
         throw new SessionConfigError("revokeUser needs the revocationStore option in sealed mode");
+      // The kept session must be read before the revocation, or its own cookie would be refused.
+      if (opts?.except) await opts.except.exists();
       // Strictly after any earlier not-before, so a session re-issued by the last revocation falls to this one.
       const nbf = Math.max(Date.now() + 1, (await notBefore(userId)) + 1);
       try {
-        await nbfStore.set(userKey(userId), new TextEncoder().encode(String(nbf)), {
-          ttl: t.absoluteMs + 1000,
-        });
+        await nbfStore.setNotBefore(userId, nbf, nbf + t.absoluteMs + 1000);
       } catch (err) {
         if (err instanceof SessionError) throw err;
         throw new SessionStoreError("revoke", err);

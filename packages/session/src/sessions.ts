@@ -115,7 +115,8 @@ function encode(value: unknown): Uint8Array {
 export function createSessions<D extends object = SessionData>(options: SessionsOptions): Sessions<D> {
   if (!options || typeof options.store?.withPrefix !== "function")
     throw new SessionConfigError("createSessions needs a @kvsession/kv store in options.store");
-  const ids = createVerifiedIds(deriveKeys(secretBytes(options.secrets), "cookie-signature"));
+  const secrets = secretBytes(options.secrets);
+  const ids = createVerifiedIds(deriveKeys(secrets, "cookie-signature"));
   const t = resolveTimeouts(options);
   const planCookie = cookiePlanner(options);
   const ns = options.namespace ?? "sess";
@@ -126,7 +127,10 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   // The hot path goes to the store itself with kept keys (`records` builds `${ns}:` + handle per call).
   const store = options.store;
   const keys = createStoreKeys(`${ns}:`);
-  const index = createUserIndex(options.store.withPrefix(`${ns}-user:`));
+  const index = createUserIndex(options.store.withPrefix(`${ns}-user:`), deriveKeys(secrets, "user-index"));
+  const maxPerUser = options.maxSessionsPerUser ?? 100;
+  if (!Number.isSafeInteger(maxPerUser) || maxPerUser < 1)
+    throw new SessionConfigError("maxSessionsPerUser must be an integer >= 1");
   const cas = records.capabilities.compareAndSet;
   const sia = records.capabilities.setIfAbsent;
   const onCorrupt = options.onCorruptRecord;
@@ -227,12 +231,52 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     return run;
   }
 
+  /** The user's live sessions, page by page; stale index entries are pruned on the way. */
+  async function* liveSessions(userId: string): AsyncGenerator<Array<{ handle: string; rec: StoredRecord }>> {
+    for await (const page of index.pages(userId)) {
+      const raw = await records.getMany(page.map((e) => e.handle));
+      const now = Date.now();
+      const live: Array<{ handle: string; rec: StoredRecord }> = [];
+      const stale: string[] = [];
+      page.forEach((e, i) => {
+        const bytes = raw[i];
+        let r: ReturnType<typeof classify>;
+        try {
+          r = bytes === undefined ? undefined : classify(codec.decode(bytes));
+        } catch {
+          r = undefined;
+        }
+        if (isRecord(r) && r.userId === userId && !expired(r, now)) live.push({ handle: e.handle, rec: r });
+        else stale.push(e.handle);
+      });
+      // Pruning is housekeeping: a failure here must not hide the answer.
+      if (stale.length > 0) await index.removeMany(userId, stale).catch(noop);
+      yield live;
+    }
+  }
+
+  /** Ends the user's least recently used sessions beyond `maxSessionsPerUser`, never `keep`. */
+  async function enforceLimit(userId: string, keep: string): Promise<void> {
+    const all: Array<{ handle: string; lastSeenAt: number }> = [];
+    for await (const page of liveSessions(userId))
+      for (const s of page) all.push({ handle: s.handle, lastSeenAt: s.rec.lastSeenAt });
+    if (all.length <= maxPerUser) return;
+    const evict = all
+      .filter((s) => s.handle !== keep)
+      .sort((a, b) => a.lastSeenAt - b.lastSeenAt)
+      .slice(0, all.length - maxPerUser)
+      .map((s) => s.handle);
+    await records.deleteMany(evict);
+    await index.removeMany(userId, evict);
+  }
+
   const engine: Engine = {
     ids,
     t,
     maxRetries,
     records,
     index,
+    enforceLimit,
     planCookie,
     read,
     writeIf,
@@ -253,50 +297,44 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     open,
     async listUserSessions(userId, opts) {
       const current = await handleOf(opts?.current);
-      const entries = await io("list", () => index.list(userId));
-      if (entries.length === 0) return [];
-      const raw = await io("list", () => records.getMany(entries.map((e) => e.handle)));
-      const now = Date.now();
       const out: UserSessionInfo[] = [];
-      const stale: string[] = [];
-      entries.forEach((e, i) => {
-        const bytes = raw[i];
-        let r: ReturnType<typeof classify>;
-        try {
-          r = bytes === undefined ? undefined : classify(codec.decode(bytes));
-        } catch {
-          r = undefined;
-        }
-        if (!isRecord(r) || r.userId !== userId || expired(r, now)) {
-          stale.push(e.handle);
-          return;
-        }
-        out.push({
-          handle: e.handle,
-          createdAt: r.createdAt,
-          lastSeenAt: r.lastSeenAt,
-          meta: r.meta,
-          current: e.handle === current,
-        });
+      await io("list", async () => {
+        for await (const page of liveSessions(userId))
+          for (const { handle, rec } of page)
+            out.push({
+              handle,
+              createdAt: rec.createdAt,
+              lastSeenAt: rec.lastSeenAt,
+              meta: rec.meta,
+              current: handle === current,
+            });
       });
-      // Pruning is housekeeping: a failure here must not hide the answer.
-      await Promise.allSettled(stale.map((h) => index.remove(userId, h)));
       return out.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
     },
     async revokeUser(userId, opts) {
       const keep = await handleOf(opts?.except);
-      const entries = await io("list", () => index.list(userId));
+      // First the not-before time: a login still in flight reads it once its record exists and
+      // ends itself, so none can slip past the walk below (which sees every entry filed before it).
+      const at = Date.now() + 1;
+      await io("revoke", async () =>
+        index.setNotBefore(userId, Math.max(at, await index.notBefore(userId)), at + t.absoluteMs),
+      );
       let n = 0;
-      for (const e of entries) {
-        if (e.handle === keep) continue;
-        if (await io("revoke", () => records.delete(e.handle))) n++;
-        await io("revoke", () => index.remove(userId, e.handle));
-      }
+      await io("revoke", async () => {
+        for await (const page of index.pages(userId)) {
+          const handles = page.map((e) => e.handle).filter((h) => h !== keep);
+          if (handles.length === 0) continue;
+          n += (await records.deleteMany(handles)).filter(Boolean).length;
+          await index.removeMany(userId, handles);
+        }
+      });
       return n;
     },
     async revokeSession(userId, handle) {
       if (!/^[A-Za-z0-9_-]{43}$/.test(handle)) return false;
-      if (!(await io("revoke", () => index.has(userId, handle)))) return false;
+      // The record says whose it is: revocation works whatever state the index is in.
+      const r = await read(handle);
+      if (!isRecord(r.rec) || r.rec.userId !== userId) return false;
       const deleted = await io("revoke", () => records.delete(handle));
       await io("revoke", () => index.remove(userId, handle));
       return deleted;
@@ -315,6 +353,7 @@ interface Engine {
   maxRetries: number;
   records: KvStore;
   index: UserIndex;
+  enforceLimit(userId: string, keep: string): Promise<void>;
   planCookie: CookiePlanner;
   read(handle: string): Promise<{ rec: StoredRecord | Tombstone | undefined; version: KvVersion }>;
   writeIf(handle: string, version: KvVersion, next: unknown, expiresAt: number): Promise<boolean>;
@@ -335,6 +374,8 @@ class ServerSession<D extends object> implements Session<D> {
   /** Values sent under our cookie name (well-formed or not). */
   #sent: string[] | undefined;
   #candidates: string[] | undefined;
+  /** IDs whose cookie was signed with an older secret: re-signed with the current one at commit. */
+  #stale: string[] | undefined;
   #changes: Changes | undefined;
   #loaded = false;
   #loading: Promise<void> | undefined;
@@ -362,7 +403,13 @@ class ServerSession<D extends object> implements Session<D> {
     const ids: string[] = [];
     for (const v of this.#sent) {
       const id = this.#e.ids.verify(v);
-      if (id !== undefined && !ids.includes(id)) ids.push(id);
+      if (id !== undefined && !ids.includes(id)) {
+        ids.push(id);
+        if (this.#e.ids.stale(v)) {
+          this.#stale ??= [];
+          this.#stale.push(id);
+        }
+      }
       if (ids.length >= MAX_CANDIDATES) break;
     }
     this.#candidates = ids;
@@ -413,6 +460,8 @@ class ServerSession<D extends object> implements Session<D> {
       this.#rec = found.rec;
       this.#version = found.version;
       this.#fresh = true;
+      // Re-signing on use lets an old secret be dropped once the idle timeout has passed.
+      if (this.#stale?.includes(found.id)) this.#issueCookie = true;
     } else {
       this.#id = this.#handle = this.#rec = undefined;
       this.#version = null;
@@ -448,7 +497,10 @@ class ServerSession<D extends object> implements Session<D> {
       createdAt: base?.createdAt ?? now,
       lastSeenAt: now,
     };
-    if (base?.userId !== undefined) next.userId = base.userId;
+    if (base?.userId !== undefined) {
+      next.userId = base.userId;
+      next.ix = this.#e.index.generation;
+    }
     if (base?.meta !== undefined) next.meta = base.meta;
     const flash = c ? applyFlash(base?.flash, c) : base?.flash;
     if (flash !== undefined) next.flash = flash;
@@ -520,6 +572,12 @@ class ServerSession<D extends object> implements Session<D> {
       }
       const next = this.#build(base, Date.now(), this.#changes);
       if (await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
+        const uid = next.userId;
+        // An entry filed under an older key (secret rotation, or an index of an earlier version) moves.
+        if (uid !== undefined && base.ix !== next.ix) {
+          const entry = { createdAt: next.createdAt, meta: next.meta };
+          await io("index", () => e.index.refile(uid, handle, entry, next.createdAt + e.t.absoluteMs));
+        }
         this.#rec = next;
         this.#fresh = false;
         this.#changes = undefined;
@@ -566,6 +624,7 @@ class ServerSession<D extends object> implements Session<D> {
       const oldUser = base?.userId;
       delete next.userId;
       delete next.meta;
+      delete next.ix;
       if (user) {
         next.userId = user.userId;
         if (user.meta !== undefined) next.meta = user.meta;
@@ -577,10 +636,19 @@ class ServerSession<D extends object> implements Session<D> {
       const nh = hashId(nid);
       const expiresAt = deadlineOf(next, e.t.idleMs, e.t.absoluteMs);
       const uid = next.userId;
-      // Index first: a revokeUser running now either sees this entry or runs before the record exists.
-      if (uid !== undefined)
-        await io("index", () => e.index.put(uid, nh, { createdAt: now, meta: next.meta }, expiresAt));
+      if (uid !== undefined) {
+        next.ix = e.index.generation;
+        // The entry lives as long as the session can (its record's deadline moves with activity).
+        const entry = { createdAt: now, meta: next.meta };
+        await io("index", () => e.index.put(uid, nh, entry, now + e.t.absoluteMs));
+      }
       if (!(await e.create(nh, next))) continue;
+      if (uid !== undefined && now < (await io("revoke check", () => e.index.notBefore(uid)))) {
+        // revokeUser ran while this login was in flight: it may have walked the index before our entry.
+        await io("regenerate", () => e.records.delete(nh));
+        await io("index", () => e.index.remove(uid, nh));
+        throw new SessionConflictError(attempt + 1);
+      }
       if (handle !== undefined && base !== undefined) {
         const ok = await e.writeIf(handle, ver, { movedAt: now }, Math.min(now + TOMBSTONE_MS, expiresAt));
         if (!ok) {
@@ -598,6 +666,7 @@ class ServerSession<D extends object> implements Session<D> {
       this.#fresh = false;
       this.#changes = undefined;
       this.#issueCookie = true;
+      if (user) await io("index", () => e.enforceLimit(user.userId, nh));
       return;
     }
     throw new SessionConflictError(e.maxRetries);

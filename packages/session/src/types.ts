@@ -120,6 +120,12 @@ export interface SessionsOptions extends CommonOptions {
   store: KvStore;
   /** Key prefix of this session layer inside `store`. Default "sess". */
   namespace?: string;
+  /**
+   * Most live sessions one user may have. A login beyond it ends that user's least recently
+   * used sessions (never the one logging in), so credentials in the wrong hands cannot pile up
+   * sessions faster than the owner can revoke them. Default 100.
+   */
+  maxSessionsPerUser?: number;
   /** Compare-and-set attempts per commit before a `SessionConflictError`. Default 10. */
   maxRetries?: number;
   /** Told about a stored record that cannot be decoded (it is then ignored and a fresh session started). */
@@ -129,9 +135,13 @@ export interface SessionsOptions extends CommonOptions {
 export interface Sessions<D extends object = SessionData> {
   /** Starts a request's session. No I/O until the session is read or written. */
   open(input?: OpenInput): Session<D>;
-  /** The user's live sessions; stale index entries are pruned on the way. */
+  /** Every live session of the user, most recently used first (no cap); stale index entries are pruned on the way. */
   listUserSessions(userId: string, options?: { current?: Session<D> }): Promise<UserSessionInfo[]>;
-  /** Ends every session of the user, except the one given. Returns how many were ended. */
+  /**
+   * Ends every session of the user whose login began before this call, except the one given, however
+   * many there are; a login racing it fails with a `SessionConflictError` rather than survive.
+   * Returns how many records were deleted.
+   */
   revokeUser(userId: string, options?: { except?: Session<D> | string }): Promise<number>;
   /** Ends one session of the user by its handle; false when the user has no such session. */
   revokeSession(userId: string, handle: string): Promise<boolean>;

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { hashId, ID_CHARS, isWellFormedId, SIG_CHARS, signId, unsignId } from "./crypto.js";
+import { hashId, ID_CHARS, isWellFormedId, SIG_CHARS, signId, signingKeyOf } from "./crypto.js";
 
 /** Enough for the sessions active on one server over minutes; ~250 bytes each (2.5 MB at most). */
 export const VERIFIED_IDS_MAX = 10_000;
@@ -15,8 +15,9 @@ export const VERIFIED_IDS_MAX = 10_000;
  * What does not change: a hit still compares the whole signature in constant
  * time (and checks its shape first, as `unsignId` does, so no non-ASCII twin
  * can pass). Only IDs that verified are kept, so forged cookies cannot churn
- * the memory; a cookie whose signature differs from the kept one (say, signed
- * with another of the keys) takes the full path. The keys of one `Sessions`
+ * the memory. The kept signature is always the current key's, so a cookie
+ * signed with an older key takes the full path and is reported `stale`, for the
+ * session layer to re-sign it. The keys of one `Sessions`
  * never change, so a kept signature never goes stale; whether the session
  * still exists is the store's to say, as before. Bounded: the oldest entries
  * go first.
@@ -26,6 +27,8 @@ export interface VerifiedIds {
   verify(value: string): string | undefined;
   /** `hashId(id)`, kept for an ID that verified or was signed here. */
   handle(id: string): string;
+  /** Whether a value that verified was signed with an older key than the current one. */
+  stale(value: string): boolean;
   /** `signId(keys, id)`, remembering the ID as verified (a new session's next request hits). */
   sign(id: string, handle: string): string;
   /** How many IDs are kept now (for tests and metrics). */
@@ -56,10 +59,17 @@ export function createVerifiedIds(keys: readonly Buffer[], max = VERIFIED_IDS_MA
         // The shape check first: latin1 keeps only the low byte, so "Ł" would otherwise pass for "A".
         if (isWellFormedId(sig) && timingSafeEqual(known.sig, Buffer.from(sig, "latin1"))) return id;
       }
-      const verified = unsignId(keys, value);
-      if (verified !== undefined && known === undefined)
-        keep(verified, value.slice(ID_CHARS + 1), hashId(verified));
-      return verified;
+      const k = signingKeyOf(keys, value);
+      if (k < 0) return undefined;
+      if (known === undefined) {
+        const current = k === 0 ? value : signId(keys, id);
+        keep(id, current.slice(ID_CHARS + 1), hashId(id));
+      }
+      return id;
+    },
+    stale(value) {
+      const known = kept.get(value.slice(0, ID_CHARS));
+      return known === undefined || known.sig.toString("latin1") !== value.slice(ID_CHARS + 1);
     },
     handle(id) {
       return kept.get(id)?.handle ?? hashId(id);

@@ -13,6 +13,20 @@ const oldKeyOnly = keys.slice(1);
 const swap = (s: string, i: number, c: string) => s.slice(0, i) + c + s.slice(i + 1);
 
 describe("createVerifiedIds", () => {
+  it("reports a value signed with an older key as stale, before and after the ID is kept", () => {
+    const ids = createVerifiedIds(keys);
+    const id = newSessionId();
+    const old = signId(oldKeyOnly, id);
+    for (let round = 0; round < 2; round++) {
+      expect(ids.verify(old)).toBe(id);
+      expect(ids.stale(old)).toBe(true);
+    }
+    const current = signId(keys, id);
+    expect(ids.verify(current)).toBe(id);
+    expect(ids.stale(current)).toBe(false);
+    expect(ids.sign(id, hashId(id))).toBe(current);
+  });
+
   it("answers exactly as unsignId, before and after an ID is kept", () => {
     const ids = createVerifiedIds(keys);
     const id = newSessionId();
