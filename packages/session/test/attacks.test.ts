@@ -294,6 +294,8 @@ describe("attacks and bad input", () => {
     expect(err).toBeInstanceOf(SessionStoreError);
     expect((err as SessionStoreError).code).toBe("SESSION_STORE");
     expect((err as Error).cause).toBeInstanceOf(KvClosedError);
+    // The message is what a framework may show a client: it names the operation, not the store's error.
+    expect((err as Error).message).toBe("session store unavailable (load); see the error's cause");
     const w = sessions.open({ cookieHeader: jar.header(), secure: true });
     w.set("n", 2);
     await expect(w.commit()).rejects.toThrow(SessionStoreError);
