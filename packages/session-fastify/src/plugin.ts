@@ -4,7 +4,7 @@ import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastif
 import fp from "fastify-plugin";
 import { withStatus } from "./errors.js";
 import type { KvSessionOptions } from "./options.js";
-import { type FastifySession, RequestSession } from "./request-session.js";
+import { type FastifySession, RequestSession, type SentHead } from "./request-session.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -32,6 +32,13 @@ function openSession(
       forwardedProto: raw.headers["x-forwarded-proto"],
     }),
   );
+}
+
+/** Puts back the status and headers the route had when it sent its reply. */
+function restoreHead(reply: FastifyReply, head: SentHead): void {
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+  reply.headers(head.headers);
+  reply.code(head.status);
 }
 
 function appendSetCookie(reply: FastifyReply, values: string[]): void {
@@ -64,15 +71,38 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
     const s = (request as WithSlot)[kSlot];
     // An error response after a failed commit passes here again: commit at most once, and
     // never retry a store that already failed in this request.
-    if (s === null || s.committed || s.failed) return next(null, payload);
+    if (s === null || s.failed) return next(null, payload);
+    if (s.committed) {
+      if (s.committing === null) return next(null, payload);
+      // The reply is held for the commit but, for the route, already sent: a send now (an async
+      // handler's reply.send() without `return reply`, a second send, the error handler of a
+      // throw after a send) is one plain Fastify would ignore. Its hook chain is left unfinished.
+      s.lateSend = true;
+      reply.log.warn(
+        `Reply was already sent, did you forget to "return reply" in the "${request.url}" (${request.method}) route?`,
+      );
+      return;
+    }
     s.committed = true;
+    s.committing = { status: reply.statusCode, headers: reply.getHeaders() };
     s.core.commit().then(
       (result) => {
+        const sent = s.committing!;
+        s.committing = null;
+        // What a late send changed (a status, a content type) belongs to a reply that never goes out.
+        if (s.lateSend) restoreHead(reply, sent);
         if (result.setCookie.length > 0) appendSetCookie(reply, result.setCookie);
         if (result.headers["cache-control"]) reply.header("cache-control", result.headers["cache-control"]);
-        next(null, payload);
+        // As Fastify's own runner does for a hook's promise: a throw while it writes the head
+        // (an invalid header value) goes to its error path, not to an unhandled rejection.
+        try {
+          next(null, payload);
+        } catch (err) {
+          next(err as Error);
+        }
       },
       (err: unknown) => {
+        s.committing = null;
         s.failed = true;
         next(withStatus(err) as Error);
       },

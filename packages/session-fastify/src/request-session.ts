@@ -1,5 +1,6 @@
 import type { JsonValue } from "@kvsession/kv";
 import type { Session, SessionData } from "@kvsession/session";
+import type { FastifyReply } from "fastify";
 import { withStatus } from "./errors.js";
 
 /**
@@ -60,6 +61,12 @@ export interface FastifySession {
   readonly core: Session<SessionData>;
 }
 
+/** The status and headers of a reply at the moment the route sent it. */
+export interface SentHead {
+  status: number;
+  headers: ReturnType<FastifyReply["getHeaders"]>;
+}
+
 function sync<T>(fn: () => T): T {
   try {
     return fn();
@@ -78,6 +85,10 @@ export class RequestSession implements FastifySession {
   /** A session call already failed in this request: the error response must not retry the store. */
   failed = false;
   committed = false;
+  /** Set while the commit runs: the head of the reply the route sent, which the commit holds back. */
+  committing: SentHead | null = null;
+  /** The route sent again while the commit ran (the late send was dropped). */
+  lateSend = false;
   constructor(readonly core: Session<SessionData>) {}
 
   /**
