@@ -1,3 +1,5 @@
+import { KvArgumentError } from "@kvsession/kv";
+
 /**
  * Key <-> file name. A key is percent-encoded into `[a-z0-9_-]` plus `%XX`
  * escapes (uppercase hex) of its UTF-8 bytes: reversible, no `.`, `/`, `\`,
@@ -16,8 +18,29 @@ export function encodeKey(key: string): string {
   return e.replace(ESCAPE, (m) => (m.length === 3 ? m : `%${m.charCodeAt(0).toString(16).toUpperCase()}`));
 }
 
+/** The key of a file name encodeKey produced; KvArgumentError for a name that is no percent-encoded UTF-8. */
 export function decodeName(name: string): string {
-  return decodeURIComponent(name);
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    throw new KvArgumentError(`"${name.slice(0, 80)}" is not a kv-fs file name (its escapes are not UTF-8)`);
+  }
+}
+
+/**
+ * The key whose file `name` is, in shard `shard`; undefined for a file kv-fs never writes there
+ * (dropped into the directory by something else), which listing, clear() and the sweep skip. Only
+ * the one spelling encodeKey gives a key is that key's file: "%FF" is no UTF-8, "%61" is not the
+ * file of "a" (that is "a"), a NUL is no key, and a key's file lives in its own shard only.
+ */
+export function keyOfName(name: string, shard: number): string | undefined {
+  let key: string;
+  try {
+    key = decodeURIComponent(name);
+  } catch {
+    return undefined;
+  }
+  return key.includes("\0") || encodeKey(key) !== name || shardOf(key) !== shard ? undefined : key;
 }
 
 /** A file name produced by encodeKey: the only names listing and clearing ever touch. */

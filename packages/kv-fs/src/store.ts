@@ -21,7 +21,7 @@ import {
   type KvVersion,
   startDriverSweeper,
 } from "@kvsession/kv";
-import { decodeName, encodeKey, SHARDS, shardName } from "./encoding.js";
+import { encodeKey, keyOfName, SHARDS, shardName } from "./encoding.js";
 import { toKvError } from "./errors.js";
 import {
   type Durability,
@@ -184,7 +184,8 @@ export function fsDriver(
     let examined = 0;
     const budget = batch * 20;
     for (let visited = 0; visited < SHARDS && deleted < batch && examined < budget; visited++) {
-      const shard = join(dir, shardName(sweepAt));
+      const s = sweepAt;
+      const shard = join(dir, shardName(s));
       sweepAt = (sweepAt + 1) % SHARDS;
       for (const tmp of leftovers(shard)) {
         try {
@@ -194,7 +195,8 @@ export function fsDriver(
       for (const name of shardNames(shard)) {
         if (deleted >= batch || examined >= budget) break;
         examined++;
-        const key = decodeName(name);
+        const key = keyOfName(name, s);
+        if (key === undefined) continue;
         let h: ReturnType<typeof readHeader>;
         try {
           h = readHeader(file(key));
@@ -306,8 +308,8 @@ export function fsDriver(
             if (s === start && name <= after) continue;
             scanned++;
             if (name.startsWith(encodedPrefix)) {
-              const key = decodeName(name);
-              const item = readItem(key, values, now);
+              const key = keyOfName(name, s);
+              const item = key === undefined ? undefined : readItem(key, values, now);
               if (item) items.push(item);
             }
             if (items.length === limit || scanned >= budget)
@@ -333,8 +335,11 @@ export function fsDriver(
         throw fail("clear", error);
       }
       for (const s of shards) {
+        const index = Number.parseInt(s, 16);
         for (const name of shardNames(join(dir, s))) {
-          if (name.startsWith(encodedPrefix)) await locked(decodeName(name), "clear", remove);
+          if (!name.startsWith(encodedPrefix)) continue;
+          const key = keyOfName(name, index);
+          if (key !== undefined) await locked(key, "clear", remove);
         }
       }
     },

@@ -13,6 +13,7 @@ import {
 import { requireService } from "@kvsession/kv-test-suite";
 import { afterAll, describe, expect, it } from "vitest";
 import { createFsStore, encodeKey, fsDriver } from "../src/index.js";
+import { holderLine, thisProcess } from "../src/locks.js";
 import { tempDir } from "./helpers.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -134,6 +135,26 @@ describe("kv-fs: damaged and vanished files", () => {
     await s.set("bad", enc("repaired"));
     expect(dec(await s.get("bad"))).toBe("repaired");
     expect(await s.delete("junk")).toBe(true);
+    await s.close();
+  });
+
+  it("skips files whose names kv-fs never writes (%FF, a needless escape, NUL) in listing, clear() and the sweep", async () => {
+    const dir = fresh();
+    const s = createFsStore({ dir, sweepIntervalMs: false });
+    await s.set("a", enc("1"));
+    const shard = join(dir, keyFiles(dir)[0]!.split("/")[0]!);
+    // "%FF" is no UTF-8; "%61" spells "a" the long way; "%00" would be a NUL key.
+    const foreign = ["%FF", "%61", "%00", "%E2%82"];
+    for (const name of foreign) writeFileSync(join(shard, name), "not written by kv-fs");
+    expect((await s.listKeys()).keys).toEqual(["a"]);
+    expect((await s.listKeys({ prefix: "a" })).keys).toEqual(["a"]);
+    expect((await s.listEntries()).entries.map((e) => e.key)).toEqual(["a"]);
+    const d = fsDriver(dir, { dir, durability: "normal", maxValueBytes: 1024, sweepIntervalMs: false });
+    expect(await d.sweep(10, Date.now() + 60_000)).toBe(0);
+    await d.close?.();
+    await s.clear();
+    expect((await s.listKeys()).keys).toEqual([]);
+    expect(readdirSync(shard).sort()).toEqual([...foreign].sort());
     await s.close();
   });
 
@@ -266,6 +287,16 @@ describe("kv-fs: several processes", () => {
     await s.close();
   });
 
+  it("setIfAbsent has exactly one winner per key across 3 processes", async () => {
+    const dir = fresh();
+    createFsStore({ dir, sweepIntervalMs: false });
+    const runs = await Promise.all([1, 2, 3].map(() => output(child(["claim", dir, "200"]))));
+    expect(runs.map((r) => r.code)).toEqual([0, 0, 0]);
+    const won = runs.flatMap((r) => JSON.parse(r.out) as string[]);
+    expect(won.length).toBe(200);
+    expect(new Set(won).size).toBe(200);
+  });
+
   it("recovers a lock left by a killed process, and times out on a live one with a clear message", async () => {
     const dir = fresh();
     const s = createFsStore({ dir, sweepIntervalMs: false, lockTimeoutMs: 100 });
@@ -273,7 +304,7 @@ describe("kv-fs: several processes", () => {
     const lockOf = join(dir, `${keyFiles(dir)[0]!}.lock`);
     const dead = spawn(process.execPath, ["-e", ""]);
     await new Promise((r) => dead.on("exit", r));
-    writeFileSync(lockOf, `${dead.pid} ${(await import("node:os")).hostname()} feedface`);
+    writeFileSync(lockOf, holderLine({ ...thisProcess(), pid: dead.pid!, start: undefined }, "feedface"));
     await s.set("k", enc("2"));
     expect(dec(await s.get("k"))).toBe("2");
     writeFileSync(lockOf, `1 some-other-host feedface`);
