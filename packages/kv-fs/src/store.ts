@@ -50,7 +50,7 @@ export interface FsStoreOptions extends DriverSweepOptions {
   durability?: Durability;
   /**
    * `true` (default): every write takes a per-key lock file, so `setIfAbsent` and compare-and-set
-   * are atomic across the processes of one host sharing the directory. `false`: writes skip the
+   * are atomic across the threads and processes of one host sharing the directory. `false`: writes skip the
    * lock (faster) and those two operations are reported unsupported.
    */
   locking?: boolean;
@@ -75,7 +75,7 @@ const LEFTOVER_AGE_MS = 10 * 60_000;
  * file name, sharded over 4096 subdirectories by a hash of the key; atomic
  * writes (temp file, flush, rename); expiry in each file's header, reclaimed
  * by a bounded background sweep; per-key lock files make `setIfAbsent` and
- * compare-and-set atomic across the processes of one host.
+ * compare-and-set atomic across the threads and processes of one host.
  *
  * @example
  * import { createFsStore } from "@kvsession/kv-fs";
