@@ -9,17 +9,15 @@ import {
   SessionStateError,
   SessionStoreError,
 } from "./errors.js";
-import { type CookiePlan, cookiePlanner, resolveTimeouts } from "./options.js";
 import {
-  applyData,
-  applyFlash,
-  assertDataKey,
-  type Changes,
-  DELETED,
-  newChanges,
-  noChanges,
-  withFlash,
-} from "./record.js";
+  type CookiePlan,
+  type CookiePlanner,
+  cookiePlanner,
+  resolveTimeouts,
+  type Timeouts,
+} from "./options.js";
+import { applyData, applyFlash, newChanges } from "./record.js";
+import { RequestSession, type SessionView } from "./request-session.js";
 import { compress, seal, sealedLength, unseal } from "./seal.js";
 import type { CommitResult, CommonOptions, OpenInput, Session, SessionData } from "./types.js";
 import { createUserIndex } from "./user-index.js";
@@ -82,8 +80,6 @@ function asPayload(v: unknown): Payload | undefined {
   return v as unknown as Payload;
 }
 
-const internals = new WeakMap<object, { reissueAt(at: number): void }>();
-
 /**
  * Sessions sealed in the cookie itself (AES-256-GCM), for apps without a store.
  * Same `Session` surface as `createSessions`. Read the revocation notes in the
@@ -112,358 +108,313 @@ export function createSealedSessions<D extends object = SessionData>(
     options.revocationStore &&
     createUserIndex(options.revocationStore.withPrefix("sess-nbf:"), deriveKeys(secrets, "user-index"));
 
-  async function notBefore(uid: string): Promise<number> {
-    if (!nbfStore) return 0;
-    try {
-      return await nbfStore.notBefore(uid);
-    } catch (err) {
-      throw new SessionStoreError("revocation check", err);
-    }
-  }
-
-  function open(input: OpenInput = {}): Session<D> {
-    const plan: CookiePlan = planCookie(input);
-    const name = plan.name;
-    const pairs = (() => {
-      let p: ReturnType<typeof parseCookieHeader> | undefined;
-      return () => (p ??= parseCookieHeader(input.cookieHeader));
-    })();
-    /** Cookie names of ours the browser sent: the ones a new seal or a destroy must overwrite. */
-    const sentNames = (): Set<string> => {
-      const s = new Set<string>();
-      for (const p of pairs()) if (p.name === name || p.name.startsWith(`${name}.`)) s.add(p.name);
-      return s;
-    };
-
-    let loaded = false;
-    let loading: Promise<void> | undefined;
-    let payload: Payload | undefined;
-    /** What the request's cookie carried: "created" vs "saved". */
-    let loadedPayload: Payload | undefined;
-    let keyIndex = 0;
-    let changes: Changes = newChanges();
-    let touchWanted = false;
-    let reissue = false;
-    let minIat = 0;
-    let state: "open" | "destroyed" | "committed" = "open";
-
-    function opened(text: string, chunks: number, now: number): Payload | undefined {
-      const r = unseal(keys, text, name, chunks);
-      if (!r) return undefined;
-      let p: Payload | undefined;
+  const engine: SealedEngine = {
+    keys,
+    t,
+    planCookie,
+    chunking,
+    maxChunks,
+    threshold,
+    async notBefore(uid) {
+      if (!nbfStore) return 0;
       try {
-        p = asPayload(codec.decode(r.plain));
-      } catch {
-        return undefined;
-      }
-      if (!p) return undefined;
-      const deadline = Math.min(p.exp, p.lst + t.idleMs, p.crt + t.absoluteMs);
-      if (now >= deadline) return undefined;
-      if (r.keyIndex > 0) keyIndex = r.keyIndex;
-      return p;
-    }
-
-    async function loadNow(): Promise<void> {
-      const now = Date.now();
-      const found: Payload[] = [];
-      for (const v of cookieValues(pairs(), name).slice(0, 4)) {
-        const p = opened(v, 1, now);
-        if (p) found.push(p);
-      }
-      const heads = cookieValues(pairs(), `${name}.0`);
-      const m = heads.length === 1 ? CHUNK_HEAD.exec(heads[0]!) : null;
-      if (m) {
-        const n = Number(m[1]);
-        const parts = [heads[0]!.slice(m[0].length)];
-        for (let i = 1; i < n; i++) {
-          const vs = cookieValues(pairs(), `${name}.${i}`);
-          // A chunk sent twice is ambiguous: refuse the whole set rather than guess.
-          if (vs.length !== 1) {
-            parts.length = 0;
-            break;
-          }
-          parts.push(vs[0]!);
-        }
-        if (n >= 2 && parts.length === n) {
-          const p = opened(parts.join(""), n, now);
-          if (p) found.push(p);
-        }
-      }
-      const sids = new Set(found.map((p) => p.sid));
-      let p = sids.size === 1 ? found[0] : undefined;
-      if (p?.uid !== undefined && p.iat < (await notBefore(p.uid))) p = undefined;
-      payload = loadedPayload = p;
-      loaded = true;
-    }
-
-    function load(): Promise<void> {
-      if (loaded) return Promise.resolve();
-      loading ??= loadNow().finally(() => {
-        loading = undefined;
-      });
-      return loading;
-    }
-
-    function assertOpen(what: string): void {
-      if (state === "committed")
-        throw new SessionStateError(`${what} after commit(); the response headers are already out`);
-      if (state === "destroyed")
-        throw new SessionStateError(`${what} after destroy(); open a new session instead`);
-    }
-
-    /** `iat` is when the user logged in (or the session began): re-sealing keeps it, so a revocation reaches every later copy. */
-    function fresh(now: number): Payload {
-      return { v: 1, sid: newSessionId(), crt: now, iat: now, lst: now, exp: now, data: {} };
-    }
-
-    /** Cookies for a payload: one, or numbered chunks; a too-large session is an error before any header exists. */
-    function cookiesFor(p: Payload): Map<string, string> {
-      let plain: Uint8Array;
-      try {
-        plain = codec.encode(p);
+        return await nbfStore.notBefore(uid);
       } catch (err) {
-        throw new SessionDataError(`cannot seal the session: ${(err as Error).message}`, { cause: err });
+        throw new SessionStoreError("revocation check", err);
       }
-      const { body, flags } = compress(Buffer.from(plain), threshold);
-      const maxAge = plan.persistent ? Math.ceil((p.crt + t.absoluteMs - Date.now()) / 1000) : undefined;
-      const attrs = { ...plan.attrs, maxAge };
-      const room = (cookieName: string) => MAX_COOKIE_BYTES - serializeCookie(cookieName, "", attrs).length;
-      const len = sealedLength(body.length);
-      const out = new Map<string, string>();
-      if (len <= room(name)) {
-        out.set(name, serializeCookie(name, seal(keys[0]!, body, flags, name, 1), attrs));
-        return out;
-      }
-      if (!chunking)
-        throw new SessionCookieTooLargeError(
-          len + MAX_COOKIE_BYTES - room(name),
-          MAX_COOKIE_BYTES,
-          "enable chunking, store less in the session, or use server-side sessions",
-        );
-      for (let n = 2; n <= maxChunks; n++) {
-        const rooms = Array.from(
-          { length: n },
-          (_, i) => room(`${name}.${i}`) - (i === 0 ? `${n}~`.length : 0),
-        );
-        if (rooms.reduce((a, b) => a + b, 0) < len) continue;
-        const text = seal(keys[0]!, body, flags, name, n);
-        let at = 0;
-        for (let i = 0; i < n; i++) {
-          const piece = text.slice(at, at + rooms[i]!);
-          at += piece.length;
-          out.set(`${name}.${i}`, serializeCookie(`${name}.${i}`, (i === 0 ? `${n}~` : "") + piece, attrs));
-        }
-        return out;
-      }
-      throw new SessionCookieTooLargeError(
-        len,
-        maxChunks * MAX_COOKIE_BYTES,
-        `it does not fit in ${maxChunks} chunk cookies; store less in the session or use server-side sessions`,
-      );
-    }
-
-    function clearing(names: Iterable<string>): string[] {
-      return [...names].map((n) => serializeCookie(n, "", { ...plan.attrs, maxAge: 0 }));
-    }
-
-    function rotate(keepData: boolean, user?: { uid: string; meta: JsonValue | undefined }): void {
-      const now = Date.now();
-      const next = fresh(now);
-      // A regeneration that keeps the user is no new login: it stays under the user's revocations.
-      if (keepData && payload?.uid !== undefined && !user) next.iat = payload.iat;
-      if (keepData && payload) {
-        next.data = applyData(payload.data, changes.patch);
-        const flash = applyFlash(payload.flash, changes);
-        if (flash) next.flash = flash;
-        if (payload.uid !== undefined) next.uid = payload.uid;
-        if (payload.meta !== undefined) next.meta = payload.meta;
-      } else if (keepData) {
-        next.data = applyData({}, changes.patch);
-        const flash = applyFlash(undefined, changes);
-        if (flash) next.flash = flash;
-      }
-      if (user) {
-        next.uid = user.uid;
-        if (user.meta !== undefined) next.meta = user.meta;
-        else delete next.meta;
-      }
-      payload = next;
-      changes = newChanges();
-      reissue = true;
-    }
-
-    const session: Session<D> = {
-      async get(key) {
-        assertDataKey(key);
-        const c = changes.patch.get(key);
-        if (c !== undefined) return (c === DELETED ? undefined : c) as D[typeof key] | undefined;
-        await load();
-        return payload?.data[key] as D[typeof key] | undefined;
-      },
-      async has(key) {
-        return (await session.get(key)) !== undefined;
-      },
-      async all() {
-        await load();
-        return applyData(payload?.data ?? {}, changes.patch) as Partial<D>;
-      },
-      set(key, value) {
-        assertOpen("set()");
-        assertDataKey(key);
-        changes.patch.set(key, value === undefined ? DELETED : (value as JsonValue));
-      },
-      delete(key) {
-        assertOpen("delete()");
-        assertDataKey(key);
-        changes.patch.set(key, DELETED);
-      },
-      flash(type, message) {
-        assertOpen("flash()");
-        assertDataKey(type);
-        withFlash(changes);
-        const list = changes.flashAdd.get(type) ?? [];
-        list.push(message);
-        changes.flashAdd.set(type, list);
-      },
-      async flashes(type) {
-        assertOpen("flashes()");
-        assertDataKey(type);
-        await load();
-        withFlash(changes);
-        const taken = changes.flashTaken.get(type) ?? 0;
-        const stored = (payload?.flash?.[type] ?? []).slice(taken);
-        const own = changes.flashAdd.get(type) ?? [];
-        changes.flashAdd.delete(type);
-        if (stored.length > 0) changes.flashTaken.set(type, taken + stored.length);
-        return [...stored, ...own];
-      },
-      async regenerate(opts) {
-        assertOpen("regenerate()");
-        await load();
-        rotate(opts?.keepData ?? true);
-      },
-      async bindUser(userId, meta) {
-        assertOpen("bindUser()");
-        if (typeof userId !== "string" || userId === "" || userId.length > 1024)
-          throw new SessionDataError("userId must be a non-empty string of at most 1024 characters");
-        await load();
-        rotate(true, { uid: userId, meta });
-      },
-      async userId() {
-        await load();
-        return payload?.uid;
-      },
-      async exists() {
-        await load();
-        return payload !== undefined;
-      },
-      async handle() {
-        await load();
-        return payload === undefined ? undefined : hashId(payload.sid);
-      },
-      async destroy() {
-        assertOpen("destroy()");
-        state = "destroyed";
-        payload = undefined;
-        changes = newChanges();
-      },
-      async reload() {
-        assertOpen("reload()");
-        changes = newChanges();
-        if (!reissue) {
-          loaded = false;
-          await load();
-        }
-      },
-      touch() {
-        assertOpen("touch()");
-        touchWanted = true;
-      },
-      async save() {
-        assertOpen("save()");
-        // Nothing to write ahead of the response: the cookie is the storage.
-        await load();
-      },
-      async commit(): Promise<CommitResult> {
-        if (state === "committed") throw new SessionStateError("commit() called twice");
-        const result: CommitResult = { setCookie: [], headers: {}, outcome: "untouched" };
-        if (state === "destroyed") {
-          state = "committed";
-          result.setCookie = clearing(sentNames());
-          result.headers["cache-control"] = "no-store";
-          result.outcome = "destroyed";
-          return result;
-        }
-        if (!loaded && noChanges(changes) && !touchWanted && !reissue && minIat === 0) {
-          state = "committed";
-          return result;
-        }
-        await load();
-        const now = Date.now();
-        const dirty = !noChanges(changes);
-        let next: Payload | undefined;
-        const hadPayload = loadedPayload !== undefined;
-        if (payload) {
-          const due = now - payload.lst >= t.touchMs || keyIndex > 0 || touchWanted || minIat > payload.iat;
-          if (dirty || reissue || due) {
-            next = {
-              ...payload,
-              data: applyData(payload.data, changes.patch),
-              lst: now,
-              iat: Math.max(payload.iat, minIat),
-            };
-            const flash = applyFlash(payload.flash, changes);
-            if (flash) next.flash = flash;
-            else delete next.flash;
-          }
-        } else if (dirty) {
-          next = fresh(now);
-          next.data = applyData({}, changes.patch);
-          const flash = applyFlash(undefined, changes);
-          if (flash) next.flash = flash;
-          reissue = true;
-        }
-        const sent = sentNames();
-        if (next) {
-          next.exp = Math.min(next.lst + t.idleMs, next.crt + t.absoluteMs);
-          const cookies = cookiesFor(next);
-          for (const n of cookies.keys()) sent.delete(n);
-          result.setCookie = [...cookies.values(), ...clearing(sent)];
-          result.outcome = hadPayload ? "saved" : "created";
-          payload = next;
-        } else {
-          result.outcome = "unchanged";
-          if (!payload) result.setCookie = clearing(sent);
-        }
-        state = "committed";
-        if (result.setCookie.length > 0) result.headers["cache-control"] = "no-store";
-        return result;
-      },
-    };
-    internals.set(session, {
-      reissueAt(at) {
-        minIat = Math.max(minIat, at);
-      },
-    });
-    return session;
-  }
+    },
+  };
 
   return {
-    open,
+    open: (input: OpenInput = {}) => new SealedSession<D>(engine, input),
     async revokeUser(userId, opts) {
       if (!nbfStore)
         throw new SessionConfigError("revokeUser needs the revocationStore option in sealed mode");
+      const keep = opts?.except instanceof SealedSession ? opts.except : undefined;
       // The kept session must be read before the revocation, or its own cookie would be refused.
-      if (opts?.except) await opts.except.exists();
+      if (keep) await keep.exists();
       // Strictly after any earlier not-before, so a session re-issued by the last revocation falls to this one.
-      const nbf = Math.max(Date.now() + 1, (await notBefore(userId)) + 1);
+      const nbf = Math.max(Date.now() + 1, (await engine.notBefore(userId)) + 1);
       try {
         await nbfStore.setNotBefore(userId, nbf, nbf + t.absoluteMs + 1000);
       } catch (err) {
         if (err instanceof SessionError) throw err;
         throw new SessionStoreError("revoke", err);
       }
-      if (opts?.except) internals.get(opts.except)?.reissueAt(nbf);
+      keep?.reissueAt(nbf);
     },
   };
+}
+
+/** What every request of one `createSealedSessions` shares. */
+interface SealedEngine {
+  keys: Buffer[];
+  t: Timeouts;
+  planCookie: CookiePlanner;
+  chunking: boolean;
+  maxChunks: number;
+  threshold: number;
+  notBefore(uid: string): Promise<number>;
+}
+
+/** One request's sealed session: loaded from (and committed to) the cookie itself. */
+class SealedSession<D extends object> extends RequestSession<D> {
+  readonly #e: SealedEngine;
+  readonly #input: OpenInput;
+  readonly #plan: CookiePlan;
+  #pairs: ReturnType<typeof parseCookieHeader> | undefined;
+  #payload: Payload | undefined;
+  /** What the request's cookie carried: "created" vs "saved". */
+  #loadedPayload: Payload | undefined;
+  #keyIndex = 0;
+  #reissue = false;
+  #minIat = 0;
+
+  constructor(engine: SealedEngine, input: OpenInput) {
+    super();
+    this.#e = engine;
+    this.#input = input;
+    this.#plan = engine.planCookie(input);
+  }
+
+  #cookiePairs() {
+    this.#pairs ??= parseCookieHeader(this.#input.cookieHeader);
+    return this.#pairs;
+  }
+
+  /** Cookie names of ours the browser sent: the ones a new seal or a destroy must overwrite. */
+  #sentNames(): Set<string> {
+    const name = this.#plan.name;
+    const s = new Set<string>();
+    for (const p of this.#cookiePairs()) if (p.name === name || p.name.startsWith(`${name}.`)) s.add(p.name);
+    return s;
+  }
+
+  protected view(): SessionView | undefined {
+    const p = this.#payload;
+    return p && { data: p.data, flash: p.flash, userId: p.uid };
+  }
+
+  protected handleNow(): string | undefined {
+    return this.#payload === undefined ? undefined : hashId(this.#payload.sid);
+  }
+
+  /** Sealed revocation keeps this session: it is re-sealed at commit with a login time after `at`. */
+  reissueAt(at: number): void {
+    this.#minIat = Math.max(this.#minIat, at);
+  }
+
+  #opened(text: string, chunks: number, now: number): Payload | undefined {
+    const r = unseal(this.#e.keys, text, this.#plan.name, chunks);
+    if (!r) return undefined;
+    let p: Payload | undefined;
+    try {
+      p = asPayload(codec.decode(r.plain));
+    } catch {
+      return undefined;
+    }
+    if (!p) return undefined;
+    const t = this.#e.t;
+    const deadline = Math.min(p.exp, p.lst + t.idleMs, p.crt + t.absoluteMs);
+    if (now >= deadline) return undefined;
+    if (r.keyIndex > 0) this.#keyIndex = r.keyIndex;
+    return p;
+  }
+
+  protected async loadNow(): Promise<void> {
+    const now = Date.now();
+    const name = this.#plan.name;
+    const pairs = this.#cookiePairs();
+    const found: Payload[] = [];
+    for (const v of cookieValues(pairs, name).slice(0, 4)) {
+      const p = this.#opened(v, 1, now);
+      if (p) found.push(p);
+    }
+    const heads = cookieValues(pairs, `${name}.0`);
+    const m = heads.length === 1 ? CHUNK_HEAD.exec(heads[0]!) : null;
+    if (m) {
+      const n = Number(m[1]);
+      const parts = [heads[0]!.slice(m[0].length)];
+      for (let i = 1; i < n; i++) {
+        const vs = cookieValues(pairs, `${name}.${i}`);
+        // A chunk sent twice is ambiguous: refuse the whole set rather than guess.
+        if (vs.length !== 1) {
+          parts.length = 0;
+          break;
+        }
+        parts.push(vs[0]!);
+      }
+      if (n >= 2 && parts.length === n) {
+        const p = this.#opened(parts.join(""), n, now);
+        if (p) found.push(p);
+      }
+    }
+    const sids = new Set(found.map((p) => p.sid));
+    let p = sids.size === 1 ? found[0] : undefined;
+    if (p?.uid !== undefined && p.iat < (await this.#e.notBefore(p.uid))) p = undefined;
+    this.#payload = this.#loadedPayload = p;
+    this.loaded = true;
+  }
+
+  protected async reloadNow(): Promise<void> {
+    if (this.#reissue) return;
+    this.loaded = false;
+    await this.load();
+  }
+
+  protected async persistNow(): Promise<void> {
+    // Nothing to write ahead of the response: the cookie is the storage.
+    await this.load();
+  }
+
+  protected async end(): Promise<void> {
+    this.#payload = undefined;
+  }
+
+  /** `iat` is when the user logged in (or the session began): re-sealing keeps it, so a revocation reaches every later copy. */
+  #fresh(now: number): Payload {
+    return { v: 1, sid: newSessionId(), crt: now, iat: now, lst: now, exp: now, data: {} };
+  }
+
+  protected async rotate(
+    keepData: boolean,
+    user?: { userId: string; meta: JsonValue | undefined },
+  ): Promise<void> {
+    await this.load();
+    const now = Date.now();
+    const payload = this.#payload;
+    const changes = this.changes ?? newChanges();
+    const next = this.#fresh(now);
+    // A regeneration that keeps the user is no new login: it stays under the user's revocations.
+    if (keepData && payload?.uid !== undefined && !user) next.iat = payload.iat;
+    if (keepData) {
+      next.data = applyData(payload?.data ?? {}, changes.patch);
+      const flash = applyFlash(payload?.flash, changes);
+      if (flash) next.flash = flash;
+      if (payload?.uid !== undefined) next.uid = payload.uid;
+      if (payload?.meta !== undefined) next.meta = payload.meta;
+    }
+    if (user) {
+      next.uid = user.userId;
+      if (user.meta !== undefined) next.meta = user.meta;
+      else delete next.meta;
+    }
+    this.#payload = next;
+    this.changes = undefined;
+    this.#reissue = true;
+  }
+
+  /** Cookies for a payload: one, or numbered chunks; a too-large session is an error before any header exists. */
+  #cookiesFor(p: Payload): Map<string, string> {
+    const { keys, t, chunking, maxChunks, threshold } = this.#e;
+    const name = this.#plan.name;
+    let plain: Uint8Array;
+    try {
+      plain = codec.encode(p);
+    } catch (err) {
+      throw new SessionDataError(`cannot seal the session: ${(err as Error).message}`, { cause: err });
+    }
+    const { body, flags } = compress(Buffer.from(plain), threshold);
+    const maxAge = this.#plan.persistent ? Math.ceil((p.crt + t.absoluteMs - Date.now()) / 1000) : undefined;
+    const attrs = { ...this.#plan.attrs, maxAge };
+    const room = (cookieName: string) => MAX_COOKIE_BYTES - serializeCookie(cookieName, "", attrs).length;
+    const len = sealedLength(body.length);
+    const out = new Map<string, string>();
+    if (len <= room(name)) {
+      out.set(name, serializeCookie(name, seal(keys[0]!, body, flags, name, 1), attrs));
+      return out;
+    }
+    if (!chunking)
+      throw new SessionCookieTooLargeError(
+        len + MAX_COOKIE_BYTES - room(name),
+        MAX_COOKIE_BYTES,
+        "enable chunking, store less in the session, or use server-side sessions",
+      );
+    for (let n = 2; n <= maxChunks; n++) {
+      const rooms = Array.from(
+        { length: n },
+        (_, i) => room(`${name}.${i}`) - (i === 0 ? `${n}~`.length : 0),
+      );
+      if (rooms.reduce((a, b) => a + b, 0) < len) continue;
+      const text = seal(keys[0]!, body, flags, name, n);
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        const piece = text.slice(at, at + rooms[i]!);
+        at += piece.length;
+        out.set(`${name}.${i}`, serializeCookie(`${name}.${i}`, (i === 0 ? `${n}~` : "") + piece, attrs));
+      }
+      return out;
+    }
+    throw new SessionCookieTooLargeError(
+      len,
+      maxChunks * MAX_COOKIE_BYTES,
+      `it does not fit in ${maxChunks} chunk cookies; store less in the session or use server-side sessions`,
+    );
+  }
+
+  #clearing(names: Iterable<string>): string[] {
+    return [...names].map((n) => serializeCookie(n, "", { ...this.#plan.attrs, maxAge: 0 }));
+  }
+
+  async commit(): Promise<CommitResult> {
+    if (this.state === "committed") throw new SessionStateError("commit() called twice");
+    const result: CommitResult = { setCookie: [], headers: {}, outcome: "untouched" };
+    if (this.state === "destroyed") {
+      this.state = "committed";
+      result.setCookie = this.#clearing(this.#sentNames());
+      result.headers["cache-control"] = "no-store";
+      result.outcome = "destroyed";
+      return result;
+    }
+    if (!this.loaded && !this.dirty() && !this.touchWanted && !this.#reissue && this.#minIat === 0) {
+      this.state = "committed";
+      return result;
+    }
+    await this.load();
+    const now = Date.now();
+    const t = this.#e.t;
+    const changes = this.changes ?? newChanges();
+    const dirty = this.dirty();
+    const payload = this.#payload;
+    let next: Payload | undefined;
+    if (payload) {
+      const due =
+        now - payload.lst >= t.touchMs ||
+        this.#keyIndex > 0 ||
+        this.touchWanted ||
+        this.#minIat > payload.iat;
+      if (dirty || this.#reissue || due) {
+        next = {
+          ...payload,
+          data: applyData(payload.data, changes.patch),
+          lst: now,
+          iat: Math.max(payload.iat, this.#minIat),
+        };
+        const flash = applyFlash(payload.flash, changes);
+        if (flash) next.flash = flash;
+        else delete next.flash;
+      }
+    } else if (dirty) {
+      next = this.#fresh(now);
+      next.data = applyData({}, changes.patch);
+      const flash = applyFlash(undefined, changes);
+      if (flash) next.flash = flash;
+      this.#reissue = true;
+    }
+    const sent = this.#sentNames();
+    if (next) {
+      next.exp = Math.min(next.lst + t.idleMs, next.crt + t.absoluteMs);
+      const cookies = this.#cookiesFor(next);
+      for (const n of cookies.keys()) sent.delete(n);
+      result.setCookie = [...cookies.values(), ...this.#clearing(sent)];
+      result.outcome = this.#loadedPayload !== undefined ? "saved" : "created";
+      this.#payload = next;
+    } else {
+      result.outcome = "unchanged";
+      if (!payload) result.setCookie = this.#clearing(sent);
+    }
+    this.state = "committed";
+    if (result.setCookie.length > 0) result.headers["cache-control"] = "no-store";
+    return result;
+  }
 }

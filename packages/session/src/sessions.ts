@@ -26,18 +26,14 @@ import {
 import {
   applyData,
   applyFlash,
-  assertDataKey,
   type Changes,
   classify,
-  DELETED,
   deadlineOf,
   isRecord,
-  newChanges,
-  noChanges,
   type StoredRecord,
   type Tombstone,
-  withFlash,
 } from "./record.js";
+import { RequestSession } from "./request-session.js";
 import { createStoreKeys } from "./store-keys.js";
 import type {
   CommitResult,
@@ -77,15 +73,6 @@ function storeError(operation: string, err: unknown): Error {
   if (err instanceof KvCodecError || err instanceof KvValueTooLargeError)
     return new SessionDataError(`cannot store the session: ${err.message}`, { cause: err });
   return new SessionStoreError(operation, err);
-}
-
-/** Full codec check (prototype-pollution keys, non-JSON values) of one value the app handed us. */
-function checkValue(what: string, value: unknown): void {
-  try {
-    codec.encode(value);
-  } catch (err) {
-    throw new SessionDataError(`cannot store ${what}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 /**
@@ -363,11 +350,10 @@ interface Engine {
 }
 
 /**
- * One request's session. A class rather than a closure factory on purpose: a
- * request then allocates one object instead of some thirty closures, which the
- * benchmark showed dominating the cycle (garbage collection).
+ * One request's server-side session: loads the record the signed cookie points at, and writes
+ * this request's changes as a compare-and-set patch on top of whatever the store holds then.
  */
-class ServerSession<D extends object> implements Session<D> {
+class ServerSession<D extends object> extends RequestSession<D> {
   readonly #e: Engine;
   readonly #input: OpenInput;
   readonly #plan: CookiePlan;
@@ -376,24 +362,28 @@ class ServerSession<D extends object> implements Session<D> {
   #candidates: string[] | undefined;
   /** IDs whose cookie was signed with an older secret: re-signed with the current one at commit. */
   #stale: string[] | undefined;
-  #changes: Changes | undefined;
-  #loaded = false;
-  #loading: Promise<void> | undefined;
   #id: string | undefined;
   #handle: string | undefined;
   #rec: StoredRecord | undefined;
   #version: KvVersion = null;
   /** `#version` is what the store held when `#rec` was read (false after our own write). */
   #fresh = false;
-  #touchWanted = false;
   #issueCookie = false;
-  #state: "open" | "destroyed" | "gone" | "committed" = "open";
   #goneByRegenerate = false;
 
   constructor(engine: Engine, input: OpenInput) {
+    super();
     this.#e = engine;
     this.#input = input;
     this.#plan = engine.planCookie(input);
+  }
+
+  protected view(): StoredRecord | undefined {
+    return this.#rec;
+  }
+
+  protected handleNow(): string | undefined {
+    return this.#handle;
   }
 
   /** Verified IDs from the Cookie header, computed on first use (a request that never touches the session pays nothing). */
@@ -421,20 +411,16 @@ class ServerSession<D extends object> implements Session<D> {
     return this.#sent!.length > 0;
   }
 
-  #ch(): Changes {
-    this.#changes ??= newChanges();
-    return this.#changes;
+  protected loadNow(): Promise<void> {
+    return this.#loadFrom(this.#cookieIds());
   }
 
-  #dirty(): boolean {
-    return this.#changes !== undefined && !noChanges(this.#changes);
-  }
-
-  #assertOpen(what: string): void {
-    if (this.#state === "committed")
-      throw new SessionStateError(`${what} after commit(); the response headers are already out`);
-    if (this.#state === "destroyed")
-      throw new SessionStateError(`${what} after destroy(); open a new session instead`);
+  protected async reloadNow(): Promise<void> {
+    const wasLoaded = this.loaded;
+    this.loaded = false;
+    if (this.state === "gone") return;
+    // Before the first load the cookie decides; afterwards the ID this session holds now.
+    await this.#loadFrom(this.#id !== undefined ? [this.#id] : wasLoaded ? [] : this.#cookieIds());
   }
 
   #loadFrom(ids: string[]): Promise<void> {
@@ -466,7 +452,7 @@ class ServerSession<D extends object> implements Session<D> {
       this.#id = this.#handle = this.#rec = undefined;
       this.#version = null;
     }
-    this.#loaded = true;
+    this.loaded = true;
   }
 
   async #loadMany(ids: string[]): Promise<void> {
@@ -485,12 +471,6 @@ class ServerSession<D extends object> implements Session<D> {
     this.#adopt(live === 1 ? found : undefined);
   }
 
-  #load(): Promise<void> | undefined {
-    if (this.#loaded) return undefined;
-    this.#loading ??= this.#loadFrom(this.#cookieIds());
-    return this.#loading;
-  }
-
   #build(base: StoredRecord | undefined, now: number, c: Changes | undefined): StoredRecord {
     const next: StoredRecord = {
       data: c ? applyData(base?.data ?? {}, c.patch) : (base?.data ?? {}),
@@ -507,51 +487,48 @@ class ServerSession<D extends object> implements Session<D> {
     return next;
   }
 
-  /** Applies pending changes to the current record with CAS, retrying on conflict; a vanished record stays gone. */
-  /** Checks what this request adds (the rest was checked when it was stored). */
-  #checkChanges(): void {
-    const c = this.#changes;
-    if (!c) return;
-    for (const [k, v] of c.patch) {
-      // Strings, booleans, null and finite numbers need no walk; everything else gets the codec's full check.
-      if (v === DELETED || v === null || typeof v === "string" || typeof v === "boolean") continue;
-      if (typeof v === "number" && Number.isFinite(v)) continue;
-      checkValue(`session key "${k}"`, v);
-    }
-    for (const [type, msgs] of c.flashAdd) checkValue(`flash messages "${type}"`, msgs);
+  protected persistNow(): Promise<"unchanged" | "saved" | "created" | "gone"> {
+    return this.#persist();
   }
 
   async #persist(): Promise<"unchanged" | "saved" | "created" | "gone"> {
-    this.#checkChanges();
-    await this.#load();
-    if (this.#state === "gone") return "gone";
+    this.checkChanges();
+    await this.load();
+    if (this.state === "gone") return "gone";
     const e = this.#e;
-    const dirty = this.#dirty();
+    const dirty = this.dirty();
     const handle = this.#handle;
     if (this.#rec === undefined || handle === undefined) {
       if (!dirty) return "unchanged";
       const now = Date.now();
       for (let attempt = 0; attempt < 3; attempt++) {
         const nid = newSessionId();
-        const next = this.#build(undefined, now, this.#changes);
+        const next = this.#build(undefined, now, this.changes);
         const nh = hashId(nid);
         if (await e.create(nh, next)) {
           this.#id = nid;
           this.#handle = nh;
           this.#rec = next;
           this.#fresh = false;
-          this.#changes = undefined;
+          this.changes = undefined;
           this.#issueCookie = true;
           return "created";
         }
       }
       throw new SessionConflictError(3);
     }
-    if (!dirty && !this.#touchWanted && Date.now() - this.#rec.lastSeenAt < e.t.touchMs) return "unchanged";
+    if (!dirty && !this.touchWanted && Date.now() - this.#rec.lastSeenAt < e.t.touchMs) return "unchanged";
     return e.exclusive(handle, (waited) => this.#update(handle, waited));
   }
 
-  /** The write loop of `#persist` for an existing record; `waited`: another write of this process went first. */
+  #gone(rec: StoredRecord | Tombstone | undefined): void {
+    // Destroyed or regenerated by someone else meanwhile: never carry its data forward.
+    this.#goneByRegenerate = rec !== undefined && !isRecord(rec);
+    this.state = "gone";
+    this.#rec = undefined;
+  }
+
+  /** The write loop for an existing record, retried on conflict; `waited`: another write of this process went first. */
   async #update(handle: string, waited: boolean): Promise<"saved" | "gone"> {
     const e = this.#e;
     let base: StoredRecord = this.#rec!;
@@ -562,15 +539,13 @@ class ServerSession<D extends object> implements Session<D> {
       if (!haveFresh) {
         const r = await e.read(handle);
         if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
-          this.#goneByRegenerate = r.rec !== undefined && !isRecord(r.rec);
-          this.#state = "gone";
-          this.#rec = undefined;
+          this.#gone(r.rec);
           return "gone";
         }
         base = r.rec;
         ver = r.version;
       }
-      const next = this.#build(base, Date.now(), this.#changes);
+      const next = this.#build(base, Date.now(), this.changes);
       if (await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
         const uid = next.userId;
         // An entry filed under an older key (secret rotation, or an index of an earlier version) moves.
@@ -580,8 +555,8 @@ class ServerSession<D extends object> implements Session<D> {
         }
         this.#rec = next;
         this.#fresh = false;
-        this.#changes = undefined;
-        this.#touchWanted = false;
+        this.changes = undefined;
+        this.touchWanted = false;
         return "saved";
       }
       haveFresh = false;
@@ -594,12 +569,13 @@ class ServerSession<D extends object> implements Session<D> {
    * the old one is replaced by a tombstone with CAS: only one of two parallel
    * regenerations can win, and a write racing with us is either seen or refused.
    */
-  async #rotate(keepData: boolean, user?: { userId: string; meta: JsonValue | undefined }): Promise<void> {
-    this.#assertOpen("regenerate()");
-    this.#checkChanges();
-    if (user?.meta !== undefined) checkValue("session metadata", user.meta);
-    await this.#load();
-    if (this.#state === "gone") throw new SessionConflictError(1);
+  protected async rotate(
+    keepData: boolean,
+    user?: { userId: string; meta: JsonValue | undefined },
+  ): Promise<void> {
+    this.checkChanges();
+    await this.load();
+    if (this.state === "gone") throw new SessionConflictError(1);
     const e = this.#e;
     const handle = this.#handle;
     let base: StoredRecord | undefined = this.#rec;
@@ -609,17 +585,14 @@ class ServerSession<D extends object> implements Session<D> {
       if (handle !== undefined && !haveFresh) {
         const r = await e.read(handle);
         if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
-          // Destroyed or regenerated by someone else meanwhile: never carry its data forward.
-          this.#state = "gone";
-          this.#goneByRegenerate = r.rec !== undefined && !isRecord(r.rec);
-          this.#rec = undefined;
+          this.#gone(r.rec);
           throw new SessionConflictError(attempt + 1);
         }
         base = r.rec;
         ver = r.version;
       }
       const now = Date.now();
-      const kept = keepData ? this.#build(base, now, this.#changes) : this.#build(undefined, now, undefined);
+      const kept = keepData ? this.#build(base, now, this.changes) : this.#build(undefined, now, undefined);
       const next: StoredRecord = { ...kept, createdAt: now, lastSeenAt: now };
       const oldUser = base?.userId;
       delete next.userId;
@@ -634,7 +607,6 @@ class ServerSession<D extends object> implements Session<D> {
       }
       const nid = newSessionId();
       const nh = hashId(nid);
-      const expiresAt = deadlineOf(next, e.t.idleMs, e.t.absoluteMs);
       const uid = next.userId;
       if (uid !== undefined) {
         next.ix = e.index.generation;
@@ -650,8 +622,8 @@ class ServerSession<D extends object> implements Session<D> {
         throw new SessionConflictError(attempt + 1);
       }
       if (handle !== undefined && base !== undefined) {
-        const ok = await e.writeIf(handle, ver, { movedAt: now }, Math.min(now + TOMBSTONE_MS, expiresAt));
-        if (!ok) {
+        const expiresAt = Math.min(now + TOMBSTONE_MS, deadlineOf(next, e.t.idleMs, e.t.absoluteMs));
+        if (!(await e.writeIf(handle, ver, { movedAt: now }, expiresAt))) {
           await io("regenerate", () => e.records.delete(nh));
           if (uid !== undefined) await io("index", () => e.index.remove(uid, nh));
           haveFresh = false;
@@ -664,7 +636,7 @@ class ServerSession<D extends object> implements Session<D> {
       this.#rec = next;
       this.#version = null;
       this.#fresh = false;
-      this.#changes = undefined;
+      this.changes = undefined;
       this.#issueCookie = true;
       if (user) await io("index", () => e.enforceLimit(user.userId, nh));
       return;
@@ -672,152 +644,51 @@ class ServerSession<D extends object> implements Session<D> {
     throw new SessionConflictError(e.maxRetries);
   }
 
-  #cookie(value: string, maxAgeSec: number | undefined): string {
-    return serializeCookie(this.#plan.name, value, { ...this.#plan.attrs, maxAge: maxAgeSec });
-  }
-
-  handle(): Promise<string | undefined> {
-    const loading = this.#load();
-    return loading === undefined ? Promise.resolve(this.#handle) : loading.then(() => this.#handle);
-  }
-
-  async get<K extends keyof D & string>(key: K): Promise<D[K] | undefined> {
-    assertDataKey(key);
-    const p = this.#changes?.patch.get(key);
-    if (p !== undefined) return (p === DELETED ? undefined : p) as D[K] | undefined;
-    await this.#load();
-    return this.#rec?.data[key] as D[K] | undefined;
-  }
-
-  async has(key: keyof D & string): Promise<boolean> {
-    return (await this.get(key)) !== undefined;
-  }
-
-  async all(): Promise<Partial<D>> {
-    await this.#load();
-    const data = this.#rec?.data ?? {};
-    return (this.#changes ? applyData(data, this.#changes.patch) : { ...data }) as Partial<D>;
-  }
-
-  set<K extends keyof D & string>(key: K, value: D[K] | undefined): void {
-    this.#assertOpen("set()");
-    assertDataKey(key);
-    this.#ch().patch.set(key, value === undefined ? DELETED : (value as JsonValue));
-  }
-
-  delete(key: keyof D & string): void {
-    this.#assertOpen("delete()");
-    assertDataKey(key);
-    this.#ch().patch.set(key, DELETED);
-  }
-
-  flash(type: string, message: JsonValue): void {
-    this.#assertOpen("flash()");
-    assertDataKey(type);
-    const c = withFlash(this.#ch());
-    const list = c.flashAdd.get(type) ?? [];
-    list.push(message);
-    c.flashAdd.set(type, list);
-  }
-
-  async flashes(type: string): Promise<JsonValue[]> {
-    this.#assertOpen("flashes()");
-    assertDataKey(type);
-    await this.#load();
-    const c = withFlash(this.#ch());
-    const taken = c.flashTaken.get(type) ?? 0;
-    const stored = (this.#rec?.flash?.[type] ?? []).slice(taken);
-    const own = c.flashAdd.get(type) ?? [];
-    c.flashAdd.delete(type);
-    if (stored.length > 0) c.flashTaken.set(type, taken + stored.length);
-    return [...stored, ...own];
-  }
-
-  async regenerate(options?: { keepData?: boolean }): Promise<void> {
-    await this.#rotate(options?.keepData ?? true);
-  }
-
-  async bindUser(userId: string, meta?: JsonValue): Promise<void> {
-    if (typeof userId !== "string" || userId === "" || userId.length > 1024)
-      throw new SessionDataError("userId must be a non-empty string of at most 1024 characters");
-    await this.#rotate(true, { userId, meta });
-  }
-
-  async userId(): Promise<string | undefined> {
-    await this.#load();
-    return this.#rec?.userId;
-  }
-
-  async exists(): Promise<boolean> {
-    await this.#load();
-    return this.#rec !== undefined;
-  }
-
-  async destroy(): Promise<void> {
-    this.#assertOpen("destroy()");
-    await this.#load();
+  protected async end(): Promise<void> {
+    await this.load();
     const h = this.#handle;
     if (h !== undefined) {
       await io("destroy", () => this.#e.records.delete(h));
       const u = this.#rec?.userId;
       if (u !== undefined) await io("index", () => this.#e.index.remove(u, h));
     }
-    this.#state = "destroyed";
     this.#id = this.#handle = this.#rec = undefined;
-    this.#changes = undefined;
   }
 
-  async reload(): Promise<void> {
-    this.#assertOpen("reload()");
-    this.#changes = undefined;
-    this.#touchWanted = false;
-    const wasLoaded = this.#loaded;
-    this.#loaded = false;
-    if (this.#state === "gone") return;
-    // Before the first load the cookie decides; afterwards the ID this session holds now.
-    await this.#loadFrom(this.#id !== undefined ? [this.#id] : wasLoaded ? [] : this.#cookieIds());
-  }
-
-  touch(): void {
-    this.#assertOpen("touch()");
-    this.#touchWanted = true;
-  }
-
-  async save(): Promise<void> {
-    this.#assertOpen("save()");
-    await this.#persist();
+  #cookie(value: string, maxAgeSec: number | undefined): string {
+    return serializeCookie(this.#plan.name, value, { ...this.#plan.attrs, maxAge: maxAgeSec });
   }
 
   async commit(): Promise<CommitResult> {
-    if (this.#state === "committed") throw new SessionStateError("commit() called twice");
+    if (this.state === "committed") throw new SessionStateError("commit() called twice");
     const result: CommitResult = { setCookie: [], headers: {}, outcome: "untouched" };
-    if (this.#state === "destroyed") {
-      this.#state = "committed";
+    if (this.state === "destroyed") {
+      this.state = "committed";
       if (this.#sentCookie()) result.setCookie.push(this.#cookie("", 0));
       result.headers["cache-control"] = "no-store";
       result.outcome = "destroyed";
       return result;
     }
-    if (!this.#loaded && !this.#dirty() && !this.#touchWanted && !this.#issueCookie) {
-      this.#state = "committed";
+    if (!this.loaded && !this.dirty() && !this.touchWanted && !this.#issueCookie) {
+      this.state = "committed";
       return result;
     }
     if (
-      this.#loaded &&
+      this.loaded &&
       this.#rec !== undefined &&
-      !this.#dirty() &&
-      !this.#touchWanted &&
+      !this.dirty() &&
+      !this.touchWanted &&
       !this.#issueCookie &&
       Date.now() - this.#rec.lastSeenAt < this.#e.t.touchMs
     ) {
       // The common read-only request: nothing to write, no cookie to send.
-      this.#state = "committed";
+      this.state = "committed";
       result.outcome = "unchanged";
       return result;
     }
     const outcome = await this.#persist();
-    const wasGone = this.#state === "gone";
-    this.#state = "committed";
+    const wasGone = this.state === "gone";
+    this.state = "committed";
     result.outcome = outcome === "unchanged" && this.#issueCookie ? "saved" : outcome;
     const rec = this.#rec;
     if (outcome !== "gone" && this.#issueCookie && this.#id !== undefined && rec !== undefined) {
