@@ -1,8 +1,20 @@
 import { ServerResponse } from "node:http";
 
-type Method = "writeHead" | "write" | "end" | "flushHeaders";
+/** The calls that send the head or the body: held while the commit runs. */
+type Held = "writeHead" | "write" | "end" | "flushHeaders";
+/** The calls that change headers: refused once the app has ended the response (see `late`). */
+type HeaderChange = "setHeader" | "appendHeader" | "removeHeader";
+type Method = Held | HeaderChange;
 type Fn = (...args: unknown[]) => unknown;
-const METHODS: readonly Method[] = ["writeHead", "write", "end", "flushHeaders"];
+const METHODS: readonly Method[] = [
+  "writeHead",
+  "write",
+  "end",
+  "flushHeaders",
+  "setHeader",
+  "appendHeader",
+  "removeHeader",
+];
 
 export interface HeaderCommit {
   setCookie: string[];
@@ -16,8 +28,18 @@ interface Pending {
   /** The methods to forward to once the commit settles. */
   methods: Record<Method, Fn>;
   /** Calls made while the commit runs, replayed in order once it settles. */
-  held: Array<[Method, unknown[]]> | undefined;
-  /** The commit settled: every hook just forwards. */
+  held: Array<[Held, unknown[]]> | undefined;
+  /** The status line when the first call was held: the one the response goes out with. */
+  status: number;
+  statusMessage: string;
+  /** The app ended the response (an `end` is held): for the app it is sent. */
+  ended: boolean;
+  /**
+   * A call after the end was refused: every later call on this response is dropped, even after
+   * the commit settled (see `late`).
+   */
+  closed: boolean;
+  /** The commit settled: every hook just forwards (a closed response's hooks drop instead). */
   done: boolean;
   /** Hooked through own properties (to put back when done) rather than through the prototype. */
   own: boolean;
@@ -32,7 +54,8 @@ const pending = new WeakMap<object, Pending>();
 
 function settleHooks(res: ServerResponse, p: Pending): void {
   p.done = true;
-  if (!p.own) return;
+  // A closed response keeps its own hooks: they drop what Express's error handling still sends.
+  if (!p.own || p.closed) return;
   // By assignment, never `delete`: deleting properties turns the response into a slow dictionary-mode object.
   const r = res as unknown as Record<Method, Fn>;
   for (const m of METHODS) r[m] = p.methods[m];
@@ -42,18 +65,33 @@ function release(res: ServerResponse, p: Pending, result: HeaderCommit): void {
   settleHooks(res, p);
   const calls = p.held ?? [];
   p.held = undefined;
-  if (!res.headersSent && !res.destroyed) {
-    if (result.setCookie.length > 0) {
-      const prior = res.getHeader("set-cookie");
-      const list = prior === undefined ? [] : Array.isArray(prior) ? prior : [String(prior)];
-      res.setHeader("set-cookie", [...list, ...result.setCookie]);
+  // Our own calls, and those a wrapper under the hooks makes back through them, must pass.
+  const closed = p.closed;
+  p.closed = false;
+  try {
+    if (!res.headersSent && !res.destroyed) {
+      // A status set after the held calls started would not have reached a response already sent.
+      res.statusCode = p.status;
+      res.statusMessage = p.statusMessage;
+      if (result.setCookie.length > 0) {
+        const prior = res.getHeader("set-cookie");
+        const list = prior === undefined ? [] : Array.isArray(prior) ? prior : [String(prior)];
+        res.setHeader("set-cookie", [...list, ...result.setCookie]);
+      }
+      for (const name in result.headers) {
+        const value = result.headers[name];
+        if (value !== undefined) res.setHeader(name, value);
+      }
     }
-    for (const name in result.headers) {
-      const value = result.headers[name];
-      if (value !== undefined) res.setHeader(name, value);
-    }
+    for (const [m, args] of calls) p.methods[m].apply(res, args);
+  } catch (err) {
+    // Without the hold this call would have thrown to the handler, and Express would have passed
+    // it to next(err): it still does, unless the head is out or Express already had an error here.
+    if (res.headersSent || closed) res.destroy(err instanceof Error ? err : undefined);
+    else p.onError(err);
+  } finally {
+    p.closed = closed;
   }
-  for (const [m, args] of calls) p.methods[m].apply(res, args);
 }
 
 function fail(res: ServerResponse, p: Pending, err: unknown): void {
@@ -63,13 +101,28 @@ function fail(res: ServerResponse, p: Pending, err: unknown): void {
     res.destroy(err instanceof Error ? err : undefined);
     return;
   }
+  if (p.closed) {
+    // Express's error handling already ran for the refused call, and what it sends is dropped:
+    // the 503 is written here, through hooks that let it pass.
+    p.closed = false;
+    try {
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      res.statusCode = 503;
+      res.setHeader("content-type", "text/plain; charset=utf-8");
+      res.setHeader("cache-control", "no-store");
+      res.end("Service Unavailable");
+    } finally {
+      p.closed = true;
+    }
+    return;
+  }
   // The handler's headers (a Location, a Content-Type…) belong to the response we are not sending.
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   p.onError(err);
 }
 
 /** The first call starts the commit; every call until it settles is held. */
-function intercept(res: ServerResponse, p: Pending, m: Method, args: unknown[]): unknown {
+function intercept(res: ServerResponse, p: Pending, m: Held, args: unknown[]): unknown {
   if (p.held) {
     p.held.push([m, args]);
   } else if (res.headersSent) {
@@ -77,6 +130,8 @@ function intercept(res: ServerResponse, p: Pending, m: Method, args: unknown[]):
     return p.methods[m].apply(res, args);
   } else {
     p.held = [[m, args]];
+    p.status = res.statusCode;
+    p.statusMessage = res.statusMessage;
     let started: Promise<HeaderCommit>;
     try {
       started = p.commit();
@@ -88,7 +143,48 @@ function intercept(res: ServerResponse, p: Pending, m: Method, args: unknown[]):
       (err) => fail(res, p, err),
     );
   }
+  if (m === "end") p.ended = true;
   return m === "write" ? true : m === "flushHeaders" ? undefined : res;
+}
+
+function headersSentError(m: Method): Error {
+  const verb =
+    m === "writeHead" ? "write" : m === "appendHeader" ? "append" : m === "removeHeader" ? "remove" : "set";
+  return Object.assign(new Error(`Cannot ${verb} headers after they are sent to the client`), {
+    code: "ERR_HTTP_HEADERS_SENT",
+  });
+}
+
+/**
+ * A call after the app ended the response, while the response waits for the commit. Without
+ * the hold the response would be out already, and Node would refuse a header change
+ * (`ERR_HTTP_HEADERS_SENT`, thrown to the caller: what a second `res.send` meets in plain
+ * Express) or a write (`ERR_STREAM_WRITE_AFTER_END`). The first such call throws the same
+ * error to its caller. Express then hands it to its error handlers; in plain Express their
+ * answer could not be sent, and the final handler destroys the socket once headers are out,
+ * which here would cut the held response. So `headersSent` stays false, and from that call on
+ * everything sent on this response is dropped: the client gets the response the app ended.
+ */
+function late(res: ServerResponse, p: Pending, m: Method, args: unknown[]): unknown {
+  // A bare end() or flushHeaders() on an ended response does nothing in Node either.
+  if ((m === "end" && (args[0] === undefined || typeof args[0] === "function")) || m === "flushHeaders")
+    return dropped(res, m);
+  p.closed = true;
+  if (m === "write" || m === "end")
+    throw Object.assign(new Error("write after end"), { code: "ERR_STREAM_WRITE_AFTER_END" });
+  throw headersSentError(m);
+}
+
+function dropped(res: ServerResponse, m: Method): unknown {
+  return m === "write" ? true : m === "flushHeaders" || m === "removeHeader" ? undefined : res;
+}
+
+function dispatch(res: ServerResponse, p: Pending, m: Method, args: unknown[]): unknown {
+  if (p.closed) return dropped(res, m);
+  if (p.done) return p.methods[m].apply(res, args);
+  if (p.ended) return late(res, p, m, args);
+  if (m === "setHeader" || m === "appendHeader" || m === "removeHeader") return p.methods[m].apply(res, args);
+  return intercept(res, p, m, args);
 }
 
 /** Hooks set as own properties of one response: shared functions, state from the WeakMap. */
@@ -96,9 +192,7 @@ const OWN_HOOKS = Object.fromEntries(
   METHODS.map((m) => [
     m,
     function (this: ServerResponse, ...args: unknown[]) {
-      const p = pending.get(this) as Pending;
-      if (p.done) return p.methods[m].apply(this, args);
-      return intercept(this, p, m, args);
+      return dispatch(this, pending.get(this) as Pending, m, args);
     },
   ]),
 ) as Record<Method, Fn>;
@@ -136,8 +230,9 @@ function hookProto(proto: object): ProtoHooks {
     before[m] = orig;
     hooks[m] = function (this: ServerResponse, ...args: unknown[]) {
       const p = pending.get(this);
-      if (p === undefined || p.done) return orig.apply(this, args);
-      return intercept(this, p, m, args);
+      // A response hooked through own properties reaches this hook only from its own hooks, forwarding.
+      if (p === undefined || p.own || (p.done && !p.closed)) return orig.apply(this, args);
+      return dispatch(this, p, m, args);
     };
     Object.defineProperty(proto, m, {
       configurable: true,
@@ -158,6 +253,8 @@ function hookProto(proto: object): ProtoHooks {
  * holds those calls back until it settles. On success the cookie headers are
  * added and the held calls replayed in order. On failure nothing of the
  * handler's response has left yet, so `onError` can answer differently (503).
+ * Once the app has ended the response it is final: a second send throws to its
+ * caller as in plain Express, and cannot change or cut short the first (see `late`).
  *
  * Hooking the methods (rather than `on-headers`, which runs synchronously) is
  * what lets an async store write happen before the status line is sent. Under
@@ -181,22 +278,37 @@ export function commitBeforeHeaders(
       r.end === hooks.end &&
       r.write === hooks.write &&
       r.writeHead === hooks.writeHead &&
-      r.flushHeaders === hooks.flushHeaders
+      r.flushHeaders === hooks.flushHeaders &&
+      r.setHeader === hooks.setHeader &&
+      r.appendHeader === hooks.appendHeader &&
+      r.removeHeader === hooks.removeHeader
     ) {
-      pending.set(res, { commit, onError, methods: before, held: undefined, done: false, own: false });
+      pending.set(res, newPending(commit, onError, before, false));
       return;
     }
   }
-  pending.set(res, {
+  const methods = {} as Record<Method, Fn>;
+  for (const m of METHODS) methods[m] = r[m];
+  pending.set(res, newPending(commit, onError, methods, true));
+  for (const m of METHODS) r[m] = OWN_HOOKS[m];
+}
+
+function newPending(
+  commit: () => Promise<HeaderCommit>,
+  onError: (err: unknown) => void,
+  methods: Record<Method, Fn>,
+  own: boolean,
+): Pending {
+  return {
     commit,
     onError,
-    methods: { writeHead: r.writeHead, write: r.write, end: r.end, flushHeaders: r.flushHeaders },
+    methods,
     held: undefined,
+    status: 0,
+    statusMessage: "",
+    ended: false,
+    closed: false,
     done: false,
-    own: true,
-  });
-  r.writeHead = OWN_HOOKS.writeHead;
-  r.write = OWN_HOOKS.write;
-  r.end = OWN_HOOKS.end;
-  r.flushHeaders = OWN_HOOKS.flushHeaders;
+    own,
+  };
 }
