@@ -1,4 +1,4 @@
-export { asBuffer } from "./buffers.js";
+export { asBuffer, storedBytes } from "./buffers.js";
 export type { BatchKind, Coalescer } from "./coalesce.js";
 export { createCoalescer } from "./coalesce.js";
 export type { Codec, JsonValue } from "./codec.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { asBuffer } from "../src/index.js";
+import { asBuffer, KvCorruptError, storedBytes } from "../src/index.js";
 
 describe("asBuffer", () => {
   it("wraps a view's own bytes, sharing its memory (no copy)", () => {
@@ -15,5 +15,27 @@ describe("asBuffer", () => {
   it("hands a Buffer back as it is", () => {
     const b = Buffer.from("abc");
     expect(asBuffer(b)).toBe(b);
+  });
+});
+
+describe("storedBytes", () => {
+  it("passes bytes through, turns text into UTF-8 bytes of its own, and refuses anything else", () => {
+    const b = new Uint8Array([1, 2, 3]);
+    expect(storedBytes(b, "engine", "k")).toBe(b);
+    const t = storedBytes("héllo", "engine", "k");
+    expect(t).toBeInstanceOf(Uint8Array);
+    expect(new TextDecoder().decode(t)).toBe("héllo");
+    expect(t.buffer.byteLength).toBe(t.byteLength); // not a slice of a shared pool
+    for (const bad of [42, null, undefined, { a: 1 }, true]) {
+      const err = (() => {
+        try {
+          return storedBytes(bad, "engine", "the-key");
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err, String(bad)).toBeInstanceOf(KvCorruptError);
+      expect((err as Error).message).toMatch(/engine.*"the-key"/);
+    }
   });
 });
