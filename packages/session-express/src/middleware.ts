@@ -1,13 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JsonValue } from "@kvsession/kv";
-import {
-  createSessions,
-  type Session,
-  SessionError,
-  type Sessions,
-  type SessionsOptions,
-} from "@kvsession/session";
+import { createSessions, type Session, type Sessions, type SessionsOptions } from "@kvsession/session";
 import { commitBeforeHeaders } from "./commit-before-headers.js";
+import { withStatus } from "./errors.js";
 import { hookRequestProto } from "./request-session.js";
 import {
   type ExpressSession,
@@ -45,17 +40,6 @@ export interface KvSessionOptions extends SessionsOptions {
 
 const isOurs = (value: unknown) => sessionState(value) !== undefined;
 
-/** Store outages and exhausted retries are the client's cue to retry: 503, not 500. */
-function withStatus(err: unknown): unknown {
-  if (err instanceof SessionError && (err.code === "SESSION_STORE" || err.code === "SESSION_CONFLICT")) {
-    const e = err as SessionError & { status?: number; statusCode?: number; expose?: boolean };
-    e.status ??= 503;
-    e.statusCode ??= 503;
-    e.expose ??= false;
-  }
-  return err;
-}
-
 /**
  * express-session compatible middleware on `@kvsession/session`: `req.session`
  * holds the data as plain properties, with `id`, `cookie`, `regenerate`,
@@ -65,7 +49,7 @@ function withStatus(err: unknown): unknown {
  * response headers go out, the properties your handler changed are written as a
  * patch (concurrent requests changing different keys both survive) and the
  * Set-Cookie / Cache-Control headers added. A store failure goes to `next(err)`
- * with `err.status = 503`.
+ * with `err.status = 503` and the message "Session store unavailable" (what failed is `err.cause`).
  *
  * @example
  * import express from "express";
@@ -151,14 +135,14 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
     // No Cookie header: nothing to verify or load.
     if (req.headers.cookie === undefined) return install({});
     // Without a verifying cookie this resolves with no I/O; with one it reads the record.
-    core.all().then(
-      (data) =>
-        core.handle().then((id) => {
-          state.id = id;
-          install(data as Record<string, JsonValue>);
-        }),
-      (err) => next(withStatus(err)),
-    );
+    // One chain, so a failure of either call reaches next(err) rather than an unhandled rejection.
+    core
+      .all()
+      .then(async (data) => {
+        state.id = await core.handle();
+        return data as Record<string, JsonValue>;
+      })
+      .then(install, (err) => next(withStatus(err)));
   };
   return Object.assign(middleware, { sessions }) as SessionMiddleware;
 }
