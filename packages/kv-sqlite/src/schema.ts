@@ -57,12 +57,26 @@ export function migrate(db: Database.Database, table: string): void {
     // A table dropped by hand leaves its meta row behind: start over rather than trust it.
     return hasTable ? (row?.schema_version ?? 0) : 0;
   };
+  // SQLite matches table names ignoring case, and this code's own lookups do not: a name that differs
+  // from an existing table's only in case would share its rows under another epoch. Refused instead.
+  const checkCase = () => {
+    const other = db
+      .prepare(
+        `SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE AND name <> ?`,
+      )
+      .get(table, table) as { name: string } | undefined;
+    if (other)
+      throw new KvArgumentError(
+        `table "${table}" would be the existing table "${other.name}": SQLite table names ignore case, so the two would share their keys; use "${other.name}", or a name that differs in more than case`,
+      );
+  };
   const tooNew = (v: number) =>
     new KvArgumentError(
       `table "${table}" has schema version ${v}, newer than this @kvsession/kv-sqlite (${SCHEMA_VERSION}); upgrade the package`,
     );
 
   if (db.readonly) {
+    checkCase();
     const current = readMeta();
     if (current > SCHEMA_VERSION) throw tooNew(current);
     if (current < SCHEMA_VERSION)
@@ -78,15 +92,18 @@ export function migrate(db: Database.Database, table: string): void {
       schema_version INTEGER NOT NULL,
       epoch INTEGER NOT NULL
     )`);
+    checkCase();
     const current = readMeta();
     if (current > SCHEMA_VERSION) throw tooNew(current);
     if (current === SCHEMA_VERSION) return;
     const steps = migrations(table);
     for (let v = current; v < SCHEMA_VERSION; v++) for (const sql of steps[v] ?? []) db.exec(sql);
-    // The epoch is kept (and bumped) when a table is re-created, so no old version can come back.
+    // A re-created table starts above every epoch its name had, in any case (SQLite's names ignore
+    // it), so no version handed out before can come back.
     db.prepare(
-      `INSERT INTO ${META_TABLE} (table_name, schema_version, epoch) VALUES (?, ?, 1)
-       ON CONFLICT (table_name) DO UPDATE SET schema_version = excluded.schema_version, epoch = epoch + 1`,
-    ).run(table, SCHEMA_VERSION);
+      `INSERT INTO ${META_TABLE} (table_name, schema_version, epoch)
+       VALUES (?, ?, (SELECT coalesce(max(epoch), 0) + 1 FROM ${META_TABLE} WHERE table_name = ? COLLATE NOCASE))
+       ON CONFLICT (table_name) DO UPDATE SET schema_version = excluded.schema_version, epoch = excluded.epoch`,
+    ).run(table, SCHEMA_VERSION, table);
   }).immediate();
 }

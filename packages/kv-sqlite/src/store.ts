@@ -10,6 +10,7 @@ import {
   type KvVersion,
   prefixUpperBound,
   startDriverSweeper,
+  storedBytes,
 } from "@kvsession/kv";
 import Database from "better-sqlite3";
 import { toKvError } from "./errors.js";
@@ -107,8 +108,11 @@ function sqliteDriver(
   const fail = (op: string, error: unknown) => toKvError(error, op, file);
   const queue = writeQueue(db, st.set, fail);
 
-  const entry = (value: Uint8Array, expiresAt: number | null): DriverEntry =>
-    expiresAt === null ? { value } : { value, expiresAt };
+  // A BLOB column holds whatever is put in it: TEXT another program wrote comes back as a string.
+  const where = `SQLite table "${table}"`;
+  const bytes = (value: unknown, key: string) => storedBytes(value, where, key);
+  const entry = (key: string, value: unknown, expiresAt: number | null): DriverEntry =>
+    expiresAt === null ? { value: bytes(value, key) } : { value: bytes(value, key), expiresAt };
   const live = (expiresAt: number | null, now: number) => expiresAt === null || expiresAt > now;
 
   // Anything that removes rows bumps the epoch in the same transaction (see statements.ts).
@@ -138,8 +142,8 @@ function sqliteDriver(
     }),
     getMany: db.transaction((keys: string[]) =>
       keys.map((k) => {
-        const row = getRaw.get(k) as [Uint8Array, number | null] | undefined;
-        return row ? entry(row[0], row[1]) : undefined;
+        const row = getRaw.get(k) as [unknown, number | null] | undefined;
+        return row ? entry(k, row[0], row[1]) : undefined;
       }),
     ),
     clear: db.transaction((prefix: string) => {
@@ -181,8 +185,8 @@ function sqliteDriver(
     get(key) {
       queue.flush();
       try {
-        const row = getRaw.get(key) as [Uint8Array, number | null] | undefined;
-        return row === undefined ? undefined : entry(row[0], row[1]);
+        const row = getRaw.get(key) as [unknown, number | null] | undefined;
+        return row === undefined ? undefined : entry(key, row[0], row[1]);
       } catch (error) {
         throw fail("get", error);
       }
@@ -246,13 +250,17 @@ function sqliteDriver(
       if (upper !== undefined) params.push(upper);
       if (cursor !== undefined) params.push(cursor);
       params.push(limit);
-      let rows: Array<{ key: string; value?: Uint8Array; expires_at: number | null }>;
+      let rows: Array<{ key: string; value?: unknown; expires_at: number | null }>;
       try {
         rows = st.list(values, upper !== undefined, cursor !== undefined).all(...params) as typeof rows;
       } catch (error) {
         throw fail("list", error);
       }
-      const items = rows.map((r) => ({ key: r.key, value: r.value, expiresAt: r.expires_at ?? undefined }));
+      const items = rows.map((r) => ({
+        key: r.key,
+        value: values ? bytes(r.value, r.key) : undefined,
+        expiresAt: r.expires_at ?? undefined,
+      }));
       return { items, cursor: items.length === limit ? items[items.length - 1]?.key : undefined };
     },
 
@@ -278,10 +286,10 @@ function sqliteDriver(
       queue.flush();
       try {
         const row = st.getVersioned.get(key) as
-          | { value: Uint8Array; expires_at: number | null; epoch: number; gen: number }
+          | { value: unknown; expires_at: number | null; epoch: number; gen: number }
           | undefined;
         return row
-          ? { entry: entry(row.value, row.expires_at), version: `${row.epoch}.${row.gen}` }
+          ? { entry: entry(key, row.value, row.expires_at), version: `${row.epoch}.${row.gen}` }
           : { entry: undefined, version: null };
       } catch (error) {
         throw fail("getVersioned", error);

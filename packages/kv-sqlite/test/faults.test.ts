@@ -59,6 +59,33 @@ describe("kv-sqlite: bad files", () => {
     expect(() => createSqliteStore({ path })).toThrow(KvCorruptError);
   });
 
+  it("reads TEXT another program wrote into the value column as its UTF-8 bytes, and refuses a number", async () => {
+    const db = new Database(file());
+    const s = createSqliteStore({ database: db, sweepIntervalMs: false });
+    const insert = db.prepare(
+      "INSERT INTO kv (key, value, expires_at, epoch, gen) VALUES (?, ?, NULL, 1, 0)",
+    );
+    insert.run("text", "héllo ✓");
+    const bytes = (v: unknown) => {
+      expect(v).toBeInstanceOf(Uint8Array);
+      return dec(v as Uint8Array);
+    };
+    expect(bytes(await s.get("text"))).toBe("héllo ✓");
+    expect(bytes((await s.getEntry("text"))?.value)).toBe("héllo ✓");
+    expect(bytes((await s.getMany(["text"]))[0])).toBe("héllo ✓");
+    expect(bytes((await s.getVersioned("text")).value)).toBe("héllo ✓");
+    expect(bytes((await s.listEntries()).entries[0]?.value)).toBe("héllo ✓");
+    insert.run("number", 42);
+    const err = await s.get("number").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KvCorruptError);
+    expect((err as Error).message).toMatch(/"number".*delete/);
+    await expect(s.getVersioned("number")).rejects.toBeInstanceOf(KvCorruptError);
+    await expect(s.listEntries()).rejects.toBeInstanceOf(KvCorruptError);
+    expect(await s.delete("number")).toBe(true);
+    await s.close();
+    db.close();
+  });
+
   it("says what to do when the directory does not exist", () => {
     expect(() => createSqliteStore({ path: join(dir, "missing", "x.db") })).toThrow(/create the directory/);
   });

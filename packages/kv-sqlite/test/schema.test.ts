@@ -86,6 +86,43 @@ describe("kv-sqlite: schema and options", () => {
     db.close();
   });
 
+  it("refuses a table name that differs only in case from an existing table, which SQLite would share", async () => {
+    const path = file();
+    const a = createSqliteStore({ path, table: "sessions", sweepIntervalMs: false });
+    await a.set("k", enc("A"));
+    for (const variant of ["Sessions", "SESSIONS", "sessionS"]) {
+      expect(() => createSqliteStore({ path, table: variant }), variant).toThrow(KvArgumentError);
+      expect(() => createSqliteStore({ path, table: variant }), variant).toThrow(/"sessions"/);
+    }
+    const ro = new Database(path, { readonly: true });
+    expect(() => createSqliteStore({ database: ro, table: "Sessions" })).toThrow(KvArgumentError);
+    ro.close();
+    // The name it was created with still opens the same keys, and nothing was cleared or re-created.
+    const same = createSqliteStore({ path, table: "sessions", sweepIntervalMs: false });
+    expect(dec(await same.get("k"))).toBe("A");
+    const before = await same.getVersioned("k");
+    expect(await same.compareAndSet("k", before.version, enc("A2"))).toBe(true);
+    await same.close();
+    await a.close();
+  });
+
+  it("never hands out a version of a dropped table again when it is re-created under another case", async () => {
+    const path = file();
+    const db = new Database(path);
+    const lower = createSqliteStore({ database: db, table: "sessions", sweepIntervalMs: false });
+    await lower.set("k", enc("old"));
+    const old = await lower.getVersioned("k");
+    await lower.close();
+    db.exec(`DROP TABLE sessions`);
+    const upper = createSqliteStore({ database: db, table: "Sessions", sweepIntervalMs: false });
+    await upper.set("k", enc("new"));
+    expect((await upper.getVersioned("k")).version).not.toBe(old.version);
+    expect(await upper.compareAndSet("k", old.version, enc("stale"))).toBe(false);
+    expect(dec(await upper.get("k"))).toBe("new");
+    await upper.close();
+    db.close();
+  });
+
   it("sweeps through the deadline index", () => {
     const db = new Database(file());
     createSqliteStore({ database: db, sweepIntervalMs: false }).close();
