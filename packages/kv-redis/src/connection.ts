@@ -11,6 +11,8 @@ import {
   type RedisSentinelOptions,
   type RedisSentinelType,
 } from "redis";
+import { SLOTS, slotOf } from "./slots.js";
+import { watchTopology } from "./topology.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: accept clients built with any modules, scripts or RESP version
 type Any = any;
@@ -44,8 +46,14 @@ export interface Transaction {
 }
 
 export interface ScanNode {
-  /** Stable identity of the node (host:port), so a cursor survives topology listing order changes. */
+  /**
+   * Stable identity of what the node holds, in listing order: in a Cluster the first slot of its
+   * shard, so a cursor keeps its place when the shard's master changes or the masters are listed
+   * in another order ("" on a single server).
+   */
   id: string;
+  /** The node itself (host:port): another address under the same id means a failover happened. */
+  address: string;
   scan(cursor: string, match: string, count: number): Promise<{ cursor: string; keys: string[] }>;
 }
 
@@ -56,6 +64,14 @@ export interface Connection {
   /** Resolves at once when connected; otherwise waits up to `waitMs` for the connection, then rejects typed. */
   usable(): Promise<void> | undefined;
   scanNodes(): Promise<ScanNode[]>;
+  /** A command failed for want of a connection or an answer: in a Cluster, re-read the slot map soon. */
+  suspect(): void;
+  /** The connection that serves `key`'s master: in a Cluster its node's own, elsewhere the only one. */
+  nodeFor(key: string): Promise<Commands>;
+  /** `WAIT replicas timeoutMs` on that connection: how many replicas acknowledged its writes so far. */
+  waitReplicas(on: Commands, replicas: number, timeoutMs: number): Promise<number>;
+  /** How many replicas are connected to the master behind that connection now (ROLE; 0 if it is no master). */
+  connectedReplicas(on: Commands): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -68,6 +84,8 @@ export interface ConnectionOptions {
   connectWaitMs: number;
   /** The same for the very first connection, which may include DNS, TLS and a cluster's slot discovery. */
   firstConnectWaitMs: number;
+  /** The longest-waiting command still unanswered, if any: a Cluster looks for a failover when it waits long. */
+  oldestPending?: () => object | undefined;
 }
 
 // Reconnect quickly after a restart, and never queue commands while offline: a caller gets a typed
@@ -111,6 +129,7 @@ export function openConnection(o: ConnectionOptions): Connection {
     } as RedisClientOptions);
   }
   const cluster = "masters" in raw;
+  const sentinel = "getSentinelNode" in raw;
   const where = describe(o);
   const r = raw as Any;
   let lastError: unknown;
@@ -130,7 +149,24 @@ export function openConnection(o: ConnectionOptions): Connection {
       },
     );
   }
-  const cmd: Commands = r.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+  const bytes = { [RESP_TYPES.BLOB_STRING]: Buffer };
+  const cmd: Commands = r.withTypeMapping(bytes);
+  const topology = cluster ? watchTopology(r, o.oldestPending ?? (() => undefined)) : undefined;
+  /** Node clients with the same reply typing as `cmd`, made once per client. */
+  const typed = new WeakMap<object, Commands>();
+  let shardStarts: { of: unknown; first: Map<unknown, number> } | undefined;
+  /** Each master's first slot, computed once per slot map (node-redis replaces `masters` on every discovery). */
+  function firstSlots(): Map<unknown, number> {
+    if (shardStarts !== undefined && shardStarts.of === r.masters) return shardStarts.first;
+    const first = new Map<unknown, number>();
+    const slots = r.slots as Array<{ master: unknown } | undefined>;
+    for (let s = 0; s < SLOTS; s++) {
+      const m = slots[s]?.master;
+      if (m !== undefined && !first.has(m)) first.set(m, s);
+    }
+    shardStarts = { of: r.masters, first };
+    return first;
+  }
   const isUpNow = cluster ? () => r.isOpen && (connected || !owned) : () => r.isReady as boolean;
   let everUp = false;
   const isUp = () => {
@@ -180,6 +216,10 @@ export function openConnection(o: ConnectionOptions): Connection {
     });
   }
 
+  /** A raw command on one connection. A Sentinel's commands take a read-only flag first; clients' do not. */
+  const send = (on: Commands, args: string[]): Promise<unknown> =>
+    sentinel ? (on as Any).sendCommand(false, args) : (on as Any).sendCommand(args);
+
   return {
     cmd,
     cluster,
@@ -187,19 +227,46 @@ export function openConnection(o: ConnectionOptions): Connection {
     usable: () => (isUp() ? undefined : waitForReady()),
     async scanNodes() {
       if (!cluster) {
-        return [{ id: "", scan: (c, match, count) => scanOn(cmd, c, match, count) }];
+        return [{ id: "", address: "", scan: (c, match, count) => scanOn(cmd, c, match, count) }];
       }
-      const masters = [...(r.masters as Array<{ address: string }>)].sort((a, b) =>
-        a.address < b.address ? -1 : a.address > b.address ? 1 : 0,
-      );
+      // Masters that serve slots, in slot order; one that lost its slots holds nothing to list.
+      const first = firstSlots();
+      const masters = (r.masters as Array<{ address: string }>)
+        .filter((m) => first.has(m))
+        .sort((a, b) => (first.get(a) as number) - (first.get(b) as number));
       return masters.map((m) => ({
-        id: m.address,
+        id: String(first.get(m)).padStart(5, "0"),
+        address: m.address,
         scan: async (c: string, match: string, count: number) =>
           scanOn(await r.nodeClient(m), c, match, count),
       }));
     },
+    suspect() {
+      topology?.suspect();
+    },
+    async nodeFor(key: string) {
+      if (!cluster) return cmd;
+      const shard = (r.slots as Array<{ master: unknown } | undefined>)[slotOf(key)];
+      if (shard === undefined)
+        throw new KvConnectionError(`Redis at ${where} has no master for this key's slot yet; retry shortly`);
+      const client = await r.nodeClient(shard.master);
+      let c = typed.get(client);
+      if (c === undefined) {
+        c = client.withTypeMapping(bytes) as Commands;
+        typed.set(client, c);
+      }
+      return c;
+    },
+    async waitReplicas(on: Commands, replicas: number, timeoutMs: number) {
+      return Number(await send(on, ["WAIT", String(replicas), String(timeoutMs)]));
+    },
+    async connectedReplicas(on: Commands) {
+      const role = (await send(on, ["ROLE"])) as unknown[];
+      return keyString(role[0]) === "master" && Array.isArray(role[2]) ? role[2].length : 0;
+    },
     async close() {
       closed = true;
+      topology?.stop();
       if (!owned) return;
       try {
         // close() lets commands in flight finish; with no connection there is nothing to finish,

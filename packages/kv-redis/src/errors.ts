@@ -70,8 +70,20 @@ export function toKvError(error: unknown, where: string): KvError {
     case "TRYAGAIN":
     case "MASTERDOWN":
     case "READONLY":
+    case "NOREPLICAS":
       return new KvConnectionError(
         `Redis at ${where} cannot serve writes or reads right now (${msg}); retry shortly`,
+        { cause: err },
+      );
+    case "MOVED":
+    case "ASK":
+      return new KvConnectionError(
+        `Redis at ${where} moved this key's slot to another node (${msg}); the store re-reads the slot map, retry shortly`,
+        { cause: err },
+      );
+    case "UNBLOCKED":
+      return new KvConnectionError(
+        `Redis at ${where} changed role while the command waited (${msg}); retry once the cluster has settled`,
         { cause: err },
       );
     case "BUSY":
@@ -85,4 +97,20 @@ export function toKvError(error: unknown, where: string): KvError {
       );
   }
   return new KvDriverError(`Redis at ${where} failed: ${msg}`, { cause: err });
+}
+
+/** Replies with which a server refuses a command before running any of it: sending it again is safe. */
+const REFUSED = new Set(["CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "MOVED", "ASK"]);
+
+/**
+ * The reply code when the server refused the command without running it (the cluster is failing
+ * over, a node is loading its data, the slot lives elsewhere), so it may be sent again; else undefined.
+ * Inside MULTI such a refusal makes EXEC discard the whole transaction, so the same holds for it.
+ */
+export function refusal(error: unknown): string | undefined {
+  if (error === null || typeof error !== "object") return undefined;
+  const msg = (error as { message?: unknown }).message;
+  if (typeof msg !== "string") return undefined;
+  const code = /^([A-Z]+)\b/.exec(msg)?.[1];
+  return code !== undefined && REFUSED.has(code) ? code : undefined;
 }

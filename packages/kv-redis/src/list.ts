@@ -3,7 +3,7 @@ import type { ScanNode } from "./connection.js";
 import type { KeySpace } from "./keys.js";
 
 /**
- * Where a listing stands: the node being scanned (by address, so a changed
+ * Where a listing stands: the node being scanned (by what it holds, so a changed
  * master order cannot make it skip a node), its SCAN cursor, and the keys one
  * SCAN step returned beyond the page size. SCAN cannot resume in the middle of
  * a step, so those few keys travel in the cursor instead of being dropped.
@@ -11,6 +11,8 @@ import type { KeySpace } from "./keys.js";
 interface Position {
   /** Node id, or null once every node is fully scanned. */
   n: string | null;
+  /** That node's address: a SCAN cursor means nothing to another process, such as a promoted replica. */
+  a?: string;
   c: string;
   p: string[];
 }
@@ -25,7 +27,12 @@ function encode(pos: Position): string {
 function decode(cursor: string): Position {
   try {
     const pos = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Position;
-    if ((pos.n === null || typeof pos.n === "string") && typeof pos.c === "string" && Array.isArray(pos.p))
+    if (
+      (pos.n === null || typeof pos.n === "string") &&
+      (pos.a === undefined || typeof pos.a === "string") &&
+      typeof pos.c === "string" &&
+      Array.isArray(pos.p)
+    )
       return pos;
   } catch {
     // fall through
@@ -52,8 +59,11 @@ export async function scanPage(
   const pending = pos.p;
   let idx = pos.n === null ? nodes.length : nodes.findIndex((x) => x.id >= (pos.n as string));
   if (idx < 0) idx = nodes.length;
-  // The node we were on is gone (failover): restart the next one from its beginning.
-  let scanCursor = idx < nodes.length && nodes[idx]?.id === pos.n ? pos.c : "0";
+  // The node we were on is gone, or its shard has another master now (failover): start that shard, or
+  // the next one, from its beginning. Keys it already returned may come again; none is skipped.
+  const same =
+    idx < nodes.length && nodes[idx]?.id === pos.n && (pos.a === undefined || nodes[idx]?.address === pos.a);
+  let scanCursor = same ? pos.c : "0";
   const match = ks.match(prefix);
   const count = Math.min(1000, Math.max(10, limit));
   for (let steps = 0; out.length < limit && idx < nodes.length && steps < MAX_STEPS_PER_PAGE; steps++) {
@@ -71,6 +81,10 @@ export async function scanPage(
   if (done && pending.length === 0) return { keys: out, cursor: undefined };
   return {
     keys: out,
-    cursor: encode({ n: done ? null : (nodes[idx] as ScanNode).id, c: scanCursor, p: pending }),
+    cursor: encode(
+      done
+        ? { n: null, c: scanCursor, p: pending }
+        : { n: (nodes[idx] as ScanNode).id, a: (nodes[idx] as ScanNode).address, c: scanCursor, p: pending },
+    ),
   };
 }

@@ -8,15 +8,19 @@ import {
   DEFAULT_MAX_VALUE_BYTES,
   type DriverEntry,
   type DriverWrite,
+  KvArgumentError,
+  KvConnectionError,
   type KvDriver,
   type KvStore,
+  KvTimeoutError,
   type KvVersion,
 } from "@kvsession/kv";
 import type { RedisClientOptions, RedisClusterOptions, RedisSentinelOptions } from "redis";
 import { type Commands, openConnection, type RedisLike } from "./connection.js";
-import { toKvError } from "./errors.js";
+import { refusal, toKvError } from "./errors.js";
 import { createKeySpace } from "./keys.js";
 import { scanPage } from "./list.js";
+import { replicatedWrites, type Send } from "./replicas.js";
 import {
   COMPARE_AND_SET,
   COMPARE_AND_SET_MANY,
@@ -52,13 +56,33 @@ export interface RedisStoreOptions {
    */
   namespace?: string;
   /**
-   * How long an operation waits for a (re)connection before failing with
-   * KvConnectionError. Default 1000 ms, and 5000 ms before the store's first
+   * How long an operation waits for a connection before failing with
+   * KvConnectionError: on a single server or through Sentinel, for a
+   * (re)connection; in a Cluster, only for the first one (a command for a master
+   * whose connection is down fails at once, and the store looks for the replica
+   * promoted in its place). Default 1000 ms, and 5000 ms before the store's first
    * connection (which may include DNS, TLS and a cluster's slot discovery).
+   * Nothing is ever queued offline.
    */
   connectWaitMs?: number;
-  /** How long an operation waits for an answer before failing with KvTimeoutError; 0 disables. Default 5000 ms. */
+  /**
+   * How long an operation waits for an answer before failing with KvTimeoutError; 0 disables
+   * (and with it a Cluster's detection of a stalled master). Default 5000 ms. A command the server
+   * refused without running it (`CLUSTERDOWN` while a Cluster fails over, `LOADING` while a
+   * restarted server reads its data, `TRYAGAIN`, `MOVED`) counts as not answered yet: it is sent
+   * again every 50 ms within this time (within connectWaitMs when this is 0).
+   */
   commandTimeoutMs?: number;
+  /**
+   * Acknowledge a write only once `replicas` replicas have it: each write command is followed by
+   * `WAIT replicas timeoutMs` on the same connection, and a write fewer replicas confirmed in time
+   * fails with KvTimeoutError (it is applied on the master and may or may not survive a failover).
+   * Covers `set`, `setIfAbsent`, `compareAndSet` and `delete`; not `clear()`. Off by default: Redis
+   * replicates asynchronously, so without it a write acknowledged just before its master dies can
+   * be missing from the replica promoted in its place. With one replica per master, writes on a
+   * failed-over shard fail until a replica is back. `timeoutMs` defaults to 1000.
+   */
+  wait?: { replicas: number; timeoutMs?: number };
   /** Largest value accepted. Default 512 MiB, Redis's own `proto-max-bulk-len`. */
   maxValueBytes?: number;
   /**
@@ -100,6 +124,23 @@ const MAX_BATCH = 32;
 const MAX_BATCH_BYTES = 16 * 10 * 1024;
 const valueBytes = (w: { value: Buffer }) => w.value.length;
 
+/** Pause before sending again a command the server refused without running it (a Cluster failing over). */
+const RESEND_AFTER_MS = 50;
+
+/**
+ * In a Cluster, a batch's operations on one slot that failed with their own command: the batch
+ * still resolves, so operations on the other slots (other masters) keep their results.
+ */
+class Failed {
+  constructor(readonly error: unknown) {}
+}
+const unwrap = <R>(v: R | Failed): R => {
+  if (v instanceof Failed) throw v.error;
+  return v;
+};
+const isOutage = (e: unknown) => e instanceof KvConnectionError || e instanceof KvTimeoutError;
+const isNoScript = (e: unknown) => e instanceof Error && e.message.startsWith("NOSCRIPT");
+
 /**
  * The Redis/Valkey driver behind `createRedisStore`, for composing with
  * other `@kvsession/kv` wrappers.
@@ -111,20 +152,40 @@ const valueBytes = (w: { value: Buffer }) => w.value.length;
 export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   const ks = createKeySpace(options.namespace ?? "kv:");
   const nsLen = ks.namespace.length;
+  const replicas = options.wait?.replicas ?? 0;
+  const waitMs = options.wait?.timeoutMs ?? 1000;
+  if (!Number.isInteger(replicas) || replicas < 0 || !Number.isInteger(waitMs) || waitMs < 1)
+    throw new KvArgumentError(
+      `wait needs a whole number of replicas (0 or more) and a timeoutMs of at least 1; got ${JSON.stringify(options.wait)}`,
+    );
+  const connectWaitMs = options.connectWaitMs ?? 1000;
   const conn = openConnection({
     url: options.url,
     client: options.client,
     cluster: options.cluster,
     sentinel: options.sentinel,
     clientOptions: options.clientOptions,
-    connectWaitMs: options.connectWaitMs ?? 1000,
+    connectWaitMs,
     firstConnectWaitMs: options.connectWaitMs ?? 5000,
+    oldestPending: () => watchdog.oldest(),
   });
   const cmd: Commands = conn.cmd;
-  const watchdog = createWatchdog(options.commandTimeoutMs ?? 5000, conn.where);
+  const commandTimeoutMs = options.commandTimeoutMs ?? 5000;
+  // A refused command is one not answered yet: sent again until the command's own deadline (the
+  // watchdog's), or for connectWaitMs when commands have none.
+  const resendForMs = commandTimeoutMs > 0 ? commandTimeoutMs : connectWaitMs;
+  const watchdog = createWatchdog(commandTimeoutMs, conn.where, (e, firstFailure) => {
+    const code = refusal(e);
+    if (code === undefined) return undefined;
+    if (code === "MOVED" || code === "ASK" || code === "CLUSTERDOWN") conn.suspect();
+    return Date.now() - firstFailure < resendForMs ? RESEND_AFTER_MS : undefined;
+  });
   const batches = createCoalescer(MAX_BATCH, MAX_BATCH_BYTES);
   const fail = (e: unknown): never => {
-    throw toKvError(e, conn.where);
+    const k = toKvError(e, conn.where);
+    // A master may be gone: look for its replacement now rather than at the next check.
+    if (conn.cluster && isOutage(k)) conn.suspect();
+    throw k;
   };
   const same = <T>(v: T) => v;
 
@@ -137,24 +198,40 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     // Whatever is queued was issued before this: it goes out first.
     batches.flush();
     const wait = conn.usable();
-    if (wait) return wait.then(() => watchdog.track(op(), map, fail), fail).catch(fail);
+    if (wait) return wait.then(() => watchdog.track(op(), map, fail, op), fail).catch(fail);
     let p: Promise<T>;
     try {
       p = op();
     } catch (e) {
       p = Promise.reject(e);
     }
-    return watchdog.track(p, map, fail);
+    return watchdog.track(p, map, fail, op);
   }
 
-  function evalScript(s: Script, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
-    return cmd.evalSha(s.sha, { keys, arguments: args }).catch((e: unknown) => {
-      // After a server restart or SCRIPT FLUSH the cache is empty: EVAL loads it again.
-      if (e instanceof Error && e.message.startsWith("NOSCRIPT"))
-        return cmd.eval(s.source, { keys, arguments: args });
+  /**
+   * A script on connection `c`: EVALSHA, falling back to EVAL after NOSCRIPT (a server restart,
+   * SCRIPT FLUSH, a promoted replica); with `source` given, exactly one of the two.
+   */
+  function evalOn(
+    c: Commands,
+    s: Script,
+    keys: string[],
+    args: Array<string | Buffer>,
+    source?: boolean,
+  ): Promise<unknown> {
+    if (source === true) return c.eval(s.source, { keys, arguments: args });
+    const sent = c.evalSha(s.sha, { keys, arguments: args });
+    if (source === false) return sent;
+    return sent.catch((e: unknown) => {
+      if (isNoScript(e)) return c.eval(s.source, { keys, arguments: args });
       throw e;
     });
   }
+  const evalScript = (s: Script, keys: string[], args: Array<string | Buffer>) => evalOn(cmd, s, keys, args);
+
+  /** A write of the store's `key`: sent as it is, or followed by `WAIT` (`replicas.ts`) when asked to. */
+  const write: <T>(key: string, send: Send<T>) => Promise<T> =
+    replicas === 0 ? (_key, send) => send(cmd) : replicatedWrites(conn, ks.data, replicas, waitMs);
 
   const versions = options.versions ?? true;
   const done = () => undefined;
@@ -173,7 +250,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     return [...groups.values()];
   }
 
-  /** `send` once per slot group (once in all on a single server), results back in item order. */
+  /** `send` once per slot group (once in all on a single server), results back in item order; one operation. */
   async function perSlot<A, R>(items: A[], keyOf: (a: A) => string, send: (g: A[]) => Promise<R[]>) {
     if (!conn.cluster) return send(items);
     const out = new Array<R>(items.length);
@@ -188,6 +265,54 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     return out;
   }
 
+  /**
+   * A batch of operations, `send` once per slot group, each group settling on its own: in a Cluster a
+   * group whose master is down or stalled fails only its own operations (as `Failed`, unwrapped by
+   * the caller), and any other failure retries that group's operations one by one, as the coalescer
+   * does for a whole batch. On a single server, the batch is one command, as before.
+   */
+  function perSlotEach<A, R>(
+    items: A[],
+    keyOf: (a: A) => string,
+    send: (g: A[]) => Promise<R[]>,
+    one: (a: A) => Promise<R>,
+  ): Promise<Array<R | Failed>> {
+    if (!conn.cluster) return send(items);
+    const out = new Array<R | Failed>(items.length);
+    const settleGroup = (idx: number[]) =>
+      send(idx.map((i) => items[i] as A)).then(
+        (res) => {
+          idx.forEach((i, j) => {
+            out[i] = res[j] as R;
+          });
+        },
+        (err: unknown) => {
+          if (isOutage(err)) {
+            const failed = new Failed(err);
+            for (const i of idx) out[i] = failed;
+            return;
+          }
+          return Promise.all(
+            idx.map((i) =>
+              one(items[i] as A).then(
+                (v) => {
+                  out[i] = v;
+                },
+                (e: unknown) => {
+                  out[i] = new Failed(e);
+                },
+              ),
+            ),
+          );
+        },
+      );
+    return Promise.all(bySlot(items.map(keyOf)).map(settleGroup)).then(() => out);
+  }
+  /** For the operations a Cluster batches per slot: a `Failed` result becomes the caller's error. */
+  const settled: <R>(p: Promise<R | Failed>) => Promise<R> = conn.cluster
+    ? (p) => p.then(unwrap)
+    : <R>(p: Promise<R | Failed>) => p as Promise<R>;
+
   interface Write {
     key: string;
     value: Buffer;
@@ -201,16 +326,33 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   /** Relative, computed when the command is sent (never before a wait for a reconnection). */
   const pxOption = (expiresAt: number) => ({ expiration: { type: "PX", value: pxMs(expiresAt) } });
 
+  const versionedSetOne = (w: Write) =>
+    run(
+      () => write(w.key, (c, source) => evalOn(c, SET, pairOf(w.key), [w.value, px(w.expiresAt)], source)),
+      done,
+    );
+  const plainSetOne = (w: Write) => {
+    const k = ks.data(w.key);
+    const at = w.expiresAt;
+    return run(
+      () => write(w.key, (c) => (at === undefined ? c.set(k, w.value) : c.set(k, w.value, pxOption(at)))),
+      done,
+    );
+  };
   /** Concurrent writes of either kind: one transaction per Cluster slot (`setTransaction`). */
   const setMany = (ws: Write[]) =>
-    perSlot(ws, dataKeyOf, (g) =>
-      run(
-        () => setTransaction(g),
-        () => noReplies(g),
-      ),
+    perSlotEach(
+      ws,
+      dataKeyOf,
+      (g) =>
+        run(
+          () => write((g[0] as Write).key, (c) => setTransaction(g, c)),
+          () => noReplies(g),
+        ),
+      versions ? versionedSetOne : plainSetOne,
     );
-  const versionedSet: BatchKind<Write, void> = {
-    one: (w) => run(() => evalScript(SET, pairOf(w.key), [w.value, px(w.expiresAt)]), done),
+  const versionedSet: BatchKind<Write, undefined | Failed> = {
+    one: versionedSetOne,
     many: setMany,
     bytes: valueBytes,
   };
@@ -223,8 +365,8 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
    * the writes/s). A transaction the server refuses (out of memory) fails as a whole, and the
    * coalescer then retries its writes one by one, so each gets its own typed error.
    */
-  function setTransaction(g: Write[]): Promise<unknown> {
-    const tx = cmd.multi();
+  function setTransaction(g: Write[], c: Commands): Promise<unknown> {
+    const tx = c.multi();
     let plain: Array<string | Buffer> = [];
     const records: string[] = [];
     for (let i = 0; i < g.length; i++) {
@@ -243,12 +385,8 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     if (plain.length > 0) tx.mSet(plain);
     return (versions ? tx.del(records) : tx).exec();
   }
-  const plainSetKind: BatchKind<Write, void> = {
-    one: (w) => {
-      const k = ks.data(w.key);
-      const at = w.expiresAt;
-      return run(() => (at === undefined ? cmd.set(k, w.value) : cmd.set(k, w.value, pxOption(at))), done);
-    },
+  const plainSetKind: BatchKind<Write, undefined | Failed> = {
+    one: plainSetOne,
     many: setMany,
     bytes: valueBytes,
   };
@@ -261,11 +399,22 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
    */
   const setKind = versions ? versionedSet : plainSetKind;
   const set = (key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> =>
-    batches.add(setKind, { key, value: asBuffer(value), expiresAt });
+    settled(batches.add(setKind, { key, value: asBuffer(value), expiresAt }));
 
-  const getKind: BatchKind<string, DriverEntry | undefined> = {
-    one: (k) => run(() => cmd.get(k), toEntry),
-    many: (redisKeys) => mget(redisKeys).then((vals) => vals.map(toEntry)),
+  const getOne = (k: string) => run(() => cmd.get(k), toEntry);
+  const getKind: BatchKind<string, DriverEntry | undefined | Failed> = {
+    one: getOne,
+    many: (redisKeys) =>
+      perSlotEach(
+        redisKeys,
+        same,
+        (g) =>
+          run(
+            () => cmd.mGet(g),
+            (vals) => vals.map(toEntry),
+          ),
+        getOne,
+      ),
   };
 
   type Versioned = { entry: DriverEntry | undefined; version: KvVersion };
@@ -306,58 +455,83 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
    * (a script costs the server about three times as much, measured). Only a value without a
    * version record takes the script, which writes one.
    */
-  const getVersionedKind: BatchKind<string, Versioned> = {
-    one: (key) =>
-      run(
-        () => cmd.mGet(versionedPairs([key])),
-        (r) => fromMget(r, 0),
-      ).then((v) => v ?? lazyVersion(key)),
+  const versionedPair = (key: string) =>
+    run(
+      () => cmd.mGet(versionedPairs([key])),
+      (r) => fromMget(r, 0),
+    );
+  const lazyVersionOf = conn.cluster
+    ? (key: string): Promise<Versioned | Failed> => lazyVersion(key).catch((e: unknown) => new Failed(e))
+    : lazyVersion;
+  const getVersionedKind: BatchKind<string, Versioned | Failed> = {
+    one: (key) => versionedPair(key).then((v) => v ?? lazyVersion(key)),
     many: (keys) =>
-      perSlot(keys, ks.data, (g) =>
-        run(
-          () => cmd.mGet(versionedPairs(g)),
-          (r) => g.map((_, i) => fromMget(r, i)),
-        ),
-      ).then((got) => Promise.all(got.map((v, i) => v ?? lazyVersion(keys[i] as string)))),
+      perSlotEach(
+        keys,
+        ks.data,
+        (g) =>
+          run(
+            () => cmd.mGet(versionedPairs(g)),
+            (r) => g.map((_, i) => fromMget(r, i)),
+          ),
+        versionedPair,
+      ).then((got) =>
+        Promise.all(got.map((v, i) => (v instanceof Failed ? v : (v ?? lazyVersionOf(keys[i] as string))))),
+      ),
   };
 
   interface Swap extends Write {
     expected: KvVersion;
   }
   const casArgs = (w: Swap) => [w.expected ?? "", w.value, px(w.expiresAt), newVersion()];
-  const compareAndSetKind: BatchKind<Swap, boolean> = {
-    one: (w) => run(() => evalScript(COMPARE_AND_SET, pairOf(w.key), casArgs(w)), isOne),
-    // One looping script per Cluster slot: each item's two keys and four arguments laid end to end
-    // (written out: `flatMap` here was 5% of the client's time on batched writes, profiled).
+  const compareAndSetOne = (w: Swap) =>
+    run(
+      () => write(w.key, (c, source) => evalOn(c, COMPARE_AND_SET, pairOf(w.key), casArgs(w), source)),
+      isOne,
+    );
+  /**
+   * One looping script per Cluster slot: each item's two keys and four arguments laid end to end
+   * (written out: `flatMap` here was 5% of the client's time on batched writes, profiled).
+   */
+  function compareAndSetScript(g: Swap[], c: Commands, source?: boolean): Promise<unknown> {
+    const keys = new Array<string>(2 * g.length);
+    const args = new Array<string | Buffer>(4 * g.length);
+    for (let i = 0; i < g.length; i++) {
+      const w = g[i] as Swap;
+      keys[2 * i] = ks.data(w.key);
+      keys[2 * i + 1] = ks.version(w.key);
+      args[4 * i] = w.expected ?? "";
+      args[4 * i + 1] = w.value;
+      args[4 * i + 2] = px(w.expiresAt);
+      args[4 * i + 3] = newVersion();
+    }
+    return evalOn(c, COMPARE_AND_SET_MANY, keys, args, source);
+  }
+  const compareAndSetKind: BatchKind<Swap, boolean | Failed> = {
+    one: compareAndSetOne,
     many: (ws) =>
-      perSlot(ws, dataKeyOf, (g) =>
-        run(
-          () => {
-            const keys = new Array<string>(2 * g.length);
-            const args = new Array<string | Buffer>(4 * g.length);
-            for (let i = 0; i < g.length; i++) {
-              const w = g[i] as Swap;
-              keys[2 * i] = ks.data(w.key);
-              keys[2 * i + 1] = ks.version(w.key);
-              args[4 * i] = w.expected ?? "";
-              args[4 * i + 1] = w.value;
-              args[4 * i + 2] = px(w.expiresAt);
-              args[4 * i + 3] = newVersion();
-            }
-            return evalScript(COMPARE_AND_SET_MANY, keys, args);
-          },
-          (r) => (r as unknown[]).map(isOne),
-        ),
+      perSlotEach(
+        ws,
+        dataKeyOf,
+        (g) =>
+          run(
+            () => write((g[0] as Swap).key, (c, source) => compareAndSetScript(g, c, source)),
+            (r) => (r as unknown[]).map(isOne),
+          ),
+        compareAndSetOne,
       ),
     bytes: valueBytes,
   };
 
   const del = versions
     ? (key: string): Promise<boolean> =>
-        run(() => evalScript(DELETE, [ks.data(key), ks.version(key)], []), isOne)
+        run(
+          () => write(key, (c, source) => evalOn(c, DELETE, [ks.data(key), ks.version(key)], [], source)),
+          isOne,
+        )
     : (key: string): Promise<boolean> => {
         const k = ks.data(key);
-        return run(() => cmd.unlink([k]), isOne);
+        return run(() => write(key, (c) => c.unlink([k])), isOne);
       };
 
   async function getMany(keys: string[]): Promise<Array<DriverEntry | undefined>> {
@@ -394,7 +568,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     },
 
     get(key) {
-      return batches.add(getKind, ks.data(key));
+      return settled(batches.add(getKind, ks.data(key)));
     },
 
     has(key) {
@@ -420,21 +594,23 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
         const k = ks.data(key);
         const v = asBuffer(value);
         const opts = () => (expiresAt === undefined ? { NX: true } : { NX: true, PX: pxMs(expiresAt) });
-        return (await run(() => cmd.set(k, v, opts()))) !== null;
+        return (await run(() => write(key, (c) => c.set(k, v, opts())))) !== null;
       }
       const v = asBuffer(value);
       const r = await run(() =>
-        evalScript(SET_IF_ABSENT, [ks.data(key), ks.version(key)], [v, px(expiresAt)]),
+        write(key, (c, source) =>
+          evalOn(c, SET_IF_ABSENT, [ks.data(key), ks.version(key)], [v, px(expiresAt)], source),
+        ),
       );
       return r === 1;
     },
 
     getVersioned(key) {
-      return batches.add(getVersionedKind, key);
+      return settled(batches.add(getVersionedKind, key));
     },
 
     compareAndSet(key, expected: KvVersion, value, expiresAt) {
-      return batches.add(compareAndSetKind, { key, expected, value: asBuffer(value), expiresAt });
+      return settled(batches.add(compareAndSetKind, { key, expected, value: asBuffer(value), expiresAt }));
     },
 
     async list({ prefix, cursor, limit, values }) {

@@ -1,12 +1,27 @@
 import { KvTimeoutError } from "@kvsession/kv";
 
+/**
+ * Whether to send a failed command again, and after how many ms (undefined: fail now);
+ * `firstFailure` is when the command first failed (Date.now()).
+ */
+export type Resend = (error: unknown, firstFailure: number) => number | undefined;
+
 export interface Watchdog {
   /**
    * Resolves with map(value), rejects with mapError(error), or with
    * KvTimeoutError once the command has been unanswered for the timeout.
-   * One promise per command, the one handed to the caller anyway.
+   * One promise per command, the one handed to the caller anyway. Given
+   * `resend`, a command the watchdog's `again` policy calls retryable is sent
+   * again with it, within the same deadline.
    */
-  track<T, R>(op: Promise<T>, map: (v: T) => R, mapError: (e: unknown) => never): Promise<R>;
+  track<T, R>(
+    op: Promise<T>,
+    map: (v: T) => R,
+    mapError: (e: unknown) => never,
+    resend?: () => Promise<T>,
+  ): Promise<R>;
+  /** The longest-waiting command still unanswered (an opaque token, the same while it waits), if any. */
+  oldest(): object | undefined;
   stop(): void;
 }
 
@@ -17,15 +32,28 @@ interface Pending {
   prev: Pending | undefined;
   next: Pending | undefined;
   settled: boolean;
+  /** When the command first failed with a retryable error (0: never). */
+  failedAt: number;
 }
+
+function attempt<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return send();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Bounds how long a caller waits on a server that accepts the connection but
  * never answers (stopped, swapping, stuck in a script). One shared interval,
  * a coarse clock it advances, and a list in start order replace a timer per
  * command, which cost node-redis v6 most of its throughput here. The command
- * itself stays queued in node-redis; only the caller stops waiting for it.
- * `timeoutMs` 0 tracks nothing.
+ * itself stays queued in node-redis; only the caller stops waiting for it (in a
+ * Cluster the topology watch drops a stalled master's connection, and what is
+ * queued on it, once a replica has replaced it). `timeoutMs` 0 tracks nothing.
  *
  * The list is linked through the entries rather than kept in a `Set`: with a
  * `Set` that every command entered and left, V8 ran full collections under load
@@ -33,10 +61,22 @@ interface Pending {
  * at two thirds of the throughput; measured with `--trace-gc`, the only change
  * being the `Set`).
  */
-export function createWatchdog(timeoutMs: number, where: string): Watchdog {
+export function createWatchdog(timeoutMs: number, where: string, again?: Resend): Watchdog {
   if (timeoutMs <= 0) {
+    const retrying = <T>(op: Promise<T>, resend: () => Promise<T>, policy: Resend): Promise<T> => {
+      let first = 0;
+      const failed = (e: unknown): Promise<T> => {
+        if (first === 0) first = Date.now();
+        const delay = policy(e, first);
+        if (delay === undefined) return Promise.reject(e);
+        return sleep(delay).then(() => attempt(resend).catch(failed));
+      };
+      return op.catch(failed);
+    };
     return {
-      track: (op, map, mapError) => op.then(map, mapError),
+      track: (op, map, mapError, resend) =>
+        (resend === undefined || again === undefined ? op : retrying(op, resend, again)).then(map, mapError),
+      oldest: () => undefined,
       stop() {},
     };
   }
@@ -72,32 +112,48 @@ export function createWatchdog(timeoutMs: number, where: string): Watchdog {
   }, tick);
   timer.unref();
   return {
-    track(op, map, mapError) {
-      return new Promise((resolve, reject) => {
-        const p: Pending = { start: clock, reject, prev: tail, next: undefined, settled: false };
+    track<T, R>(
+      op: Promise<T>,
+      map: (v: T) => R,
+      mapError: (e: unknown) => never,
+      resend?: () => Promise<T>,
+    ): Promise<R> {
+      return new Promise<R>((resolve, reject) => {
+        const p: Pending = { start: clock, reject, prev: tail, next: undefined, settled: false, failedAt: 0 };
         if (tail === undefined) head = p;
         else tail.next = p;
         tail = p;
-        op.then(
-          (v) => {
-            if (!unlink(p)) return;
-            try {
-              resolve(map(v));
-            } catch (e) {
-              reject(e);
+        const answered = (v: T) => {
+          if (!unlink(p)) return;
+          try {
+            resolve(map(v));
+          } catch (e) {
+            reject(e);
+          }
+        };
+        const failed = (e: unknown) => {
+          if (p.settled) return;
+          if (resend !== undefined && again !== undefined) {
+            if (p.failedAt === 0) p.failedAt = Date.now();
+            const delay = again(e, p.failedAt);
+            if (delay !== undefined) {
+              setTimeout(() => {
+                if (!p.settled) attempt(resend).then(answered, failed);
+              }, delay);
+              return;
             }
-          },
-          (e) => {
-            if (!unlink(p)) return;
-            try {
-              mapError(e);
-            } catch (mapped) {
-              reject(mapped);
-            }
-          },
-        );
+          }
+          if (!unlink(p)) return;
+          try {
+            mapError(e);
+          } catch (mapped) {
+            reject(mapped);
+          }
+        };
+        op.then(answered, failed);
       });
     },
+    oldest: () => head,
     stop() {
       clearInterval(timer);
     },
