@@ -21,7 +21,8 @@ it("fails typed for a dead master's keys, and works again once it is back", asyn
   const store = createRedisStore({
     cluster: { rootNodes: nodes.map((n) => ({ url: n.url })) },
     namespace: "cf:",
-    connectWaitMs: 200,
+    // The first connection (slot discovery, three nodes) must fit in it even on a busy machine.
+    connectWaitMs: 1000,
     commandTimeoutMs: 1000,
   });
   try {
@@ -32,6 +33,20 @@ it("fails typed for a dead master's keys, and works again once it is back", asyn
     await nodes[0]?.kill();
     const err = await store.get(victim).catch((e: unknown) => e);
     expect(err instanceof KvConnectionError || err instanceof KvTimeoutError, String(err)).toBe(true);
+    // Operations issued together share commands per slot: those on the live masters still answer.
+    const onDead = (k: string) => slotOf(`cf:${k}`) <= 5460;
+    const [gets, versioned, writes] = await Promise.all([
+      Promise.allSettled(keys.map((k) => store.get(k))),
+      Promise.allSettled(keys.map((k) => store.getVersioned(k))),
+      Promise.allSettled(keys.map((k) => store.set(k, enc(`${k}!`)))),
+    ]);
+    keys.forEach((k, i) => {
+      for (const r of [gets[i], versioned[i], writes[i]]) {
+        if (onDead(k)) expect((r as PromiseRejectedResult).reason, k).toBeInstanceOf(KvConnectionError);
+        else expect(r?.status, `${k}: ${String((r as PromiseRejectedResult).reason)}`).toBe("fulfilled");
+      }
+      if (!onDead(k)) expect(dec((gets[i] as PromiseFulfilledResult<Uint8Array | undefined>).value)).toBe(k);
+    });
     await nodes[0]?.start();
     let value: string | undefined;
     for (let i = 0; i < 200 && value === undefined; i++) {

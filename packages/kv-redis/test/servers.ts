@@ -89,14 +89,30 @@ async function waitPing(port: number, ms: number): Promise<void> {
   }
 }
 
-/** Three masters, no replicas, all slots assigned; resolves once cluster_state is ok everywhere. */
-export async function startCluster(): Promise<{ nodes: RedisServer[]; stop(): Promise<void> }> {
+export interface ClusterOptions {
+  /** Replicas per master (default 0). */
+  replicas?: number;
+  /** cluster-node-timeout in ms (default 5000): how long a silent master goes before it is failed over. */
+  nodeTimeoutMs?: number;
+  /** Extra redis-server arguments for every node (persistence, say). */
+  args?: string[];
+}
+
+export interface TestCluster {
+  nodes: RedisServer[];
+  stop(): Promise<void>;
+}
+
+/** Three masters (and `replicas` replicas each), all slots assigned; resolves once every node is in sync. */
+export async function startCluster(options: ClusterOptions = {}): Promise<TestCluster> {
+  const replicas = options.replicas ?? 0;
   const nodes: RedisServer[] = [];
   const stop = async () => {
+    for (const n of nodes) if (n.process.signalCode === "SIGSTOP") n.process.kill("SIGCONT");
     await Promise.all(nodes.map((n) => n.stop()));
   };
   try {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 3 * (1 + replicas); i++) {
       nodes.push(
         await startRedis([
           "--cluster-enabled",
@@ -104,7 +120,8 @@ export async function startCluster(): Promise<{ nodes: RedisServer[]; stop(): Pr
           "--cluster-config-file",
           "nodes.conf",
           "--cluster-node-timeout",
-          "5000",
+          String(options.nodeTimeoutMs ?? 5000),
+          ...(options.args ?? []),
         ]),
       );
     }
@@ -113,15 +130,22 @@ export async function startCluster(): Promise<{ nodes: RedisServer[]; stop(): Pr
       "create",
       ...nodes.map((n) => `127.0.0.1:${n.port}`),
       "--cluster-replicas",
-      "0",
+      String(replicas),
       "--cluster-yes",
     ]);
-    const until = Date.now() + 20_000;
+    const until = Date.now() + 30_000;
     for (const n of nodes) {
       for (;;) {
         const { stdout } = await run("redis-cli", ["-p", String(n.port), "cluster", "info"]);
-        if (stdout.includes("cluster_state:ok")) break;
-        if (Date.now() > until) throw new Error("cluster did not reach cluster_state:ok");
+        const view = await clusterNodes(n.port);
+        // Every node sees the whole topology, and every replica has finished its first sync.
+        const synced =
+          view.length === nodes.length &&
+          view.filter((x) => x.master).length === 3 &&
+          (await replicaInSync(n.port));
+        if (stdout.includes("cluster_state:ok") && synced) break;
+        if (Date.now() > until)
+          throw new Error("cluster did not reach cluster_state:ok with replicas in sync");
         await sleep(100);
       }
     }
@@ -130,6 +154,55 @@ export async function startCluster(): Promise<{ nodes: RedisServer[]; stop(): Pr
     await stop();
     throw e;
   }
+}
+
+/** True for a master, and for a replica whose link to its master is up. */
+export async function replicaInSync(port: number): Promise<boolean> {
+  const { stdout } = await run("redis-cli", ["-p", String(port), "info", "replication"]);
+  return !stdout.includes("role:slave") || stdout.includes("master_link_status:up");
+}
+
+/** One line of CLUSTER NODES, as one node sees it. */
+export interface ClusterNodeView {
+  id: string;
+  port: number;
+  master: boolean;
+  failed: boolean;
+  /** The master's id, for a replica. */
+  of: string | undefined;
+  /** Slot ranges served, inclusive. */
+  slots: Array<[number, number]>;
+}
+
+/** The cluster's topology as the node on `port` sees it. */
+export async function clusterNodes(port: number): Promise<ClusterNodeView[]> {
+  const { stdout } = await run("redis-cli", ["-p", String(port), "cluster", "nodes"]);
+  return stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [id, addr, flags, of, , , , , ...slots] = line.split(" ");
+      return {
+        id: id as string,
+        port: Number((addr as string).split("@")[0]?.split(":")[1]),
+        master: (flags as string).includes("master"),
+        failed: /(^|,)fail(,|$)/.test(flags as string),
+        of: of === "-" ? undefined : of,
+        slots: slots
+          .filter((s) => !s.startsWith("["))
+          .map((s) => {
+            const [a, b] = s.split("-");
+            return [Number(a), Number(b ?? a)] as [number, number];
+          }),
+      };
+    });
+}
+
+/** The port of the master serving `slot`, as the node on `askPort` sees it (undefined while none does). */
+export async function masterOfSlot(askPort: number, slot: number): Promise<number | undefined> {
+  const view = await clusterNodes(askPort);
+  const owner = view.find((n) => n.master && !n.failed && n.slots.some(([a, b]) => slot >= a && slot <= b));
+  return owner?.port;
 }
 
 /** For requireService: PING the server at url. */
