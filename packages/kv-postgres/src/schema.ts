@@ -67,6 +67,24 @@ function migrations(n: TableNames): string[][] {
 }
 
 /**
+ * Versions come from a sequence owned by the table, so dropping the table drops the sequence, and
+ * a table created again under the same name would hand out its versions again: a compare-and-set
+ * holding a version of the dropped table would succeed on the new one. So a table's sequence
+ * starts at the server's clock in milliseconds times this, never moving back: every earlier table
+ * of the name started at an earlier millisecond and would have had to write this many versions per
+ * millisecond of its life to reach the new start, far beyond what any server writes.
+ */
+const VERSIONS_PER_MS = 1n << 20n;
+
+function startVersions(n: TableNames): string {
+  const seq = `'${n.seqLiteral.replaceAll("'", "''")}'`;
+  return `SELECT setval(${seq}, greatest(
+    (SELECT last_value FROM ${n.seq}),
+    (extract(epoch FROM clock_timestamp()) * 1000)::bigint * ${VERSIONS_PER_MS}
+  ))`;
+}
+
+/**
  * Creates or migrates the table in one transaction under an advisory lock, so
  * app servers starting together neither race on CREATE (which is not
  * concurrency-safe even with IF NOT EXISTS) nor apply a step twice.
@@ -94,6 +112,7 @@ export async function migrate(pool: pg.Pool, n: TableNames, schema: string | und
       );
     const steps = migrations(n);
     for (let v = current; v < SCHEMA_VERSION; v++) for (const sql of steps[v] ?? []) await client.query(sql);
+    if (!exists.rows[0]?.present) await client.query(startVersions(n));
     if (current < SCHEMA_VERSION)
       await client.query(
         `INSERT INTO ${n.meta} (table_name, schema_version) VALUES ($1, $2)

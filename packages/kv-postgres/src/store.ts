@@ -1,3 +1,4 @@
+import { constants } from "node:buffer";
 import {
   asBuffer,
   type BatchKind,
@@ -13,6 +14,7 @@ import {
   type KvVersion,
   prefixUpperBound,
   startDriverSweeper,
+  storedBytes,
 } from "@kvsession/kv";
 import pg from "pg";
 import { toKvError } from "./errors.js";
@@ -31,15 +33,21 @@ export interface PostgresStoreOptions extends DriverSweepOptions {
   /** Schema of the table (created if missing). Default: the connection's search_path. */
   schema?: string;
   /**
-   * Largest value accepted, refused before anything is sent. Default 64 MiB; at most 256 MiB,
-   * because `bytea` comes back as hex text and a larger value would not fit one JS string.
+   * Largest value accepted, refused before anything is sent. Default 64 MiB; at most
+   * `MAX_VALUE_BYTES`, because `bytea` comes back as hex text and a larger
+   * value would not fit one JS string.
    */
   maxValueBytes?: number;
 }
 
-/** hex text of n bytes is 2n + 2 characters; V8 strings stop just short of 2^29. */
-const HARD_MAX_VALUE = 256 * 1024 * 1024;
-const DEFAULT_MAX_VALUE = 64 * 1024 * 1024;
+/**
+ * The largest `maxValueBytes`: `bytea` arrives as `\x` and two hex digits per byte, in one JS
+ * string, and pg decodes the row inside its socket handler, where a string over the engine's limit
+ * would be an uncaught exception. Derived from that limit rather than written down, since it
+ * differs between builds.
+ */
+export const MAX_VALUE_BYTES = Math.floor((constants.MAX_STRING_LENGTH - 2) / 2);
+const DEFAULT_MAX_VALUE = Math.min(64 * 1024 * 1024, MAX_VALUE_BYTES);
 
 /**
  * A kvsession store on a PostgreSQL table: `bytea` values, an indexed epoch-ms
@@ -61,8 +69,10 @@ export async function createPostgresStore(
   options: PostgresStoreOptions = {},
 ): Promise<KvStore> {
   const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE;
-  if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1 || maxValueBytes > HARD_MAX_VALUE)
-    throw new KvArgumentError(`maxValueBytes must be an integer from 1 to ${HARD_MAX_VALUE} (256 MiB)`);
+  if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1 || maxValueBytes > MAX_VALUE_BYTES)
+    throw new KvArgumentError(
+      `maxValueBytes must be an integer from 1 to ${MAX_VALUE_BYTES}: a larger bytea would come back as hex text longer than a JS string can be`,
+    );
   const names = tableNames(options.table ?? "kv", options.schema);
 
   const owned = !("pool" in connection);
@@ -110,18 +120,20 @@ function postgresDriver(
     }
   }
 
-  type Row = { value: Uint8Array; expires_at: number | null };
+  // The value column may have been retyped underneath (to text: a string comes back).
+  const where = `PostgreSQL table ${names.id}`;
+  type Row = { value: unknown; expires_at: number | null };
   type VersionedRow = Row & { version: string };
-  const entry = (row: Row): DriverEntry =>
-    row.expires_at === null ? { value: row.value } : { value: row.value, expiresAt: row.expires_at };
-  const entryOrAbsent = (row: { value: Uint8Array | null; expires_at: number | null } | undefined) =>
-    row === undefined || row.value === null ? undefined : entry(row as Row);
-  const versioned = (
-    row: { value: Uint8Array | null; expires_at: number | null; version: string | null } | undefined,
-  ) =>
+  const entry = (key: string, row: Row): DriverEntry => {
+    const value = storedBytes(row.value, where, key);
+    return row.expires_at === null ? { value } : { value, expiresAt: row.expires_at };
+  };
+  const entryOrAbsent = (key: string, row: Row | undefined) =>
+    row === undefined || row.value === null ? undefined : entry(key, row);
+  const versioned = (key: string, row: (Row & { version: string | null }) | undefined) =>
     row === undefined || row.value === null
       ? { entry: undefined, version: null }
-      : { entry: entry(row as Row), version: row.version as string };
+      : { entry: entry(key, row), version: row.version as string };
 
   /**
    * Gets, versioned gets and sets issued in one turn while another call is in flight share one
@@ -130,8 +142,9 @@ function postgresDriver(
    * 64 in flight: 2.7x (gets) and 4.6x (sets) a pool sending one statement per call (bench `postgres`).
    */
   const getKind: BatchKind<string, DriverEntry | undefined> = {
-    one: (key) => q<Row>("get", st.get, [key]).then((res) => entryOrAbsent(res.rows[0])),
-    many: (keys) => q<Row>("getMany", st.getMany, [keys]).then((res) => res.rows.map(entryOrAbsent)),
+    one: (key) => q<Row>("get", st.get, [key]).then((res) => entryOrAbsent(key, res.rows[0])),
+    many: (keys) =>
+      q<Row>("getMany", st.getMany, [keys]).then((res) => res.rows.map((r, i) => entryOrAbsent(keys[i]!, r))),
   };
   /** Many upserts in one statement, which cannot touch a row twice: the last write of a key wins, as if sequential. */
   function writeMany(writes: DriverWrite[]): Promise<unknown> {
@@ -154,9 +167,11 @@ function postgresDriver(
   };
   const getVersionedKind: BatchKind<string, { entry: DriverEntry | undefined; version: KvVersion }> = {
     one: (key) =>
-      q<VersionedRow>("getVersioned", st.getVersioned, [key]).then((res) => versioned(res.rows[0])),
+      q<VersionedRow>("getVersioned", st.getVersioned, [key]).then((res) => versioned(key, res.rows[0])),
     many: (keys) =>
-      q<VersionedRow>("getVersioned", st.getVersionedMany, [keys]).then((res) => res.rows.map(versioned)),
+      q<VersionedRow>("getVersioned", st.getVersionedMany, [keys]).then((res) =>
+        res.rows.map((r, i) => versioned(keys[i]!, r)),
+      ),
   };
 
   // Defaults: 500 rows per sweep statement, every 10 s.
@@ -219,14 +234,14 @@ function postgresDriver(
       if (upper !== undefined) params.push(upper);
       if (cursor !== undefined) params.push(cursor);
       params.push(limit);
-      const res = await q<{ key: string; value?: Uint8Array; expires_at: number | null }>(
+      const res = await q<{ key: string; value?: unknown; expires_at: number | null }>(
         "list",
         st.list(values, upper !== undefined, cursor !== undefined),
         params,
       );
       const items = res.rows.map((r) => ({
         key: r.key,
-        value: r.value,
+        value: values ? storedBytes(r.value, where, r.key) : undefined,
         expiresAt: r.expires_at ?? undefined,
       }));
       const next = items.length === limit ? items[items.length - 1]?.key : undefined;

@@ -1,8 +1,9 @@
-import { createMemoryStore } from "@kvsession/kv";
+import { constants } from "node:buffer";
+import { createMemoryStore, KvArgumentError, KvCorruptError, KvValueTooLargeError } from "@kvsession/kv";
 import { requireService } from "@kvsession/kv-test-suite";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { createPostgresStore, SCHEMA_VERSION } from "../src/index.js";
+import { createPostgresStore, MAX_VALUE_BYTES, SCHEMA_VERSION } from "../src/index.js";
 import { DATABASE_URL, dropTable, probe, uniqueTable } from "./helpers.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -10,8 +11,23 @@ const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new Te
 
 if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
   describe("kv-postgres: schema, isolation and sweep", () => {
-    const tables = ["race", "one", "two", "sweep", "shared"].map(uniqueTable);
-    const [race, one, two, sweep, shared] = tables as [string, string, string, string, string];
+    const tables = ["race", "one", "two", "sweep", "shared", "case", "recreate", "retyped", "big"].map(
+      uniqueTable,
+    );
+    const [race, one, two, sweep, shared, lowerCase, recreate, retyped, big] = tables as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    // Quoted identifiers keep their case in PostgreSQL: this is another table than lowerCase.
+    const mixedCase = `K${lowerCase.slice(1)}`;
+    tables.push(mixedCase);
     const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 8 });
     afterAll(async () => {
       await pool.end();
@@ -59,6 +75,117 @@ if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
       await b.close();
       expect((await pool.query("SELECT 1 AS ok")).rows).toEqual([{ ok: 1 }]);
     });
+
+    it("keeps tables whose names differ only in case apart (the driver quotes them, so PostgreSQL keeps their case)", async () => {
+      const a = await createPostgresStore({ pool }, { table: lowerCase, sweepIntervalMs: false });
+      const b = await createPostgresStore({ pool }, { table: mixedCase, sweepIntervalMs: false });
+      try {
+        await a.set("k", enc("lower"));
+        await b.set("k", enc("mixed"));
+        expect(dec(await a.get("k"))).toBe("lower");
+        expect(dec(await b.get("k"))).toBe("mixed");
+        await a.clear();
+        expect(await a.get("k")).toBeUndefined();
+        expect(dec(await b.get("k"))).toBe("mixed");
+        const names = await pool.query<{ relname: string }>(
+          "SELECT relname FROM pg_class WHERE relkind = 'r' AND lower(relname) = lower($1) ORDER BY relname",
+          [lowerCase],
+        );
+        expect(names.rows.map((r) => r.relname)).toEqual([mixedCase, lowerCase]);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    it("never hands out a version of a dropped table again when the table is re-created", async () => {
+      const first = await createPostgresStore({ pool }, { table: recreate, sweepIntervalMs: false });
+      await first.set("k", enc("old"));
+      await first.set("other", enc("x"));
+      const old = await first.getVersioned("k");
+      await first.close();
+      await pool.query(`DROP TABLE "${recreate}"`);
+      const again = await createPostgresStore({ pool }, { table: recreate, sweepIntervalMs: false });
+      try {
+        await again.set("k", enc("new"));
+        await again.set("other", enc("y"));
+        const now = await again.getVersioned("k");
+        expect(now.version).not.toBe(old.version);
+        expect(await again.compareAndSet("k", old.version, enc("stale"))).toBe(false);
+        expect(dec(await again.get("k"))).toBe("new");
+      } finally {
+        await again.close();
+      }
+    });
+
+    it("reads a value column retyped to text as its UTF-8 bytes, and refuses one that holds no bytes", async () => {
+      const w = await createPostgresStore({ pool }, { table: retyped, sweepIntervalMs: false });
+      await w.setMany([
+        { key: "t", value: enc("héllo ✓") },
+        { key: "u", value: enc("second") },
+      ]);
+      await w.close();
+      await pool.query(
+        `ALTER TABLE "${retyped}" ALTER COLUMN value TYPE text USING convert_from(value, 'UTF8')`,
+      );
+      // A new pool: statements prepared against the old column type belong to the old connections.
+      const r = await createPostgresStore({ connectionString: DATABASE_URL, max: 2 }, { table: retyped });
+      try {
+        const bytes = (v: unknown) => {
+          expect(v).toBeInstanceOf(Uint8Array);
+          return dec(v as Uint8Array);
+        };
+        expect(bytes(await r.get("t"))).toBe("héllo ✓");
+        expect(bytes((await r.getEntry("t"))?.value)).toBe("héllo ✓");
+        expect((await r.getMany(["t", "u"])).map(bytes)).toEqual(["héllo ✓", "second"]);
+        expect(bytes((await r.getVersioned("t")).value)).toBe("héllo ✓");
+        expect((await r.listEntries()).entries.map((e) => bytes(e.value))).toEqual(["héllo ✓", "second"]);
+      } finally {
+        await r.close();
+      }
+      await pool.query(`ALTER TABLE "${retyped}" ALTER COLUMN value TYPE integer USING length(value)`);
+      const n = await createPostgresStore({ connectionString: DATABASE_URL, max: 2 }, { table: retyped });
+      try {
+        const err = await n.get("t").catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(KvCorruptError);
+        expect((err as Error).message).toMatch(/"t"/);
+        await expect(n.getVersioned("t")).rejects.toBeInstanceOf(KvCorruptError);
+      } finally {
+        await n.close();
+      }
+    });
+
+    it("refuses a maxValueBytes whose hex text would not fit a JS string, and round-trips a value of the largest it takes", async () => {
+      // bytea comes back as "\\x" and two hex digits per byte, in one string.
+      expect(MAX_VALUE_BYTES).toBe(Math.floor((constants.MAX_STRING_LENGTH - 2) / 2));
+      for (const maxValueBytes of [256 * 1024 * 1024, MAX_VALUE_BYTES + 1])
+        await expect(
+          createPostgresStore({ pool }, { table: big, maxValueBytes, sweepIntervalMs: false }),
+          String(maxValueBytes),
+        ).rejects.toBeInstanceOf(KvArgumentError);
+      const store = await createPostgresStore(
+        { pool },
+        { table: big, maxValueBytes: MAX_VALUE_BYTES, sweepIntervalMs: false },
+      );
+      try {
+        await expect(store.set("over", new Uint8Array(MAX_VALUE_BYTES + 1))).rejects.toBeInstanceOf(
+          KvValueTooLargeError,
+        );
+        expect(await store.has("over")).toBe(false);
+        const value = new Uint8Array(MAX_VALUE_BYTES);
+        value.set([1, 2, 3], 0);
+        value.set([7, 8, 9], MAX_VALUE_BYTES - 3);
+        await store.set("max", value);
+        const got = (await store.get("max"))!;
+        expect(got.byteLength).toBe(MAX_VALUE_BYTES);
+        expect([...got.subarray(0, 3), ...got.subarray(MAX_VALUE_BYTES - 3)]).toEqual([1, 2, 3, 7, 8, 9]);
+        expect(
+          Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(value.buffer)),
+        ).toBe(0);
+      } finally {
+        await store.close();
+      }
+    }, 300_000);
 
     it("reclaims expired rows in bounded batches and leaves live ones", async () => {
       const store = await createPostgresStore({ pool }, { table: sweep, sweepIntervalMs: 20, sweepBatch: 7 });
