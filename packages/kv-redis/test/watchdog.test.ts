@@ -77,4 +77,53 @@ describe("createWatchdog", () => {
     expect(await out).toBe("ok");
     wd.stop();
   });
+
+  it("sends a refused command again as its policy says, within the same deadline, and reports the oldest waiting", async () => {
+    const refused = new Error("CLUSTERDOWN The cluster is down");
+    const wd = createWatchdog(1000, "test", (e, since) =>
+      e === refused && Date.now() - since < 400 ? 50 : undefined,
+    );
+    // Refused twice, then answered: the caller sees only the answer.
+    let sent = 0;
+    const flaky = () => (++sent < 3 ? Promise.reject(refused) : Promise.resolve("ok"));
+    const out = wd.track(flaky(), (v) => v, mapError, flaky);
+    expect(wd.oldest()).toBeDefined();
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await out).toBe("ok");
+    expect(sent).toBe(3);
+    expect(wd.oldest()).toBeUndefined();
+    // Refused for longer than the policy allows: the last refusal is the caller's error.
+    const always = () => Promise.reject(refused);
+    const gaveUp = wd.track(always(), (v) => v, mapError, always).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(600);
+    expect(String(await gaveUp)).toBe("Error: mapped: Error: CLUSTERDOWN The cluster is down");
+    // Any other error is not sent again.
+    let other = 0;
+    const broken = () => {
+      other++;
+      return Promise.reject(new Error("WRONGTYPE"));
+    };
+    const failed = wd.track(broken(), (v) => v, mapError, broken).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(String(await failed)).toBe("Error: mapped: Error: WRONGTYPE");
+    expect(other).toBe(1);
+    wd.stop();
+  });
+
+  it("without a deadline, still sends a refused command again while its policy allows", async () => {
+    const refused = new Error("LOADING Redis is loading the dataset in memory");
+    const wd = createWatchdog(0, "test", (e, since) =>
+      e === refused && Date.now() - since < 300 ? 50 : undefined,
+    );
+    let sent = 0;
+    const flaky = () => (++sent < 4 ? Promise.reject(refused) : Promise.resolve("ok"));
+    const out = wd.track(flaky(), (v) => v, mapError, flaky);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(await out).toBe("ok");
+    const always = () => Promise.reject(refused);
+    const gaveUp = wd.track(always(), (v) => v, mapError, always).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(String(await gaveUp)).toMatch(/mapped: .*LOADING/);
+    wd.stop();
+  });
 });
