@@ -1,5 +1,5 @@
-import { randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
-import { type KvStore, withCodec } from "@kvsession/kv";
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import type { KvStore } from "@kvsession/kv";
 import type { Sessions } from "@kvsession/session";
 import {
   bindUser,
@@ -9,12 +9,14 @@ import {
   sessionUserId,
 } from "@kvsession/session-express";
 import express from "express";
+import { createAccounts } from "./accounts.js";
 import { page } from "./html.js";
 
-/** What this app keeps in the session (server-side: the cookie only holds a signed random ID). */
+/**
+ * What this app keeps in the session (server-side: the cookie only holds a signed random ID).
+ * Who is logged in is the user the session is bound to (`bindUser`): never the PIN.
+ */
 export interface PinSession {
-  name?: string;
-  pin?: string;
   csrf?: string;
   notice?: string;
 }
@@ -26,24 +28,15 @@ export interface AppOptions {
   secrets: string[];
   /** Cookie `Secure`: "auto" (default) follows the request; behind a TLS proxy also set `trustProxy`. */
   secureCookie?: "auto" | boolean;
-  /** Express "trust proxy" setting (e.g. "loopback"), so `req.secure` believes X-Forwarded-Proto. */
+  /** Express "trust proxy" setting (e.g. "loopback"), so `req.secure` and `req.ip` believe the proxy's headers. */
   trustProxy?: string | boolean;
   /** Idle timeout of a session in ms (default 30 minutes). */
   idleTimeoutMs?: number;
 }
 
-interface Account {
-  salt: string;
-  hash: string;
-}
-
 const PIN = /^\d{4}$/;
-const NAME = /^.{1,40}$/su;
-
-function hashPin(pin: string, salt: string): string {
-  // Small cost on purpose: it is a demo, and tests log in many times.
-  return scryptSync(pin, salt, 32, { N: 1024 }).toString("base64url");
-}
+// No control or unassigned characters: a name is shown on the page and used as a store key.
+const NAME = /^[^\p{C}]{1,40}$/u;
 
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -54,9 +47,9 @@ function same(a: string, b: string): boolean {
 type Req = express.Request & { session: ExpressSession & PinSession };
 
 /**
- * The PIN demo: set a name and a 4-digit PIN (kept in the session, shown as its
- * last digit only), log in (a new session ID, bound to the name), log out, and
- * log out everywhere. Forms POST with a CSRF token kept in the session.
+ * The PIN demo: log in with a name and a 4-digit PIN (the first login of a name registers
+ * it; a new session ID, bound to the name), log out, and log out everywhere. Forms POST with
+ * a CSRF token kept in the session.
  *
  * @example
  * const { app } = createApp({ store: createSqliteStore({ path: "pin.db" }), secrets: [process.env.SESSION_SECRET!] });
@@ -69,7 +62,7 @@ export function createApp(options: AppOptions): { app: express.Express; sessions
     cookie: { secure: options.secureCookie ?? "auto" },
     idleTimeoutMs: options.idleTimeoutMs,
   });
-  const accounts = withCodec<Account>(options.store.withPrefix("accounts:"));
+  const accounts = createAccounts(options.store);
   const app = express();
   if (options.trustProxy !== undefined) app.set("trust proxy", options.trustProxy);
   app.disable("x-powered-by");
@@ -79,6 +72,8 @@ export function createApp(options: AppOptions): { app: express.Express; sessions
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
       "x-content-type-options": "nosniff",
       "referrer-policy": "no-referrer",
+      // Every page is someone's: who is logged in, their CSRF token. No cache may keep one.
+      "cache-control": "no-store",
     });
     next();
   });
@@ -113,40 +108,18 @@ export function createApp(options: AppOptions): { app: express.Express; sessions
     delete r.session.notice;
     const user = await sessionUserId(r);
     const active = user === undefined ? [] : await sessions.sessions.listUserSessions(user);
-    res.type("html").send(
-      page({
-        csrf: csrfToken(r),
-        name: r.session.name,
-        pinLastDigit: r.session.pin?.slice(-1),
-        user,
-        activeSessions: active.length,
-        notice,
-      }),
-    );
-  });
-
-  app.post("/profile", checkCsrf, (req, res) => {
-    const r = req as Req;
-    const { name, pin } = req.body as Record<string, unknown>;
-    if (typeof name !== "string" || !NAME.test(name.trim()))
-      return back(r, res, "A name is 1 to 40 characters.");
-    if (typeof pin !== "string" || !PIN.test(pin)) return back(r, res, "A PIN is exactly 4 digits.");
-    r.session.name = name.trim();
-    r.session.pin = pin;
-    back(r, res, "Saved in the session (on the server).");
+    res.type("html").send(page({ csrf: csrfToken(r), user, activeSessions: active.length, notice }));
   });
 
   app.post("/login", checkCsrf, async (req, res) => {
     const r = req as Req;
-    const { name, pin } = r.session;
-    if (name === undefined || pin === undefined) return back(r, res, "Set a name and a PIN first.");
-    const account = await accounts.get(name);
-    if (account === undefined) {
-      const salt = randomBytes(16).toString("base64url");
-      await accounts.setIfAbsent(name, { salt, hash: hashPin(pin, salt) });
-    } else if (!same(hashPin(pin, account.salt), account.hash)) {
+    const { name: rawName, pin } = req.body as Record<string, unknown>;
+    const name = typeof rawName === "string" ? rawName.trim() : "";
+    if (!NAME.test(name))
+      return back(r, res, "A name is 1 to 40 characters, none of them control characters.");
+    if (typeof pin !== "string" || !PIN.test(pin)) return back(r, res, "A PIN is exactly 4 digits.");
+    if ((await accounts.login(name, pin)) === "wrong-pin")
       return back(r, res, `The PIN does not match the one registered for “${name}”.`);
-    }
     // A new session ID on login (fixation defence), bound to the user for "log out everywhere".
     await bindUser(r, name, { agent: String(req.get("user-agent") ?? "").slice(0, 200) });
     r.session.csrf = randomBytes(24).toString("base64url");

@@ -13,8 +13,6 @@ export function escapeHtml(text: string): string {
 
 export interface PageModel {
   csrf: string;
-  name: string | undefined;
-  pinLastDigit: string | undefined;
   user: string | undefined;
   activeSessions: number;
   notice: string | undefined;
@@ -28,10 +26,6 @@ export function page(m: PageModel): string {
   const e = escapeHtml;
   const parts: string[] = [];
   if (m.notice) parts.push(`<p role="status" id="notice">${e(m.notice)}</p>`);
-  if (m.name !== undefined && m.pinLastDigit !== undefined)
-    parts.push(
-      `<p id="profile">Name: <strong id="name">${e(m.name)}</strong>, PIN: <code id="pin">•••${e(m.pinLastDigit)}</code></p>`,
-    );
   if (m.user !== undefined) {
     parts.push(
       `<p id="who">Logged in as <strong>${e(m.user)}</strong> (${m.activeSessions} active session${m.activeSessions === 1 ? "" : "s"}).</p>`,
@@ -42,13 +36,12 @@ export function page(m: PageModel): string {
     parts.push(
       `<p id="who">Not logged in.</p>`,
       form(
-        "/profile",
+        "/login",
         m.csrf,
-        `<label>Name <input name="name" maxlength="40" required value="${e(m.name ?? "")}"></label> <label>PIN <input name="pin" inputmode="numeric" pattern="[0-9]{4}" maxlength="4" required autocomplete="off"></label> `,
-        "Save",
+        `<label>Name <input name="name" maxlength="40" required autocomplete="username"></label> <label>PIN <input name="pin" type="password" inputmode="numeric" pattern="[0-9]{4}" maxlength="4" required autocomplete="current-password"></label> `,
+        "Log in",
       ),
     );
-    if (m.name !== undefined) parts.push(form("/login", m.csrf, "", "Log in"));
   }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kvsession PIN demo</title>
@@ -56,7 +49,7 @@ export function page(m: PageModel): string {
 <style>body{font:16px system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}form{margin:.5rem 0}</style>
 </head><body>
 <h1>kvsession PIN demo</h1>
-<p>Your browser holds only an opaque, signed session ID (HttpOnly, invisible to scripts). The name and PIN live in the session store on the server.</p>
+<p>Your browser holds only an opaque, signed session ID (HttpOnly, invisible to scripts). The session, on the server, holds who you are logged in as — never your PIN, which is kept only as a salted scrypt hash. The first login of a name registers its PIN.</p>
 ${parts.join("\n")}
 </body></html>
 `;

@@ -1,0 +1,71 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { browser } from "./http-browser.js";
+import { type Demo, startDemo } from "./server.js";
+
+// On Redis each store call is a network round trip, so concurrent logins interleave for real.
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+let redis: ChildProcess;
+let dir: string;
+let demo: Demo;
+
+beforeAll(async () => {
+  const port = await freePort();
+  dir = mkdtempSync(join(tmpdir(), "express-pin-redis-"));
+  redis = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+    { stdio: "ignore" },
+  );
+  demo = await startDemo({ trustProxy: "loopback" }, { REDIS_URL: `redis://127.0.0.1:${port}` });
+  // The store reconnects by itself: wait until redis-server answers.
+  for (let i = 0; ; i++) {
+    try {
+      await demo.store.has("ping");
+      break;
+    } catch (err) {
+      if (i > 100) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+});
+afterAll(async () => {
+  await demo?.stop();
+  redis?.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("concurrent logins on Redis", () => {
+  it("first logins of one new name with different PINs: exactly one gets in", async () => {
+    const contenders = await Promise.all(
+      ["1001", "1002", "1003", "1004"].map(async (pin, i) => {
+        const b = browser(demo.base, { "x-forwarded-for": `10.1.0.${i + 1}` });
+        await b.open();
+        return { b, pin };
+      }),
+    );
+    await Promise.all(contenders.map(({ b, pin }) => b.post("/login", { name: "newcomer", pin })));
+    const inside = contenders.filter(({ b }) => b.html.includes("Logged in as <strong>newcomer</strong>"));
+    const refused = contenders.filter(({ b }) => b.html.includes("The PIN does not match"));
+    expect([inside.length, refused.length]).toEqual([1, 3]);
+    // The one inside registered the PIN: it, and only it, logs in again.
+    const again = browser(demo.base, { "x-forwarded-for": "10.1.0.9" });
+    await again.open();
+    await again.post("/login", { name: "newcomer", pin: inside[0]!.pin });
+    expect(again.html).toContain("Logged in as <strong>newcomer</strong>");
+  });
+});
