@@ -11,6 +11,7 @@ import {
 import express from "express";
 import { createAccounts } from "./accounts.js";
 import { page } from "./html.js";
+import { createThrottle, LOGIN_LIMITS } from "./throttle.js";
 
 /**
  * What this app keeps in the session (server-side: the cookie only holds a signed random ID).
@@ -22,7 +23,7 @@ export interface PinSession {
 }
 
 export interface AppOptions {
-  /** Any @kvsession/kv store: sessions live under "sess:", accounts under "accounts:". */
+  /** Any @kvsession/kv store: sessions live under "sess:", accounts under "accounts:", login throttling under "throttle:". */
   store: KvStore;
   /** Session secrets (the first signs); each at least 32 bytes. */
   secrets: string[];
@@ -32,6 +33,8 @@ export interface AppOptions {
   trustProxy?: string | boolean;
   /** Idle timeout of a session in ms (default 30 minutes). */
   idleTimeoutMs?: number;
+  /** The clock login throttling reads (default `Date.now`). */
+  now?: () => number;
 }
 
 const PIN = /^\d{4}$/;
@@ -49,7 +52,7 @@ type Req = express.Request & { session: ExpressSession & PinSession };
 /**
  * The PIN demo: log in with a name and a 4-digit PIN (the first login of a name registers
  * it; a new session ID, bound to the name), log out, and log out everywhere. Forms POST with
- * a CSRF token kept in the session.
+ * a CSRF token kept in the session; PIN guessing is throttled per name and per IP.
  *
  * @example
  * const { app } = createApp({ store: createSqliteStore({ path: "pin.db" }), secrets: [process.env.SESSION_SECRET!] });
@@ -63,6 +66,7 @@ export function createApp(options: AppOptions): { app: express.Express; sessions
     idleTimeoutMs: options.idleTimeoutMs,
   });
   const accounts = createAccounts(options.store);
+  const throttle = createThrottle(options.store, options.now ?? Date.now);
   const app = express();
   if (options.trustProxy !== undefined) app.set("trust proxy", options.trustProxy);
   app.disable("x-powered-by");
@@ -101,6 +105,14 @@ export function createApp(options: AppOptions): { app: express.Express; sessions
     if (notice !== undefined) req.session.notice = notice;
     res.redirect(303, "/");
   };
+  const tooMany = (res: express.Response, retryAfterMs: number) => {
+    const seconds = Math.ceil(retryAfterMs / 1000);
+    res
+      .status(429)
+      .set("retry-after", String(seconds))
+      .type("text/plain")
+      .send(`Too many wrong PINs: try again in ${seconds} s.`);
+  };
 
   app.get("/", async (req, res) => {
     const r = req as Req;
@@ -118,8 +130,16 @@ export function createApp(options: AppOptions): { app: express.Express; sessions
     if (!NAME.test(name))
       return back(r, res, "A name is 1 to 40 characters, none of them control characters.");
     if (typeof pin !== "string" || !PIN.test(pin)) return back(r, res, "A PIN is exactly 4 digits.");
+    // Counted before the PIN is checked, so parallel guesses cannot outrun their own count.
+    const ipKey = `ip:${req.ip ?? "unknown"}`;
+    const nameKey = `name:${name}`;
+    const byIp = await throttle.take(ipKey, LOGIN_LIMITS.perIp);
+    if (!byIp.ok) return tooMany(res, byIp.retryAfterMs);
+    const byName = await throttle.take(nameKey, LOGIN_LIMITS.perName);
+    if (!byName.ok) return tooMany(res, byName.retryAfterMs);
     if ((await accounts.login(name, pin)) === "wrong-pin")
       return back(r, res, `The PIN does not match the one registered for “${name}”.`);
+    await Promise.all([throttle.forget(nameKey), throttle.succeeded(ipKey)]);
     // A new session ID on login (fixation defence), bound to the user for "log out everywhere".
     await bindUser(r, name, { agent: String(req.get("user-agent") ?? "").slice(0, 200) });
     r.session.csrf = randomBytes(24).toString("base64url");

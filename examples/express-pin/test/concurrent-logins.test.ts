@@ -4,6 +4,7 @@ import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LOGIN_LIMITS } from "../src/throttle.js";
 import { browser } from "./http-browser.js";
 import { type Demo, startDemo } from "./server.js";
 
@@ -67,5 +68,23 @@ describe("concurrent logins on Redis", () => {
     await again.open();
     await again.post("/login", { name: "newcomer", pin: inside[0]!.pin });
     expect(again.html).toContain("Logged in as <strong>newcomer</strong>");
+  });
+
+  it(`parallel guesses at one name: only ${LOGIN_LIMITS.perName} reach the PIN check, the rest get 429`, async () => {
+    const owner = browser(demo.base, { "x-forwarded-for": "10.2.0.1" });
+    await owner.open();
+    expect(await owner.post("/login", { name: "target", pin: "9999" })).toBe(303);
+    const guessers = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const b = browser(demo.base, { "x-forwarded-for": `10.2.1.${i + 1}` });
+        await b.open();
+        return b;
+      }),
+    );
+    const statuses = await Promise.all(
+      guessers.map((b, i) => b.post("/login", { name: "target", pin: String(1000 + i) })),
+    );
+    expect(statuses.filter((s) => s === 303)).toHaveLength(LOGIN_LIMITS.perName);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(12 - LOGIN_LIMITS.perName);
   });
 });
