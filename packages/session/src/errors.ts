@@ -6,6 +6,7 @@ export type SessionErrorCode =
   | "SESSION_CONFIG"
   | "SESSION_STORE"
   | "SESSION_CONFLICT"
+  | "SESSION_BUSY"
   | "SESSION_DATA"
   | "SESSION_COOKIE_TOO_LARGE"
   | "SESSION_STATE";
@@ -54,11 +55,27 @@ export class SessionStoreError extends SessionError {
 
 /** The record kept changing under us longer than the retry budget allows. */
 export class SessionConflictError extends SessionError {
-  constructor(attempts: number) {
+  constructor(attempts: number, message?: string) {
     super(
       "SESSION_CONFLICT",
-      `session record changed concurrently ${attempts} times in a row; the change was not saved — retry the request`,
+      message ??
+        `session record changed concurrently ${attempts} times in a row; the change was not saved — retry the request`,
     );
+  }
+}
+
+/**
+ * Serialised mode: another request held this session for longer than `serialize.waitMs`.
+ * Answer 503 with `Retry-After: retryAfterSeconds`; nothing was read or written.
+ */
+export class SessionBusyError extends SessionError {
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number) {
+    super(
+      "SESSION_BUSY",
+      "another request holds this session (serialised mode) and did not finish in time; retry the request",
+    );
+    this.retryAfterSeconds = Math.max(1, retryAfterSeconds);
   }
 }
 
@@ -87,4 +104,28 @@ export class SessionStateError extends SessionError {
   constructor(message: string) {
     super("SESSION_STATE", message);
   }
+}
+
+/**
+ * How an adapter answers a session error: 503 (with `Retry-After`) for what a retry can fix — the
+ * store is down, the session kept changing, or another request holds it — and undefined for the
+ * rest, which are the app's bugs (500 through the framework's usual path).
+ *
+ * @example
+ * const r = retryableResponse(err);
+ * if (r) { res.writeHead(r.status, r.headers); return res.end(r.message); }
+ */
+export function retryableResponse(
+  err: unknown,
+): { status: 503; headers: { "retry-after": string }; message: string } | undefined {
+  if (!(err instanceof SessionError)) return undefined;
+  if (err instanceof SessionBusyError)
+    return {
+      status: 503,
+      headers: { "retry-after": String(err.retryAfterSeconds) },
+      message: "Session busy",
+    };
+  if (err.code === "SESSION_STORE" || err.code === "SESSION_CONFLICT")
+    return { status: 503, headers: { "retry-after": "1" }, message: "Session store unavailable" };
+  return undefined;
 }

@@ -11,7 +11,14 @@ export interface StoredRecord {
   meta?: JsonValue;
   /** Which key the user index entry is filed under (see `UserIndex.generation`). */
   ix?: string;
+  /** Serialised mode: the request that holds this session now, and until when. */
+  lease?: Lease;
   flash?: Record<string, JsonValue[]>;
+}
+
+export interface Lease {
+  token: string;
+  until: number;
 }
 
 /** Written over a regenerated session's old record: it changes the version atomically, so late writers see it gone. */
@@ -38,6 +45,10 @@ export function classify(v: unknown): StoredRecord | Tombstone | undefined {
   if (!isObj(v.data) || typeof v.createdAt !== "number" || typeof v.lastSeenAt !== "number") return undefined;
   if (v.userId !== undefined && typeof v.userId !== "string") return undefined;
   if (v.flash !== undefined && !isObj(v.flash)) return undefined;
+  if (v.lease !== undefined) {
+    const l = v.lease as Record<string, unknown>;
+    if (!isObj(l) || typeof l.token !== "string" || typeof l.until !== "number") return undefined;
+  }
   return v as unknown as StoredRecord;
 }
 

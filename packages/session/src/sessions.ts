@@ -16,6 +16,7 @@ import {
   SessionStateError,
   SessionStoreError,
 } from "./errors.js";
+import { createLeases, type HeldLease, type Leases, resolveLeaseTimes } from "./lease.js";
 import {
   type CookiePlan,
   type CookiePlanner,
@@ -120,6 +121,11 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     throw new SessionConfigError("maxSessionsPerUser must be an integer >= 1");
   const cas = records.capabilities.compareAndSet;
   const sia = records.capabilities.setIfAbsent;
+  const serialize = options.serialize ?? false;
+  if (serialize !== false && !cas)
+    throw new SessionConfigError(
+      `serialize needs a store with compare-and-set; ${records.name} has none (use memory, SQLite, fs, Redis or PostgreSQL)`,
+    );
   const onCorrupt = options.onCorruptRecord;
 
   const expired = (r: StoredRecord, now: number) => now >= deadlineOf(r, t.idleMs, t.absoluteMs);
@@ -257,7 +263,18 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     await index.removeMany(userId, evict);
   }
 
+  const leaseTimes = resolveLeaseTimes(serialize === false ? true : serialize);
+  const leases = cas
+    ? createLeases(
+        { read, writeIf, expired, deadline: (r) => deadlineOf(r, t.idleMs, t.absoluteMs) },
+        leaseTimes,
+      )
+    : undefined;
+
   const engine: Engine = {
+    serialize: serialize !== false,
+    leases,
+    leaseMs: leaseTimes.leaseMs,
     ids,
     t,
     maxRetries,
@@ -335,6 +352,11 @@ export function createSessions<D extends object = SessionData>(options: Sessions
 
 /** What every request of one `createSessions` shares: configuration and store access. */
 interface Engine {
+  /** The app's default for serialised mode. */
+  serialize: boolean;
+  /** Undefined when the store has no compare-and-set. */
+  leases: Leases | undefined;
+  leaseMs: number;
   ids: VerifiedIds;
   t: Timeouts;
   maxRetries: number;
@@ -370,12 +392,36 @@ class ServerSession<D extends object> extends RequestSession<D> {
   #fresh = false;
   #issueCookie = false;
   #goneByRegenerate = false;
+  /** Serialised mode: load → commit run while holding the record's lease. */
+  readonly #serial: boolean;
+  #lease: HeldLease | undefined;
 
   constructor(engine: Engine, input: OpenInput) {
     super();
     this.#e = engine;
     this.#input = input;
     this.#plan = engine.planCookie(input);
+    this.#serial = input.serialize ?? engine.serialize;
+    if (this.#serial && engine.leases === undefined)
+      throw new SessionConfigError("serialize needs a store with compare-and-set; this store has none");
+  }
+
+  /** Takes the lease on a record found live, then works on the record as the lease found it. */
+  async #acquire(found: { id: string; handle: string }): Promise<void> {
+    const lease = await this.#e.leases!.acquire(found.handle);
+    this.#lease = lease;
+    this.#adopt(lease && { ...found, rec: lease.rec, version: null });
+    // The version after the lease's own write is unknown: the first write reads it again.
+    this.#fresh = false;
+  }
+
+  /** Stops renewing and lets this process's next request of the session go. */
+  async #dropLease(): Promise<void> {
+    const lease = this.#lease;
+    if (lease === undefined) return;
+    this.#lease = undefined;
+    await lease.stop();
+    lease.release();
   }
 
   protected view(): StoredRecord | undefined {
@@ -417,8 +463,19 @@ class ServerSession<D extends object> extends RequestSession<D> {
 
   protected async reloadNow(): Promise<void> {
     const wasLoaded = this.loaded;
-    this.loaded = false;
     if (this.state === "gone") return;
+    const lease = this.#lease;
+    if (lease !== undefined && this.#handle !== undefined) {
+      // Holding the lease: read the record again, still ours, rather than queue behind ourselves.
+      const r = await this.#e.read(this.#handle);
+      if (!isRecord(r.rec) || r.rec.lease?.token !== lease.token) throw this.#lost();
+      const rec = { ...r.rec };
+      delete rec.lease;
+      this.#rec = rec;
+      this.#fresh = false;
+      return;
+    }
+    this.loaded = false;
     // Before the first load the cookie decides; afterwards the ID this session holds now.
     await this.#loadFrom(this.#id !== undefined ? [this.#id] : wasLoaded ? [] : this.#cookieIds());
   }
@@ -431,6 +488,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
     if (ids.length === 1) {
       const id = ids[0]!;
       const h = this.#e.ids.handle(id);
+      if (this.#serial) return this.#acquire({ id, handle: h });
       return this.#e.read(h).then((r) => {
         const live = isRecord(r.rec) && !this.#e.expired(r.rec, Date.now());
         this.#adopt(live ? { id, handle: h, rec: r.rec as StoredRecord, version: r.version } : undefined);
@@ -468,6 +526,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       }
     }
     // Two different live sessions in one request means a tossed cookie: trust neither (fail closed).
+    if (live === 1 && this.#serial) return this.#acquire(found!);
     this.#adopt(live === 1 ? found : undefined);
   }
 
@@ -488,10 +547,11 @@ class ServerSession<D extends object> extends RequestSession<D> {
   }
 
   protected persistNow(): Promise<"unchanged" | "saved" | "created" | "gone"> {
-    return this.#persist();
+    return this.#persist(false);
   }
 
-  async #persist(): Promise<"unchanged" | "saved" | "created" | "gone"> {
+  /** `release`: this is the commit, the last write of a serialised request, which ends its lease. */
+  async #persist(release: boolean): Promise<"unchanged" | "saved" | "created" | "gone"> {
     this.checkChanges();
     await this.load();
     if (this.state === "gone") return "gone";
@@ -517,6 +577,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       }
       throw new SessionConflictError(3);
     }
+    if (this.#lease !== undefined) return this.#update(handle, true, release);
     if (!dirty && !this.touchWanted && Date.now() - this.#rec.lastSeenAt < e.t.touchMs) return "unchanged";
     return e.exclusive(handle, (waited) => this.#update(handle, waited));
   }
@@ -528,8 +589,16 @@ class ServerSession<D extends object> extends RequestSession<D> {
     this.#rec = undefined;
   }
 
+  /** Another request took the session over after this one's lease ran out: its writes must not land. */
+  #lost(): SessionConflictError {
+    return new SessionConflictError(
+      1,
+      "this request's hold on the session ran out and another request took it over; the change was not saved — retry the request",
+    );
+  }
+
   /** The write loop for an existing record, retried on conflict; `waited`: another write of this process went first. */
-  async #update(handle: string, waited: boolean): Promise<"saved" | "gone"> {
+  async #update(handle: string, waited: boolean, release = true): Promise<"saved" | "gone"> {
     const e = this.#e;
     let base: StoredRecord = this.#rec!;
     let ver = this.#version;
@@ -542,10 +611,17 @@ class ServerSession<D extends object> extends RequestSession<D> {
           this.#gone(r.rec);
           return "gone";
         }
+        if (this.#lease !== undefined && r.rec.lease?.token !== this.#lease.token) throw this.#lost();
         base = r.rec;
         ver = r.version;
       }
       const next = this.#build(base, Date.now(), this.changes);
+      // The holder's last write ends its lease (a save() before it keeps it); anyone else's keeps the holder's.
+      const lease = this.#lease;
+      if (lease === undefined) {
+        if (base.lease !== undefined) next.lease = base.lease;
+      } else if (release) await lease.stop();
+      else next.lease = { token: lease.token, until: Date.now() + this.#e.leaseMs };
       if (await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
         const uid = next.userId;
         // An entry filed under an older key (secret rotation, or an index of an earlier version) moves.
@@ -588,6 +664,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
           this.#gone(r.rec);
           throw new SessionConflictError(attempt + 1);
         }
+        if (this.#lease !== undefined && r.rec.lease?.token !== this.#lease.token) throw this.#lost();
         base = r.rec;
         ver = r.version;
       }
@@ -598,6 +675,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       delete next.userId;
       delete next.meta;
       delete next.ix;
+      delete next.lease;
       if (user) {
         next.userId = user.userId;
         if (user.meta !== undefined) next.meta = user.meta;
@@ -631,6 +709,8 @@ class ServerSession<D extends object> extends RequestSession<D> {
         }
         if (oldUser !== undefined) await io("index", () => e.index.remove(oldUser, handle));
       }
+      // The tombstone replaced the held record; the new ID is known to no other request.
+      await this.#dropLease();
       this.#id = nid;
       this.#handle = nh;
       this.#rec = next;
@@ -647,10 +727,14 @@ class ServerSession<D extends object> extends RequestSession<D> {
   protected async end(): Promise<void> {
     await this.load();
     const h = this.#handle;
-    if (h !== undefined) {
-      await io("destroy", () => this.#e.records.delete(h));
-      const u = this.#rec?.userId;
-      if (u !== undefined) await io("index", () => this.#e.index.remove(u, h));
+    try {
+      if (h !== undefined) {
+        await io("destroy", () => this.#e.records.delete(h));
+        const u = this.#rec?.userId;
+        if (u !== undefined) await io("index", () => this.#e.index.remove(u, h));
+      }
+    } finally {
+      await this.#dropLease();
     }
     this.#id = this.#handle = this.#rec = undefined;
   }
@@ -679,6 +763,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       !this.dirty() &&
       !this.touchWanted &&
       !this.#issueCookie &&
+      this.#lease === undefined &&
       Date.now() - this.#rec.lastSeenAt < this.#e.t.touchMs
     ) {
       // The common read-only request: nothing to write, no cookie to send.
@@ -686,7 +771,12 @@ class ServerSession<D extends object> extends RequestSession<D> {
       result.outcome = "unchanged";
       return result;
     }
-    const outcome = await this.#persist();
+    let outcome: Awaited<ReturnType<typeof this.persistNow>>;
+    try {
+      outcome = await this.#persist(true);
+    } finally {
+      await this.#dropLease();
+    }
     const wasGone = this.state === "gone";
     this.state = "committed";
     result.outcome = outcome === "unchanged" && this.#issueCookie ? "saved" : outcome;

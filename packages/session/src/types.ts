@@ -1,6 +1,7 @@
 import type { JsonValue, KvStore } from "@kvsession/kv";
 import type { SameSite } from "./cookie.js";
 import type { Secret } from "./crypto.js";
+import type { SerializeOptions } from "./lease.js";
 
 /** The shape of session data: JSON values under top-level keys. */
 export type SessionData = Record<string, JsonValue>;
@@ -13,6 +14,8 @@ export interface OpenInput {
   secure?: boolean | undefined;
   /** The X-Forwarded-Proto header value; read only when `trustProxy` is on. */
   forwardedProto?: string | string[] | undefined;
+  /** Serialise this request with the others of its session (see `SessionsOptions.serialize`); default: the app's setting. */
+  serialize?: boolean | undefined;
 }
 
 /** What `commit()` hands back to the adapter: header values to append, verbatim. */
@@ -118,6 +121,13 @@ export interface CommonOptions {
 export interface SessionsOptions extends CommonOptions {
   /** Any `@kvsession/kv` store. Records go under `sess:`, the per-user index under `sess-user:`. */
   store: KvStore;
+  /**
+   * Serialised mode: requests carrying the same session run load → handler → commit one at a time,
+   * across processes, so a read-modify-write of one key never loses an update. `true` or lease
+   * timings turn it on for every request; `open({ serialize })` turns it on or off per request.
+   * Needs a store with compare-and-set. Default off.
+   */
+  serialize?: boolean | SerializeOptions;
   /** Key prefix of this session layer inside `store`. Default "sess". */
   namespace?: string;
   /**

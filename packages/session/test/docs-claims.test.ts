@@ -20,7 +20,8 @@ function locate(file: string): string | undefined {
 
 const citations: Array<{ file: string; title: string }> = [];
 for (const m of doc.matchAll(/`([\w./-]+\.ts)`:\s*((?:"[^"]+"(?:,\s*)?)+)/g)) {
-  for (const t of m[2]!.matchAll(/"([^"]+)"/g)) citations.push({ file: m[1]!, title: t[1]!.replace(/\\_/g, "_") });
+  for (const t of m[2]!.matchAll(/"([^"]+)"/g))
+    citations.push({ file: m[1]!, title: t[1]!.replace(/\\_/g, "_") });
 }
 
 describe("docs/security.md cites tests that exist", () => {

@@ -1,0 +1,179 @@
+import { randomBytes } from "node:crypto";
+import type { KvVersion } from "@kvsession/kv";
+import { SessionBusyError, SessionConfigError } from "./errors.js";
+import { isRecord, type Lease, type StoredRecord, type Tombstone } from "./record.js";
+
+/** How serialised mode holds a session (see `SessionsOptions.serialize`). */
+export interface SerializeOptions {
+  /** How long a lease lasts unless renewed; a holder that died is replaced after this. Default 5 s. */
+  leaseMs?: number;
+  /** How long a request waits for the session before a `SessionBusyError` (503 with Retry-After). Default 5 s. */
+  waitMs?: number;
+  /** Renewal stops after this long, so a request that never commits cannot hold a session for ever. Default 60 s. */
+  maxHoldMs?: number;
+}
+
+export interface LeaseTimes {
+  leaseMs: number;
+  waitMs: number;
+  maxHoldMs: number;
+}
+
+export function resolveLeaseTimes(o: SerializeOptions | true): LeaseTimes {
+  const { leaseMs = 5_000, waitMs = 5_000, maxHoldMs = 60_000 } = o === true ? {} : o;
+  for (const [k, v] of Object.entries({ leaseMs, waitMs, maxHoldMs }))
+    if (!Number.isSafeInteger(v) || v <= 0)
+      throw new SessionConfigError(`serialize.${k} must be a positive integer of ms, got ${v}`);
+  if (maxHoldMs < leaseMs) throw new SessionConfigError("serialize.maxHoldMs must be at least leaseMs");
+  return { leaseMs, waitMs, maxHoldMs };
+}
+
+type Read = { rec: StoredRecord | Tombstone | undefined; version: KvVersion };
+
+/** What the leases need from the session engine: its record I/O. */
+export interface LeaseStore {
+  read(handle: string): Promise<Read>;
+  writeIf(handle: string, version: KvVersion, next: StoredRecord, expiresAt: number): Promise<boolean>;
+  expired(r: StoredRecord, now: number): boolean;
+  deadline(r: StoredRecord): number;
+}
+
+/** A lease this request holds on one session record. */
+export interface HeldLease {
+  readonly token: string;
+  /** The record as it was when the lease was taken (without the lease). */
+  readonly rec: StoredRecord;
+  /** False once a renewal found the record taken over, or the hold limit passed. */
+  held(): boolean;
+  /** Waits for a renewal in flight, then stops renewing. */
+  stop(): Promise<void>;
+  /** Ends this process's turn: the next local waiter goes (the store's lease ends with the commit's write). */
+  release(): void;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Leases on session records, taken with the record's own compare-and-set: the lease lives inside
+ * the record, so taking it changes the record's version, and a holder whose lease was taken over
+ * (it paused past `leaseMs`) fails its commit's compare-and-set instead of overwriting — the record
+ * is its own fence. Requests of one process queue locally, so only the head of the line polls the store.
+ */
+export function createLeases(io: LeaseStore, times: LeaseTimes) {
+  const turns = new Map<string, Promise<void>>();
+
+  /** Waits for this process's earlier holders of the handle; resolves with the function that ends our turn. */
+  async function localTurn(handle: string, deadline: number): Promise<() => void> {
+    const before = turns.get(handle);
+    let end!: () => void;
+    const mine = new Promise<void>((r) => {
+      end = r;
+    });
+    const tail = (before ?? Promise.resolve()).then(() => mine);
+    turns.set(handle, tail);
+    void tail.then(() => {
+      if (turns.get(handle) === tail) turns.delete(handle);
+    });
+    if (before !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        before.then(() => false),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()));
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        // Our place in the line passes on once the holders before us are done.
+        void before.then(end);
+        throw new SessionBusyError(Math.ceil(times.leaseMs / 1000));
+      }
+    }
+    return end;
+  }
+
+  /**
+   * Takes the lease on `handle`'s record, waiting up to `waitMs` while another holder has it.
+   * Undefined when there is no live record (nothing to serialise: a new session starts).
+   */
+  async function acquire(handle: string): Promise<HeldLease | undefined> {
+    const deadline = Date.now() + times.waitMs;
+    const endTurn = await localTurn(handle, deadline);
+    try {
+      for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+        const r = await io.read(handle);
+        const now = Date.now();
+        if (!isRecord(r.rec) || io.expired(r.rec, now)) {
+          endTurn();
+          return undefined;
+        }
+        const other = r.rec.lease;
+        if (other === undefined || other.until <= now) {
+          const token = randomBytes(16).toString("base64url");
+          const rec: StoredRecord = { ...r.rec };
+          delete rec.lease;
+          const lease: Lease = { token, until: now + times.leaseMs };
+          if (await io.writeIf(handle, r.version, { ...rec, lease }, io.deadline(rec)))
+            return hold(handle, token, rec, now, endTurn);
+          continue;
+        }
+        if (now >= deadline) throw new SessionBusyError(Math.ceil((other.until - now) / 1000));
+        await sleep(Math.min(pause, other.until - now, deadline - now) + 1);
+      }
+    } catch (err) {
+      endTurn();
+      throw err;
+    }
+  }
+
+  function hold(
+    handle: string,
+    token: string,
+    rec: StoredRecord,
+    since: number,
+    endTurn: () => void,
+  ): HeldLease {
+    let ok = true;
+    let renewing: Promise<void> = Promise.resolve();
+    const renew = async () => {
+      if (Date.now() - since >= times.maxHoldMs) {
+        ok = false;
+        return;
+      }
+      try {
+        const r = await io.read(handle);
+        if (!isRecord(r.rec) || r.rec.lease?.token !== token) {
+          ok = false;
+          return;
+        }
+        const next = { ...r.rec, lease: { token, until: Date.now() + times.leaseMs } };
+        // A lost race here is a write of this request's own session by a request not serialised: try again next time.
+        await io.writeIf(handle, r.version, next, io.deadline(r.rec));
+      } catch {
+        // The store is down: the lease runs out by itself; the commit reports the outage.
+      }
+    };
+    const timer = setInterval(
+      () => {
+        if (!ok) return clearInterval(timer);
+        renewing = renewing.then(renew);
+      },
+      Math.max(1, Math.floor(times.leaseMs / 3)),
+    );
+    timer.unref();
+    return {
+      token,
+      rec,
+      held: () => ok,
+      async stop() {
+        clearInterval(timer);
+        await renewing;
+      },
+      release: endTurn,
+    };
+  }
+
+  return { acquire };
+}
+
+export type Leases = ReturnType<typeof createLeases>;

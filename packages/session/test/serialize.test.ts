@@ -1,0 +1,330 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { createMemoryStore, createStore, type KvStore } from "@kvsession/kv";
+import { createFsStore } from "@kvsession/kv-fs";
+import { createPostgresStore } from "@kvsession/kv-postgres";
+import { createRedisStore } from "@kvsession/kv-redis";
+import { createSqliteStore } from "@kvsession/kv-sqlite";
+import { requireService } from "@kvsession/kv-test-suite";
+import fc from "fast-check";
+import { createClient } from "redis";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  createSessions,
+  retryableResponse,
+  SessionBusyError,
+  SessionConfigError,
+  SessionConflictError,
+  type Sessions,
+} from "../src/index.js";
+import { createJar, SECRET } from "./helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "kvsession-serialize-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A browser's session with n = 0; returns its Cookie header. */
+async function seeded(sessions: Sessions): Promise<string> {
+  const jar = createJar();
+  const s = sessions.open({ secure: true });
+  s.set("n", 0);
+  jar.apply(await s.commit());
+  return jar.header();
+}
+
+/** One request that reads n, lets other requests run, and writes n + 1. */
+async function increment(sessions: Sessions, cookieHeader: string, pause: number): Promise<void> {
+  const s = sessions.open({ cookieHeader, secure: true });
+  const n = (await s.get("n")) as number;
+  await sleep(pause);
+  s.set("n", n + 1);
+  await s.commit();
+}
+
+async function readN(sessions: Sessions, cookieHeader: string): Promise<unknown> {
+  return sessions.open({ cookieHeader, secure: true, serialize: false }).get("n");
+}
+
+/**
+ * Several "processes" (independent cores on one store: they meet only through the store) run
+ * concurrent read-modify-write requests on one session; every acknowledged increment must stay.
+ */
+function describeSerialized(name: string, makeStore: () => KvStore | Promise<KvStore>, runs: number) {
+  describe(`serialised mode on ${name}`, () => {
+    it("concurrent read-modify-write requests from several processes lose nothing", async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ proc: fc.nat(2), pause: fc.nat(3) }), { minLength: 2, maxLength: 8 }),
+          async (reqs) => {
+            const store = await makeStore();
+            try {
+              const procs = [0, 1, 2].map(() =>
+                createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 20_000 } }),
+              );
+              const cookie = await seeded(procs[0]!);
+              const results = await Promise.allSettled(
+                reqs.map((r) => increment(procs[r.proc]!, cookie, r.pause)),
+              );
+              const acknowledged = results.filter((r) => r.status === "fulfilled").length;
+              expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+              expect(await readN(procs[0]!, cookie)).toBe(acknowledged);
+            } finally {
+              await store.clear();
+              await store.close();
+            }
+          },
+        ),
+        { numRuns: runs },
+      );
+    });
+  });
+}
+
+describeSerialized("MemoryStore", () => createMemoryStore(), 30);
+describeSerialized("SQLite (file)", () => createSqliteStore({ path: join(dir, `s${files++}.db`) }), 15);
+describeSerialized("fs", () => createFsStore({ dir: join(dir, `fs${files++}`) }), 10);
+
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const pingRedis = async () => {
+  const c = createClient({ url: redisUrl, socket: { reconnectStrategy: false } });
+  await c.connect();
+  await c.ping();
+  await c.close();
+};
+if (await requireService(`Redis at ${redisUrl}`, pingRedis)) {
+  const run = randomBytes(6).toString("hex");
+  let n = 0;
+  describeSerialized(
+    "Redis",
+    () => createRedisStore({ url: redisUrl, namespace: `kvser:${run}:${n++}:` }),
+    15,
+  );
+}
+
+const pgUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+// One table, emptied after every run, so repeated test runs leave nothing behind but it.
+const pgTable = "kvsession_serialize_test";
+const pingPg = async () => {
+  const probe = await createPostgresStore({ connectionString: pgUrl, max: 1 }, { table: pgTable });
+  try {
+    await probe.get("probe");
+  } finally {
+    await probe.close();
+  }
+};
+if (await requireService(`PostgreSQL at ${pgUrl}`, pingPg)) {
+  describeSerialized(
+    "PostgreSQL",
+    () => createPostgresStore({ connectionString: pgUrl, max: 4 }, { table: pgTable }),
+    10,
+  );
+}
+
+describe("serialised mode: holders, waiters and faults", () => {
+  it("without it, the same requests lose updates (the control)", async () => {
+    const store = createMemoryStore();
+    const sessions = createSessions({ store, secrets: [SECRET] });
+    const cookie = await seeded(sessions);
+    await Promise.all(Array.from({ length: 5 }, () => increment(sessions, cookie, 2)));
+    expect(await readN(sessions, cookie)).toBeLessThan(5);
+  });
+
+  it("per request: open({ serialize: true }) serialises when the app default is off", async () => {
+    const store = createMemoryStore();
+    const sessions = createSessions({ store, secrets: [SECRET] });
+    const cookie = await seeded(sessions);
+    await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const s = sessions.open({ cookieHeader: cookie, secure: true, serialize: true });
+        const n = (await s.get("n")) as number;
+        await sleep(2);
+        s.set("n", n + 1);
+        await s.commit();
+      }),
+    );
+    expect(await readN(sessions, cookie)).toBe(5);
+  });
+
+  it("a request without a session cookie, or that never touches the session, does no store I/O", async () => {
+    const store = createMemoryStore();
+    let calls = 0;
+    const counting: KvStore = Object.create(store, {
+      getVersioned: {
+        value: (k: string) => {
+          calls++;
+          return store.getVersioned(k);
+        },
+      },
+      compareAndSet: {
+        value: (...a: Parameters<KvStore["compareAndSet"]>) => {
+          calls++;
+          return store.compareAndSet(...a);
+        },
+      },
+    });
+    const sessions = createSessions({ store: counting, secrets: [SECRET], serialize: true });
+    const cookie = await seeded(sessions);
+    calls = 0;
+    await sessions.open({ cookieHeader: cookie, secure: true }).commit();
+    await sessions.open({ secure: true }).commit();
+    expect(calls).toBe(0);
+  });
+
+  it("a waiter gives up after waitMs with a typed, retryable error", async () => {
+    const store = createMemoryStore();
+    const sessions = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 50 } });
+    const other = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 50 } });
+    const cookie = await seeded(sessions);
+    const holder = sessions.open({ cookieHeader: cookie, secure: true });
+    await holder.get("n");
+    for (const waiter of [sessions, other]) {
+      const err = await waiter
+        .open({ cookieHeader: cookie, secure: true })
+        .get("n")
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SessionBusyError);
+      const r = retryableResponse(err);
+      expect(r?.status).toBe(503);
+      expect(Number(r?.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    }
+    holder.set("n", 1);
+    await holder.commit();
+    expect(await sessions.open({ cookieHeader: cookie, secure: true }).get("n")).toBe(1);
+  });
+
+  it("save() keeps the lease until the commit; reload() under the lease reads what is stored", async () => {
+    const store = createMemoryStore();
+    const sessions = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 50 } });
+    const cookie = await seeded(sessions);
+    const s = sessions.open({ cookieHeader: cookie, secure: true });
+    s.set("n", 1);
+    await s.save();
+    await expect(sessions.open({ cookieHeader: cookie, secure: true }).get("n")).rejects.toThrow(
+      SessionBusyError,
+    );
+    await s.reload();
+    expect(await s.get("n")).toBe(1);
+    s.set("n", 2);
+    await s.commit();
+    expect(await readN(sessions, cookie)).toBe(2);
+  });
+
+  it("refuses at start-up on a store without compare-and-set", () => {
+    const map = new Map<string, Uint8Array>();
+    const plain = createStore({
+      name: "plain",
+      capabilities: { ttl: "emulated" },
+      get: (k) => (map.has(k) ? { value: map.get(k)!, expiresAt: undefined } : undefined),
+      set: (k, v) => void map.set(k, v),
+      delete: (k) => map.delete(k),
+      list: () => ({ items: [], cursor: undefined }),
+    });
+    expect(() => createSessions({ store: plain, secrets: [SECRET], serialize: true })).toThrow(
+      SessionConfigError,
+    );
+    const sessions = createSessions({ store: plain, secrets: [SECRET] });
+    expect(() => sessions.open({ serialize: true })).toThrow(SessionConfigError);
+  });
+
+  it("a store outage while holding the lease is a typed error, and the session is not stuck", async () => {
+    const path = join(dir, `outage${files++}.db`);
+    const a = createSqliteStore({ path });
+    const b = createSqliteStore({ path });
+    const opts = { secrets: [SECRET], serialize: { leaseMs: 200, waitMs: 5_000 } };
+    const procA = createSessions({ store: a, ...opts });
+    const procB = createSessions({ store: b, ...opts });
+    const cookie = await seeded(procA);
+    const held = procA.open({ cookieHeader: cookie, secure: true });
+    expect(await held.get("n")).toBe(0);
+    await a.close();
+    held.set("n", 1);
+    await expect(held.commit()).rejects.toMatchObject({ code: "SESSION_STORE" });
+    // The other process gets the session once the lease has run out.
+    await increment(procB, cookie, 0);
+    expect(await readN(procB, cookie)).toBe(1);
+    await b.close();
+  });
+});
+
+/** A lease holder in a child process, on a SQLite file both processes open. */
+function startHolder(path: string, cookie: string, leaseMs: number) {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--conditions=@kvsession/source",
+      join(import.meta.dirname, "fixtures", "lease-holder.ts"),
+      path,
+      cookie,
+      String(leaseMs),
+    ],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => (await lines.next()).value as string;
+  return { child, next };
+}
+
+describe("serialised mode across processes", () => {
+  it("a holder killed mid-request is replaced once its lease runs out", async () => {
+    const path = join(dir, `kill${files++}.db`);
+    const store = createSqliteStore({ path });
+    const sessions = createSessions({
+      store,
+      secrets: [SECRET],
+      serialize: { leaseMs: 300, waitMs: 10_000 },
+    });
+    const cookie = await seeded(sessions);
+    const holder = startHolder(path, cookie, 300);
+    expect(await holder.next()).toBe("held 0");
+    holder.child.kill("SIGKILL");
+    await increment(sessions, cookie, 0);
+    expect(await readN(sessions, cookie)).toBe(1);
+    await store.close();
+  });
+
+  it("a paused holder's late commit is refused by the fence", async () => {
+    const path = join(dir, `pause${files++}.db`);
+    const store = createSqliteStore({ path });
+    const sessions = createSessions({
+      store,
+      secrets: [SECRET],
+      serialize: { leaseMs: 300, waitMs: 10_000 },
+    });
+    const cookie = await seeded(sessions);
+    const holder = startHolder(path, cookie, 300);
+    expect(await holder.next()).toBe("held 0");
+    holder.child.kill("SIGSTOP");
+    try {
+      // Waits until the stopped holder's lease has run out, then reads 0 and writes 1.
+      await increment(sessions, cookie, 0);
+    } finally {
+      holder.child.kill("SIGCONT");
+    }
+    holder.child.stdin!.write("commit\n");
+    expect(await holder.next()).toBe("error SESSION_CONFLICT");
+    expect(await readN(sessions, cookie)).toBe(1);
+    await store.close();
+  });
+
+  it("the fence is the record's compare-and-set: a lost lease cannot be written through", async () => {
+    const store = createMemoryStore();
+    const procA = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 50 } });
+    const cookie = await seeded(procA);
+    const a = procA.open({ cookieHeader: cookie, secure: true });
+    expect(await a.get("n")).toBe(0);
+    // Another request, not serialised, destroys the session meanwhile.
+    await procA.open({ cookieHeader: cookie, secure: true, serialize: false }).destroy();
+    a.set("n", 1);
+    const r = await a.commit();
+    expect(r.outcome).toBe("gone");
+    expect(await readN(procA, cookie)).toBeUndefined();
+    expect(SessionConflictError).toBeDefined();
+  });
+});
