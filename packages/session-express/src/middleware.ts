@@ -40,6 +40,9 @@ export interface KvSessionOptions extends SessionsOptions {
 
 const isOurs = (value: unknown) => sessionState(value) !== undefined;
 
+const TAKEN =
+  "req.session is already set by an earlier middleware (express-session, cookie-session…): @kvsession/session-express would replace it. Mount one session middleware per route.";
+
 /**
  * express-session compatible middleware on `@kvsession/session`: `req.session`
  * holds the data as plain properties, with `id`, `cookie`, `regenerate`,
@@ -93,9 +96,12 @@ export function kvSession(options: KvSessionOptions): SessionMiddleware {
 
   const middleware = (req: SessionRequestLike, res: ServerResponse, next: (err?: unknown) => void) => {
     hookRequestProto(req, isOurs);
+    const current = req.session;
     // Mounted twice (app-wide and on a route): the first one owns the request.
-    if (sessionState(req.session) !== undefined) return next();
+    if (sessionState(current) !== undefined) return next();
     if (options.skip?.(req)) return next();
+    // Replacing another library's session would lose its data without a word.
+    if (current !== undefined) return next(new Error(TAKEN));
     // Express's req.secure runs its trust-proxy logic on every call; without an X-Forwarded-Proto
     // header its answer is the socket's, so only ask it when the header is there.
     const viaProxy = req.headers["x-forwarded-proto"] === undefined ? undefined : req.secure;

@@ -69,6 +69,11 @@ export interface SessionState {
 
 const STATE = Symbol("kvsession.state");
 const RESERVED = new Set(["id", "cookie", "req"]);
+/**
+ * Keys a decoded record can hold as own keys but that must never become properties here:
+ * assigning `__proto__` would swap the object's prototype (and with it the methods).
+ */
+const UNSAFE = new Set(["__proto__", "constructor", "prototype"]);
 
 function stateOf(obj: unknown): SessionState {
   const s = (obj as { [STATE]?: SessionState } | undefined)?.[STATE];
@@ -225,12 +230,12 @@ const proto: object = Object.create(Object.prototype, {
   },
 });
 
-/** Puts loaded data on the current object as plain properties and remembers it as the snapshot. */
+/** Puts loaded data on the current object as plain properties (unsafe keys left out) and remembers it as the snapshot. */
 export function adopt(state: SessionState, data: Partial<SessionData>): void {
   const obj = state.object;
   const snap = new Map<string, string>();
   for (const [key, value] of Object.entries(data)) {
-    if (RESERVED.has(key) || value === undefined) continue;
+    if (RESERVED.has(key) || UNSAFE.has(key) || value === undefined) continue;
     obj[key] = value;
     snap.set(key, JSON.stringify(value));
   }
