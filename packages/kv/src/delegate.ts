@@ -1,3 +1,4 @@
+import { FORWARDS_TO } from "./store.js";
 import type { KvDriver, KvStore } from "./types.js";
 
 /**
@@ -6,7 +7,8 @@ import type { KvDriver, KvStore } from "./types.js";
  */
 export function delegateDriver(inner: KvStore, name: string): KvDriver {
   const caps = inner.capabilities;
-  return {
+  const driver: KvDriver & { [FORWARDS_TO]: KvStore } = {
+    [FORWARDS_TO]: inner,
     name,
     capabilities: caps,
     get: (key) => inner.getEntry(key),
@@ -41,4 +43,5 @@ export function delegateDriver(inner: KvStore, name: string): KvDriver {
       : undefined,
     close: () => inner.close(),
   };
+  return driver;
 }

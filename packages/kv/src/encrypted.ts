@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { asBuffer } from "./buffers.js";
 import { delegateDriver } from "./delegate.js";
 import { KvArgumentError, KvCorruptError } from "./errors.js";
-import { createStore } from "./store.js";
+import { createStore, storagePrefix } from "./store.js";
 import type { DriverEntry, KvStore } from "./types.js";
 
 export interface EncryptionOptions {
@@ -10,9 +10,19 @@ export interface EncryptionOptions {
   keys: Record<string, Uint8Array>;
   /** The id that seals new writes. */
   current: string;
+  /**
+   * Whether values sealed by the first format still open. That format bound a value only to its
+   * key inside the wrapped store, so a value copied between two encrypted stores on different
+   * prefixes of one store opened. Default true, so they stay readable; every write seals in the
+   * current format. Set false once every such value has been written again (or has expired).
+   */
+  openFormat1?: boolean;
 }
 
-const FORMAT = 1;
+/** The first format: the key inside the wrapped store as associated data. Opened, never written. */
+const FORMAT_1 = 1;
+/** The current format: the whole stored key (every prefix below this store included) as associated data. */
+const FORMAT = 2;
 const IV = 12;
 const TAG = 16;
 const encoder = new TextEncoder();
@@ -20,12 +30,14 @@ const decoder = new TextDecoder();
 
 /**
  * At-rest encryption with AES-256-GCM: every value is sealed with a fresh
- * random nonce under the current key, and the storage key is bound in as
- * associated data, so a value copied to another key fails to open. Rotation:
- * add a new key, make it `current`; old values still open and are re-sealed
- * under the new key when next written (or by `reseal`).
+ * random nonce under the current key, and the key it is stored under — with
+ * every view prefix between this layer and the store at the bottom — is bound
+ * in as associated data, so a value copied to another key, or to the same key
+ * of another tenant's prefix, fails to open. Rotation: add a new key, make it
+ * `current`; old values still open and are sealed again under the new key and
+ * format when next written.
  *
- * Layout: [format=1][id length][id UTF-8][12-byte nonce][ciphertext][16-byte tag].
+ * Layout: [format=2][id length][id UTF-8][12-byte nonce][ciphertext][16-byte tag].
  *
  * @example
  * const secrets = encrypted(store, { keys: { k2026: key32 }, current: "k2026" });
@@ -44,16 +56,22 @@ export function encrypted(store: KvStore, options: EncryptionOptions): KvStore {
   }
   const currentKey = keys.get(options.current);
   if (!currentKey) throw new KvArgumentError(`current key id "${options.current}" is not among the keys`);
+  const openFormat1 = options.openFormat1 ?? true;
   const idHeader = Buffer.concat([
     Buffer.from([FORMAT, encoder.encode(options.current).length]),
     encoder.encode(options.current),
   ]);
   const overhead = idHeader.length + IV + TAG;
+  // Keys arrive here relative to `store`; what is stored is this prefix plus the key.
+  const below = storagePrefix(store);
+  // The format's number and a NUL lead the associated data: keys hold no NUL, so no first-format
+  // value (whose associated data is a bare key) can be passed off as one of this format.
+  const bound = (key: string) => Buffer.concat([Buffer.from([0, FORMAT]), encoder.encode(below + key)]);
 
   function seal(key: string, plain: Uint8Array): Uint8Array {
     const iv = randomBytes(IV);
     const cipher = createCipheriv("aes-256-gcm", currentKey!, iv);
-    cipher.setAAD(encoder.encode(key));
+    cipher.setAAD(bound(key));
     const body = cipher.update(plain);
     const final = cipher.final();
     return Buffer.concat([idHeader, iv, body, final, cipher.getAuthTag()]);
@@ -61,9 +79,14 @@ export function encrypted(store: KvStore, options: EncryptionOptions): KvStore {
 
   function open(key: string, sealed: Uint8Array): Uint8Array {
     const buf = asBuffer(sealed);
-    if (buf.length < 2 + IV + TAG || buf[0] !== FORMAT)
+    const format = buf[0];
+    if (buf.length < 2 + IV + TAG || (format !== FORMAT && format !== FORMAT_1))
       throw new KvCorruptError(
-        `value at "${key}" is not sealed by this encryption layer (format byte ${buf[0]})`,
+        `value at "${key}" is not sealed by this encryption layer (format byte ${format})`,
+      );
+    if (format === FORMAT_1 && !openFormat1)
+      throw new KvCorruptError(
+        `value at "${key}" is sealed in the first format, which openFormat1: false refuses; write it again through a store that opens it`,
       );
     const idLen = buf[1]!;
     const id = decoder.decode(buf.subarray(2, 2 + idLen));
@@ -76,7 +99,7 @@ export function encrypted(store: KvStore, options: EncryptionOptions): KvStore {
     if (buf.length < start + IV + TAG) throw new KvCorruptError(`value at "${key}" is truncated`);
     try {
       const decipher = createDecipheriv("aes-256-gcm", k, buf.subarray(start, start + IV));
-      decipher.setAAD(encoder.encode(key));
+      decipher.setAAD(format === FORMAT ? bound(key) : encoder.encode(key));
       decipher.setAuthTag(buf.subarray(buf.length - TAG));
       return Buffer.concat([decipher.update(buf.subarray(start + IV, buf.length - TAG)), decipher.final()]);
     } catch (cause) {

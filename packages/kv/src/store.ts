@@ -40,12 +40,32 @@ export function resolveCapabilities(c: KvDriver["capabilities"]): KvCapabilities
   });
 }
 
+/**
+ * Marks a driver that forwards every key unchanged to a store underneath (`delegateDriver`), so a
+ * store made from it knows the prefix its keys get on the way down. A symbol, so the spread by
+ * which decorators override methods carries it along.
+ */
+export const FORWARDS_TO: unique symbol = Symbol("kvsession.forwardsTo");
+
+const storagePrefixes = new WeakMap<KvStore, string>();
+
+/**
+ * The prefix every key of `store` gets before it is stored: its own view's prefix, and those of
+ * the views that the decorators it is built on forward to. What `encrypted` binds a value to.
+ * A store not made by `createStore` reports only its own prefix.
+ */
+export function storagePrefix(store: KvStore): string {
+  return storagePrefixes.get(store) ?? store.prefix;
+}
+
 /** Shared by a root store and all of its prefix views, so closing one closes all. */
 interface Shared {
   driver: KvDriver;
   caps: KvCapabilities;
   closed: boolean;
   closing: Promise<void> | undefined;
+  /** The prefix the root's keys get below it (non-empty only for a decorator over a view). */
+  below: string;
 }
 
 /**
@@ -59,8 +79,15 @@ interface Shared {
  * export const createMyStore = (opts) => createStore(myDriver(opts));
  */
 export function createStore(driver: KvDriver): KvStore {
+  const under = (driver as { [FORWARDS_TO]?: KvStore })[FORWARDS_TO];
   return makeView(
-    { driver, caps: resolveCapabilities(driver.capabilities), closed: false, closing: undefined },
+    {
+      driver,
+      caps: resolveCapabilities(driver.capabilities),
+      closed: false,
+      closing: undefined,
+      below: under === undefined ? "" : storagePrefix(under),
+    },
     "",
   );
 }
@@ -305,6 +332,7 @@ function makeView(shared: Shared, prefix: string): KvStore {
       return store.close();
     },
   };
+  storagePrefixes.set(store, shared.below + prefix);
   return Object.freeze(store);
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   createMemoryStore,
@@ -6,6 +6,7 @@ import {
   KvArgumentError,
   KvCorruptError,
   KvReadOnlyError,
+  type KvStore,
   readOnly,
   tiered,
   withDefaultTtl,
@@ -130,6 +131,50 @@ describe("encrypted", () => {
     const other = encrypted(base, { keys: { k9: k2 }, current: "k9" });
     await base.set("a", raw);
     await expect(other.get("a")).rejects.toThrow(/not configured/);
+  });
+
+  it("binds the whole stored key: a value copied between stores on different prefixes does not open", async () => {
+    const base = createMemoryStore();
+    const keys = { keys: { k1 }, current: "k1" };
+    const layouts: Array<[string, (tenant: string) => KvStore]> = [
+      ["on a prefix view", (t) => encrypted(base.withPrefix(t), keys)],
+      ["on a nested view", (t) => encrypted(base.withPrefix("app:").withPrefix(t), keys)],
+      ["through another decorator", (t) => encrypted(withDefaultTtl(base.withPrefix(t), 60_000), keys)],
+      ["as a view of an encrypted store", (t) => encrypted(base, keys).withPrefix(t)],
+    ];
+    for (const [layout, make] of layouts) {
+      await base.clear();
+      const a = make("tenantA:");
+      const b = make("tenantB:");
+      await a.set("profile", enc("A's secret"));
+      await b.set("profile", enc("B's own"));
+      const stored = (await base.listKeys()).keys;
+      const fromA = stored.find((k) => k.includes("tenantA:"))!;
+      await base.set(fromA.replace("tenantA:", "tenantB:"), (await base.get(fromA))!);
+      await expect(b.get("profile"), layout).rejects.toBeInstanceOf(KvCorruptError);
+      expect(dec(await a.get("profile")), layout).toBe("A's secret");
+    }
+  });
+
+  it("opens values of the first format (bound to the key inside the wrapped store) and binds them anew when written", async () => {
+    const base = createMemoryStore();
+    const view = base.withPrefix("tenantA:");
+    // The first format: [1][id length][id][nonce][ciphertext][tag], the key without the view's prefix as associated data.
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", k1, iv);
+    cipher.setAAD(enc("profile"));
+    const body = Buffer.concat([cipher.update(enc("written before")), cipher.final()]);
+    await view.set(
+      "profile",
+      Buffer.concat([Buffer.from([1, 2]), Buffer.from("k1"), iv, body, cipher.getAuthTag()]),
+    );
+    const s = encrypted(view, { keys: { k1 }, current: "k1" });
+    expect(dec(await s.get("profile"))).toBe("written before");
+    const strict = encrypted(view, { keys: { k1 }, current: "k1", openFormat1: false });
+    await expect(strict.get("profile")).rejects.toThrow(/first format/);
+    await s.set("profile", enc("written now"));
+    expect((await view.get("profile"))![0]).toBe(2);
+    expect(dec(await strict.get("profile"))).toBe("written now");
   });
 
   it("refuses bad keys at construction", () => {
