@@ -16,6 +16,7 @@ import {
   SessionStateError,
   SessionStoreError,
 } from "./errors.js";
+import { createGroupWriter } from "./group-write.js";
 import { createLeases, type HeldLease, type Leases, resolveLeaseTimes } from "./lease.js";
 import {
   type CookiePlan,
@@ -193,37 +194,6 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     });
   }
 
-  /**
-   * Writes to one record from this process go one at a time. Compare-and-set
-   * alone keeps every write correct, but N requests of one session writing at
-   * once would each lose and retry up to N times (N² round trips, and 503s once
-   * `maxRetries` runs out); queued here, each waits for the one before and then
-   * wins at its first attempt. Writers in other processes still meet through
-   * compare-and-set and its retries.
-   */
-  const writing = new Map<string, Promise<unknown>>();
-  /** The write that owns no queue entry: the common case (one request per session at a time) stays out of the Map. */
-  let lone: { handle: string; tail: Promise<unknown> } | undefined;
-  function exclusive<T>(handle: string, fn: (waited: boolean) => Promise<T>): Promise<T> {
-    const before = lone?.handle === handle ? lone.tail : writing.get(handle);
-    const run = before === undefined ? fn(false) : before.then(() => fn(true));
-    const tail = run.then(noop, noop);
-    if (before === undefined && lone === undefined) {
-      const mine = { handle, tail };
-      lone = mine;
-      void tail.then(() => {
-        if (lone === mine) lone = undefined;
-      });
-      return run;
-    }
-    if (lone?.handle === handle) lone = undefined;
-    writing.set(handle, tail);
-    void tail.then(() => {
-      if (writing.get(handle) === tail) writing.delete(handle);
-    });
-    return run;
-  }
-
   /** The user's live sessions, page by page; stale index entries are pruned on the way. */
   async function* liveSessions(userId: string): AsyncGenerator<Array<{ handle: string; rec: StoredRecord }>> {
     for await (const page of index.pages(userId)) {
@@ -286,7 +256,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     writeIf,
     create,
     expired,
-    exclusive,
+    writeGroup: createGroupWriter<GroupWriter>((handle, group) => ServerSession.flush(engine, handle, group)),
   };
 
   function open(input: OpenInput = {}): Session<D> {
@@ -350,6 +320,13 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   };
 }
 
+/** One request waiting for its changes to be written with its group. */
+interface GroupWriter {
+  session: ServerSession<object>;
+  resolve(outcome: "saved" | "gone"): void;
+  reject(err: unknown): void;
+}
+
 /** What every request of one `createSessions` shares: configuration and store access. */
 interface Engine {
   /** The app's default for serialised mode. */
@@ -368,7 +345,8 @@ interface Engine {
   writeIf(handle: string, version: KvVersion, next: unknown, expiresAt: number): Promise<boolean>;
   create(handle: string, rec: StoredRecord): Promise<boolean>;
   expired(r: StoredRecord, now: number): boolean;
-  exclusive<T>(handle: string, fn: (waited: boolean) => Promise<T>): Promise<T>;
+  /** Queues a write of one request's changes; see `createGroupWriter`. */
+  writeGroup(handle: string, writer: GroupWriter): void;
 }
 
 /**
@@ -577,9 +555,9 @@ class ServerSession<D extends object> extends RequestSession<D> {
       }
       throw new SessionConflictError(3);
     }
-    if (this.#lease !== undefined) return this.#update(handle, true, release);
+    if (this.#lease !== undefined) return this.#update(handle, release);
     if (!dirty && !this.touchWanted && Date.now() - this.#rec.lastSeenAt < e.t.touchMs) return "unchanged";
-    return e.exclusive(handle, (waited) => this.#update(handle, waited));
+    return new Promise((resolve, reject) => e.writeGroup(handle, { session: this, resolve, reject }));
   }
 
   #gone(rec: StoredRecord | Tombstone | undefined): void {
@@ -597,45 +575,93 @@ class ServerSession<D extends object> extends RequestSession<D> {
     );
   }
 
-  /** The write loop for an existing record, retried on conflict; `waited`: another write of this process went first. */
-  async #update(handle: string, waited: boolean, release = true): Promise<"saved" | "gone"> {
-    const e = this.#e;
-    let base: StoredRecord = this.#rec!;
-    let ver = this.#version;
-    // After a write that went first, what this request loaded is stale: read again rather than lose a CAS.
-    let haveFresh = this.#fresh && !waited;
-    for (let attempt = 0; attempt < e.maxRetries; attempt++) {
-      if (!haveFresh) {
-        const r = await e.read(handle);
-        if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
-          this.#gone(r.rec);
-          return "gone";
+  /**
+   * Writes a group of this process's requests of one session with one compare-and-set, each
+   * request's changes applied in the order they came, retried on conflict. Settles every writer.
+   */
+  static async flush(e: Engine, handle: string, group: GroupWriter[]): Promise<void> {
+    const first = group[0]!.session;
+    try {
+      // A request alone in line still holds the version it loaded: no need to read again.
+      let loaded = group.length === 1 && first.#fresh;
+      for (let attempt = 0; attempt < e.maxRetries; attempt++) {
+        let base: StoredRecord;
+        let ver: KvVersion;
+        if (loaded) {
+          base = first.#rec!;
+          ver = first.#version;
+        } else {
+          const r = await e.read(handle);
+          if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
+            for (const w of group) {
+              w.session.#gone(r.rec);
+              w.resolve("gone");
+            }
+            return;
+          }
+          base = r.rec;
+          ver = r.version;
         }
-        if (this.#lease !== undefined && r.rec.lease?.token !== this.#lease.token) throw this.#lost();
-        base = r.rec;
-        ver = r.version;
-      }
-      const next = this.#build(base, Date.now(), this.changes);
-      // The holder's last write ends its lease (a save() before it keeps it); anyone else's keeps the holder's.
-      const lease = this.#lease;
-      if (lease === undefined) {
+        const now = Date.now();
+        let next = base;
+        for (const w of group) next = w.session.#build(next, now, w.session.changes);
+        // A serialised request holds this session: its lease stays.
         if (base.lease !== undefined) next.lease = base.lease;
-      } else if (release) await lease.stop();
-      else next.lease = { token: lease.token, until: Date.now() + this.#e.leaseMs };
-      if (await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
-        const uid = next.userId;
-        // An entry filed under an older key (secret rotation, or an index of an earlier version) moves.
-        if (uid !== undefined && base.ix !== next.ix) {
-          const entry = { createdAt: next.createdAt, meta: next.meta };
-          await io("index", () => e.index.refile(uid, handle, entry, next.createdAt + e.t.absoluteMs));
+        if (await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
+          await first.#refile(handle, base, next);
+          for (const w of group) {
+            w.session.#saved(next);
+            w.resolve("saved");
+          }
+          return;
         }
-        this.#rec = next;
-        this.#fresh = false;
-        this.changes = undefined;
-        this.touchWanted = false;
+        loaded = false;
+      }
+      throw new SessionConflictError(e.maxRetries);
+    } catch (err) {
+      for (const w of group) w.reject(err);
+    }
+  }
+
+  #saved(next: StoredRecord): void {
+    this.#rec = next;
+    this.#fresh = false;
+    this.changes = undefined;
+    this.touchWanted = false;
+  }
+
+  /** An entry filed under an older key (secret rotation, or an index of an earlier version) moves. */
+  async #refile(handle: string, base: StoredRecord, next: StoredRecord): Promise<void> {
+    const uid = next.userId;
+    if (uid === undefined || base.ix === next.ix) return;
+    const entry = { createdAt: next.createdAt, meta: next.meta };
+    await io("index", () => this.#e.index.refile(uid, handle, entry, next.createdAt + this.#e.t.absoluteMs));
+  }
+
+  /**
+   * The lease holder's write (serialised mode): read, check the lease is still this request's,
+   * compare-and-set. `release`: this is the commit, which ends the lease; a `save()` keeps it.
+   */
+  async #update(handle: string, release: boolean): Promise<"saved" | "gone"> {
+    const e = this.#e;
+    const lease = this.#lease!;
+    for (let attempt = 0; attempt < e.maxRetries; attempt++) {
+      const r = await e.read(handle);
+      if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
+        this.#gone(r.rec);
+        return "gone";
+      }
+      if (r.rec.lease?.token !== lease.token) throw this.#lost();
+      const next = this.#build(r.rec, Date.now(), this.changes);
+      delete next.lease;
+      if (release) await lease.stop();
+      else next.lease = { token: lease.token, until: Date.now() + e.leaseMs };
+      if (await e.writeIf(handle, r.version, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
+        await this.#refile(handle, r.rec, next);
+        this.#saved(next);
         return "saved";
       }
-      haveFresh = false;
+      // A request not serialised wrote meanwhile (it keeps the lease): apply the changes on top of it.
     }
     throw new SessionConflictError(e.maxRetries);
   }

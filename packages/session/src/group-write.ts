@@ -1,0 +1,36 @@
+/**
+ * Writes to one session record from this process go out together. While one write is in
+ * flight, the requests of the same session that want to write queue behind it, and the next
+ * write applies all their changes, in order, on top of the current record with one
+ * compare-and-set. Compare-and-set alone keeps every write correct, but N requests of one
+ * session writing one after another would cost N reads and N writes (and, racing, up to N
+ * retries each); a group costs one of each, so contention on one session cannot collapse
+ * throughput. Writers in other processes still meet through compare-and-set and its retries.
+ */
+export type Flush<W> = (key: string, group: W[]) => Promise<void>;
+
+export function createGroupWriter<W>(flush: Flush<W>) {
+  /** Writers queued behind the flush in flight, per key; no entry: nothing in flight. */
+  const queued = new Map<string, W[]>();
+
+  async function run(key: string, group: W[]): Promise<void> {
+    // A flush settles its own writers (it never throws), so the line always moves on.
+    await flush(key, group);
+    const next = queued.get(key)!;
+    if (next.length === 0) queued.delete(key);
+    else {
+      queued.set(key, []);
+      void run(key, next);
+    }
+  }
+
+  return function write(key: string, writer: W): void {
+    const line = queued.get(key);
+    if (line !== undefined) {
+      line.push(writer);
+      return;
+    }
+    queued.set(key, []);
+    void run(key, [writer]);
+  };
+}
