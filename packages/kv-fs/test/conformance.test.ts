@@ -7,7 +7,9 @@ const dir = tempDir("conf");
 let n = 0;
 
 // A fresh directory per test: nothing left over from one test can make another pass.
-runStoreConformance("kv-fs", () => createFsStore({ dir: join(dir, `t${n++}`), sweepIntervalMs: 200 }));
+runStoreConformance("kv-fs", () => createFsStore({ dir: join(dir, `t${n++}`), sweepIntervalMs: 200 }), {
+  neighbour: () => createFsStore({ dir: join(dir, `n${n++}`), sweepIntervalMs: false }),
+});
 
 runStoreConformance(
   "kv-fs (locking off: no setIfAbsent/CAS, durability none)",

@@ -1,4 +1,5 @@
 import {
+  assertKeysetCursor,
   createStore,
   DEFAULT_MAX_KEY_BYTES,
   type DriverEntry,
@@ -200,6 +201,7 @@ function keyvDriver(
     },
 
     async list({ prefix, cursor, limit, values }): Promise<DriverListPage> {
+      assertKeysetCursor(cursor);
       const from = rawPrefix + prefix;
       const after = cursor === undefined ? undefined : rawPrefix + cursor;
       // Keep only the `limit` smallest keys above the cursor: memory stays O(limit) whatever the namespace size.

@@ -25,8 +25,17 @@ const KEYV_REDIS_URL = (() => {
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
 
-// Keyv's Map store, through a Keyv instance (its "keyv:" namespace prefix included).
-runStoreConformance("kv-keyv fromKeyv(new Keyv()) over a Map", () => fromKeyv(new Keyv()));
+// Keyv's Map store, through a Keyv instance (its "keyv:" namespace prefix included). The neighbour is
+// another Keyv namespace of the same length on the same Map.
+let map = new Map<string, unknown>();
+runStoreConformance(
+  "kv-keyv fromKeyv(new Keyv()) over a Map",
+  () => {
+    map = new Map();
+    return fromKeyv(new Keyv({ store: map }));
+  },
+  { neighbour: () => fromKeyv(new Keyv({ store: map, namespace: "kevy" })) },
+);
 
 // The SQLite adapter alone, on a temp file.
 const dir = mkdtempSync(join(tmpdir(), "kv-keyv-"));

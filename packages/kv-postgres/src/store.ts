@@ -1,6 +1,7 @@
 import { constants } from "node:buffer";
 import {
   asBuffer,
+  assertKeysetCursor,
   type BatchKind,
   createCoalescer,
   createStore,
@@ -229,6 +230,7 @@ function postgresDriver(
     },
 
     async list({ prefix, cursor, limit, values }): Promise<DriverListPage> {
+      assertKeysetCursor(cursor);
       const upper = prefix === "" ? undefined : prefixUpperBound(prefix);
       const params: unknown[] = [prefix, Date.now()];
       if (upper !== undefined) params.push(upper);

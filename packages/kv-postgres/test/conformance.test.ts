@@ -7,9 +7,19 @@ import { DATABASE_URL, dropTable, probe, uniqueTable } from "./helpers.js";
 if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
   // A store that owns its pool, on a table of this run's own.
   const table = uniqueTable("conf");
+  const neighbour = uniqueTable("neighbour");
   afterAll(() => dropTable(table));
-  runStoreConformance("kv-postgres (own pool)", () =>
-    createPostgresStore({ connectionString: DATABASE_URL, max: 4 }, { table, sweepIntervalMs: 200 }),
+  afterAll(() => dropTable(neighbour));
+  runStoreConformance(
+    "kv-postgres (own pool)",
+    () => createPostgresStore({ connectionString: DATABASE_URL, max: 4 }, { table, sweepIntervalMs: 200 }),
+    {
+      neighbour: () =>
+        createPostgresStore(
+          { connectionString: DATABASE_URL, max: 2 },
+          { table: neighbour, sweepIntervalMs: false },
+        ),
+    },
   );
 
   // A store on a pool the app owns, in a schema the driver creates; close() must leave the pool open.

@@ -187,6 +187,21 @@ if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
       }
     }, 300_000);
 
+    it("refuses a listing cursor that could not be a key with KvArgumentError, not a server encoding error", async () => {
+      const store = await createPostgresStore({ pool }, { table: one, sweepIntervalMs: false });
+      try {
+        await store.setMany(["a", "b"].map((key) => ({ key, value: enc(key) })));
+        for (const cursor of ["a\u0000b", "\ud800"])
+          await expect(store.listKeys({ cursor }), JSON.stringify(cursor)).rejects.toBeInstanceOf(
+            KvArgumentError,
+          );
+        expect((await store.listKeys({ cursor: "a" })).keys).toEqual(["b"]);
+      } finally {
+        await store.clear();
+        await store.close();
+      }
+    });
+
     it("reclaims expired rows in bounded batches and leaves live ones", async () => {
       const store = await createPostgresStore({ pool }, { table: sweep, sweepIntervalMs: 20, sweepBatch: 7 });
       try {

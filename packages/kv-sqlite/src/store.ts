@@ -1,4 +1,5 @@
 import {
+  assertKeysetCursor,
   createStore,
   type DriverEntry,
   type DriverListPage,
@@ -244,6 +245,7 @@ function sqliteDriver(
     },
 
     list({ prefix, cursor, limit, values }): DriverListPage {
+      assertKeysetCursor(cursor);
       queue.flush();
       const upper = prefix === "" ? undefined : prefixUpperBound(prefix);
       const params: unknown[] = [prefix, Date.now()];

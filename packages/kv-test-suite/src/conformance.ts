@@ -8,6 +8,7 @@ import {
   KvValueTooLargeError,
 } from "@kvsession/kv";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { checkForgedCursors } from "./cursors.js";
 import { runModelCheck } from "./model.js";
 
 export interface ConformanceOptions {
@@ -21,6 +22,13 @@ export interface ConformanceOptions {
   modelRuns?: number;
   /** Called after each test with the store (already closed or not). Default: clear() then close(). */
   cleanup?: (store: KvStore) => Promise<void> | void;
+  /**
+   * A second store on the same engine whose keys the store under test must never see: another
+   * table, namespace or directory. When given, the cursor tests also replay this store's cursors
+   * against the store under test, and forge cursors naming its keys. Called once per such test,
+   * after `factory`; the suite clears and closes it.
+   */
+  neighbour?: () => KvStore | Promise<KvStore>;
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -394,6 +402,26 @@ export function runStoreConformance(
         }
         // Keys present for the whole listing are all returned.
         for (const k of keys.slice(0, 59)) expect(seen.has(k), k).toBe(true);
+      });
+
+      it("refuses an empty or non-string cursor with KvArgumentError", async () => {
+        for (const cursor of ["", 42, null, {}]) {
+          // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong input
+          const run = () => store.listKeys({ prefix: "b:", cursor: cursor as any });
+          await expect(run(), JSON.stringify(cursor)).rejects.toBeInstanceOf(KvArgumentError);
+        }
+      });
+
+      it("never lets a cursor it did not hand out for this listing reach another prefix's keys (or another store's)", async () => {
+        const neighbour = options.neighbour ? await options.neighbour() : undefined;
+        try {
+          await checkForgedCursors(store, neighbour);
+        } finally {
+          if (neighbour) {
+            await neighbour.clear();
+            await neighbour.close();
+          }
+        }
       });
 
       it("refuses a bad page size", async () => {

@@ -11,6 +11,7 @@ export type { EncryptionOptions } from "./encrypted.js";
 export { encrypted } from "./encrypted.js";
 export * from "./errors.js";
 export {
+  assertKeysetCursor,
   assertValidKey,
   assertValidPrefix,
   DEFAULT_MAX_KEY_BYTES,

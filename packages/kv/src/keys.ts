@@ -1,4 +1,4 @@
-import { KvKeyError } from "./errors.js";
+import { KvArgumentError, KvKeyError } from "./errors.js";
 
 /** Default maximum key length in UTF-8 bytes, prefix included. Drivers may declare another. */
 export const DEFAULT_MAX_KEY_BYTES = 1024;
@@ -46,6 +46,24 @@ export function assertValidPrefix(prefix: unknown): asserts prefix is string {
   if (typeof prefix !== "string") throw new KvKeyError(`prefix must be a string, got ${typeof prefix}`);
   if (prefix.includes("\0")) throw new KvKeyError("prefix must not contain NUL (U+0000)");
   if (!prefix.isWellFormed()) throw new KvKeyError("prefix contains a lone surrogate");
+}
+
+/**
+ * For drivers whose cursor is the last key of the page (keyset pagination): a cursor comes from the
+ * caller, and one of theirs is always a key, so what could not be one (a NUL, a lone surrogate) is
+ * refused here with KvArgumentError instead of reaching the engine, which would fail on it with an
+ * error about encodings or silently read it as another string. Any other string is a position
+ * only: the driver's range still bounds what it lists.
+ *
+ * @example
+ * assertKeysetCursor(cursor);
+ * const rows = await client.range(prefix, cursor, limit);
+ */
+export function assertKeysetCursor(cursor: string | undefined): void {
+  if (cursor !== undefined && (cursor.includes("\0") || !cursor.isWellFormed()))
+    throw new KvArgumentError(
+      "cursor is not one this store returned (it holds a NUL or a lone surrogate); pass the cursor of the previous page unchanged",
+    );
 }
 
 export function encodeKey(key: string): Uint8Array {

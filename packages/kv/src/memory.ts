@@ -1,5 +1,6 @@
 import { createDeadlineHeap, type HeapItem } from "./deadline-heap.js";
 import { KvArgumentError } from "./errors.js";
+import { assertKeysetCursor } from "./keys.js";
 import { createSlabs, SLAB_VALUE_MAX, type Slab } from "./slabs.js";
 import { createStore } from "./store.js";
 import type { DriverEntry, DriverListPage, KvDriver, KvStore, KvVersion } from "./types.js";
@@ -301,6 +302,7 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
       return true;
     },
     list({ prefix, cursor, limit, values }): DriverListPage {
+      assertKeysetCursor(cursor);
       // Keyset pagination on the key itself: stable under concurrent writes, no offsets.
       const now = Date.now();
       const found: string[] = [];

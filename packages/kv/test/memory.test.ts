@@ -129,3 +129,14 @@ describe("MemoryStore bounds and reclamation", () => {
     expect(() => createMemoryStore({ maxBytes: -1 })).toThrow(KvArgumentError);
   });
 });
+
+describe("MemoryStore listing cursors", () => {
+  it("refuses a cursor that could not be a key (NUL, lone surrogate) with KvArgumentError", async () => {
+    const s = createMemoryStore();
+    await s.setMany(["a", "b", "c"].map((key) => ({ key, value: v(1) })));
+    for (const cursor of ["a\u0000b", "\u0000", "\ud800", "x\udc00"])
+      await expect(s.listKeys({ cursor }), JSON.stringify(cursor)).rejects.toBeInstanceOf(KvArgumentError);
+    // Any other string is a position: the listing resumes after it.
+    expect((await s.listKeys({ cursor: "a" })).keys).toEqual(["b", "c"]);
+  });
+});
