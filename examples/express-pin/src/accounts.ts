@@ -5,12 +5,14 @@ import { type KvStore, withCodec } from "@kvsession/kv";
 interface Account {
   salt: string;
   hash: string;
-  /** scrypt's cost parameter; accounts made before it was recorded used 1024. */
+  /** scrypt's cost parameter (absent: LEGACY_COST). */
   N?: number;
 }
 
-/** Node's default scrypt cost (16 MiB, tens of ms): slow enough that a stolen store is not a PIN list. */
+/** Node's default scrypt cost: slow and memory-hard enough that a copy of the store is not a list of PINs. */
 const COST = 16_384;
+/** The cost of accounts stored before the cost was recorded with them, so their PINs still verify. */
+const LEGACY_COST = 1024;
 
 function hashPin(pin: string, salt: string, N: number): Promise<Buffer> {
   // Async: a KDF this slow must not block the event loop for every other request.
@@ -21,7 +23,7 @@ function hashPin(pin: string, salt: string, N: number): Promise<Buffer> {
 
 async function matches(account: Account, pin: string): Promise<boolean> {
   const expected = Buffer.from(account.hash, "base64url");
-  const actual = await hashPin(pin, account.salt, account.N ?? 1024);
+  const actual = await hashPin(pin, account.salt, account.N ?? LEGACY_COST);
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
