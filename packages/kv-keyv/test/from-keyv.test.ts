@@ -61,6 +61,17 @@ describe("kv-keyv fromKeyv: interop with the Keyv instance it wraps", () => {
     expect(raw.expires).toBe((await store.getEntry("bytes"))?.expiresAt);
   });
 
+  it("lists in UTF-16 code-unit order (JavaScript's string order), as its README says", async () => {
+    const store = fromKeyv(new Keyv());
+    // U+1F600 is a surrogate pair (0xD83D…): before U+FFFF in UTF-16 order, after it in code-point order.
+    const keys = ["\uffff", "\u{1f600}", "\ue000", "z"];
+    await store.setMany(keys.map((key) => ({ key, value: enc(key) })));
+    const listed: string[] = [];
+    for await (const k of store.keys("", 1)) listed.push(k);
+    expect(listed).toEqual(["z", "\u{1f600}", "\ue000", "\uffff"]);
+    expect(listed).toEqual([...keys].sort());
+  });
+
   it("refuses a Keyv instance whose records are compressed", () => {
     const keyv = new Keyv({
       compression: { compress: async (v: unknown) => v, decompress: async (v: unknown) => v },
