@@ -24,14 +24,19 @@ function encode(pos: Position): string {
   return Buffer.from(JSON.stringify(pos)).toString("base64url");
 }
 
+/** A cursor comes from the caller: anything but the exact shape this module writes is refused. */
 function decode(cursor: string): Position {
   try {
     const pos = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Position;
     if (
+      pos !== null &&
+      typeof pos === "object" &&
       (pos.n === null || typeof pos.n === "string") &&
       (pos.a === undefined || typeof pos.a === "string") &&
       typeof pos.c === "string" &&
-      Array.isArray(pos.p)
+      /^[0-9]{1,20}$/.test(pos.c) &&
+      Array.isArray(pos.p) &&
+      pos.p.every((k) => typeof k === "string")
     )
       return pos;
   } catch {
@@ -46,6 +51,11 @@ function decode(cursor: string): Position {
  * One page of Redis keys (namespace included) under `prefix`, from SCAN with
  * an escaped MATCH pattern over every node. At-least-once: SCAN may return a
  * key twice, never misses one present for the whole listing.
+ *
+ * The first `carried` keys come from the cursor (keys an earlier SCAN step
+ * returned beyond its page), not from the server: a forged cursor can name any
+ * key, so only keys inside this listing's prefix are taken from it, and the
+ * caller keeps only those that exist.
  */
 export async function scanPage(
   nodes: ScanNode[],
@@ -53,10 +63,13 @@ export async function scanPage(
   prefix: string,
   cursor: string | undefined,
   limit: number,
-): Promise<{ keys: string[]; cursor: string | undefined }> {
+): Promise<{ keys: string[]; carried: number; cursor: string | undefined }> {
   const pos: Position = cursor ? decode(cursor) : { n: nodes[0]?.id ?? null, c: "0", p: [] };
-  const out = pos.p.splice(0, limit);
-  const pending = pos.p;
+  const head = ks.namespace + prefix;
+  const own = pos.p.filter((k) => k.startsWith(head) && !ks.isVersionRecord(k) && !k.includes("\0"));
+  const out = own.splice(0, limit);
+  const carried = out.length;
+  const pending = own;
   let idx = pos.n === null ? nodes.length : nodes.findIndex((x) => x.id >= (pos.n as string));
   if (idx < 0) idx = nodes.length;
   // The node we were on is gone, or its shard has another master now (failover): start that shard, or
@@ -78,9 +91,10 @@ export async function scanPage(
     if (scanCursor === "0") idx++;
   }
   const done = idx >= nodes.length;
-  if (done && pending.length === 0) return { keys: out, cursor: undefined };
+  if (done && pending.length === 0) return { keys: out, carried, cursor: undefined };
   return {
     keys: out,
+    carried,
     cursor: encode(
       done
         ? { n: null, c: scanCursor, p: pending }

@@ -128,16 +128,11 @@ const valueBytes = (w: { value: Buffer }) => w.value.length;
 const RESEND_AFTER_MS = 50;
 
 /**
- * In a Cluster, a batch's operations on one slot that failed with their own command: the batch
- * still resolves, so operations on the other slots (other masters) keep their results.
+ * What a batch hands back per operation in a Cluster: the operation's own promise, which the
+ * coalescer's `resolve` adopts, so each operation settles with its own slot's command.
  */
-class Failed {
-  constructor(readonly error: unknown) {}
-}
-const unwrap = <R>(v: R | Failed): R => {
-  if (v instanceof Failed) throw v.error;
-  return v;
-};
+type Each<R> = R | Promise<R>;
+const ignore = () => undefined;
 const isOutage = (e: unknown) => e instanceof KvConnectionError || e instanceof KvTimeoutError;
 const isNoScript = (e: unknown) => e instanceof Error && e.message.startsWith("NOSCRIPT");
 
@@ -266,52 +261,34 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   }
 
   /**
-   * A batch of operations, `send` once per slot group, each group settling on its own: in a Cluster a
-   * group whose master is down or stalled fails only its own operations (as `Failed`, unwrapped by
-   * the caller), and any other failure retries that group's operations one by one, as the coalescer
-   * does for a whole batch. On a single server, the batch is one command, as before.
+   * A batch of operations, `send` once per slot group, each operation settling with its own group:
+   * in a Cluster a group whose master is down fails only its own operations, and one whose master
+   * stalled holds only its own (the batch is handed back once the first group has answered, each
+   * operation as a promise of its own); any other failure retries that group's operations one by
+   * one, as the coalescer does for a whole batch. On a single server the batch is one command.
    */
   function perSlotEach<A, R>(
     items: A[],
     keyOf: (a: A) => string,
     send: (g: A[]) => Promise<R[]>,
     one: (a: A) => Promise<R>,
-  ): Promise<Array<R | Failed>> {
+  ): Promise<Array<Each<R>>> {
     if (!conn.cluster) return send(items);
-    const out = new Array<R | Failed>(items.length);
-    const settleGroup = (idx: number[]) =>
-      send(idx.map((i) => items[i] as A)).then(
-        (res) => {
-          idx.forEach((i, j) => {
-            out[i] = res[j] as R;
-          });
-        },
-        (err: unknown) => {
-          if (isOutage(err)) {
-            const failed = new Failed(err);
-            for (const i of idx) out[i] = failed;
-            return;
-          }
-          return Promise.all(
-            idx.map((i) =>
-              one(items[i] as A).then(
-                (v) => {
-                  out[i] = v;
-                },
-                (e: unknown) => {
-                  out[i] = new Failed(e);
-                },
-              ),
-            ),
-          );
-        },
-      );
-    return Promise.all(bySlot(items.map(keyOf)).map(settleGroup)).then(() => out);
+    const out = new Array<Promise<R>>(items.length);
+    const groups = bySlot(items.map(keyOf)).map((idx) => {
+      const sent = send(idx.map((i) => items[i] as A));
+      idx.forEach((i, j) => {
+        out[i] = sent.then(
+          (res) => res[j] as R,
+          (err: unknown) => (isOutage(err) ? Promise.reject(err) : one(items[i] as A)),
+        );
+      });
+      return sent;
+    });
+    return Promise.race(groups.map((g) => g.then(ignore, ignore))).then(() => out);
   }
-  /** For the operations a Cluster batches per slot: a `Failed` result becomes the caller's error. */
-  const settled: <R>(p: Promise<R | Failed>) => Promise<R> = conn.cluster
-    ? (p) => p.then(unwrap)
-    : <R>(p: Promise<R | Failed>) => p as Promise<R>;
+  /** The public operation of a batched kind: its promise settles as its own operation's (typing only). */
+  const own = <R>(p: Promise<Each<R>>) => p as Promise<R>;
 
   interface Write {
     key: string;
@@ -351,7 +328,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
         ),
       versions ? versionedSetOne : plainSetOne,
     );
-  const versionedSet: BatchKind<Write, undefined | Failed> = {
+  const versionedSet: BatchKind<Write, Each<undefined>> = {
     one: versionedSetOne,
     many: setMany,
     bytes: valueBytes,
@@ -385,7 +362,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     if (plain.length > 0) tx.mSet(plain);
     return (versions ? tx.del(records) : tx).exec();
   }
-  const plainSetKind: BatchKind<Write, undefined | Failed> = {
+  const plainSetKind: BatchKind<Write, Each<undefined>> = {
     one: plainSetOne,
     many: setMany,
     bytes: valueBytes,
@@ -399,10 +376,10 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
    */
   const setKind = versions ? versionedSet : plainSetKind;
   const set = (key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> =>
-    settled(batches.add(setKind, { key, value: asBuffer(value), expiresAt }));
+    own(batches.add(setKind, { key, value: asBuffer(value), expiresAt }));
 
   const getOne = (k: string) => run(() => cmd.get(k), toEntry);
-  const getKind: BatchKind<string, DriverEntry | undefined | Failed> = {
+  const getKind: BatchKind<string, Each<DriverEntry | undefined>> = {
     one: getOne,
     many: (redisKeys) =>
       perSlotEach(
@@ -460,10 +437,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
       () => cmd.mGet(versionedPairs([key])),
       (r) => fromMget(r, 0),
     );
-  const lazyVersionOf = conn.cluster
-    ? (key: string): Promise<Versioned | Failed> => lazyVersion(key).catch((e: unknown) => new Failed(e))
-    : lazyVersion;
-  const getVersionedKind: BatchKind<string, Versioned | Failed> = {
+  const getVersionedKind: BatchKind<string, Each<Versioned>> = {
     one: (key) => versionedPair(key).then((v) => v ?? lazyVersion(key)),
     many: (keys) =>
       perSlotEach(
@@ -475,8 +449,14 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
             (r) => g.map((_, i) => fromMget(r, i)),
           ),
         versionedPair,
-      ).then((got) =>
-        Promise.all(got.map((v, i) => (v instanceof Failed ? v : (v ?? lazyVersionOf(keys[i] as string))))),
+      ).then((got): Array<Each<Versioned>> | Promise<Versioned[]> =>
+        conn.cluster
+          ? got.map((v, i) =>
+              (v as Promise<Versioned | undefined>).then((x) => x ?? lazyVersion(keys[i] as string)),
+            )
+          : Promise.all(
+              (got as Array<Versioned | undefined>).map((v, i) => v ?? lazyVersion(keys[i] as string)),
+            ),
       ),
   };
 
@@ -507,7 +487,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     }
     return evalOn(c, COMPARE_AND_SET_MANY, keys, args, source);
   }
-  const compareAndSetKind: BatchKind<Swap, boolean | Failed> = {
+  const compareAndSetKind: BatchKind<Swap, Each<boolean>> = {
     one: compareAndSetOne,
     many: (ws) =>
       perSlotEach(
@@ -568,7 +548,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     },
 
     get(key) {
-      return settled(batches.add(getKind, ks.data(key)));
+      return own(batches.add(getKind, ks.data(key)));
     },
 
     has(key) {
@@ -606,17 +586,26 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     },
 
     getVersioned(key) {
-      return settled(batches.add(getVersionedKind, key));
+      return own(batches.add(getVersionedKind, key));
     },
 
     compareAndSet(key, expected: KvVersion, value, expiresAt) {
-      return settled(batches.add(compareAndSetKind, { key, expected, value: asBuffer(value), expiresAt }));
+      return own(batches.add(compareAndSetKind, { key, expected, value: asBuffer(value), expiresAt }));
     },
 
     async list({ prefix, cursor, limit, values }) {
       const nodes = await run(() => conn.scanNodes());
       const page = await run(() => scanPage(nodes, ks, prefix, cursor, limit));
-      if (!values) return { items: page.keys.map((k) => ({ key: k.slice(nsLen) })), cursor: page.cursor };
+      if (!values) {
+        let keys = page.keys;
+        if (page.carried > 0) {
+          // Keys the cursor carried are listed only if they exist (the cursor came from the caller).
+          const carried = keys.slice(0, page.carried);
+          const found = await mget(carried);
+          keys = [...carried.filter((_, i) => found[i] !== null), ...keys.slice(page.carried)];
+        }
+        return { items: keys.map((k) => ({ key: k.slice(nsLen) })), cursor: page.cursor };
+      }
       const vals = await mget(page.keys);
       const items: Array<{ key: string; value: Uint8Array }> = [];
       page.keys.forEach((k, i) => {
