@@ -1,4 +1,4 @@
-import type { JsonValue } from "@kvsession/kv";
+import { type JsonValue, json } from "@kvsession/kv";
 import { SessionDataError } from "./errors.js";
 import type { SessionData } from "./types.js";
 
@@ -26,6 +26,7 @@ export interface Tombstone {
   movedAt: number;
 }
 
+const codec = json<unknown>();
 const FORBIDDEN = new Set(["__proto__", "constructor", "prototype"]);
 
 export function assertDataKey(key: unknown): asserts key is string {
@@ -61,7 +62,11 @@ export function deadlineOf(r: StoredRecord, idleMs: number, absoluteMs: number):
 }
 
 export const DELETED: unique symbol = Symbol("deleted");
-export type Patch = Map<string, JsonValue | typeof DELETED>;
+/** `update()`'s function, applied to the value stored at write time, so it never works on a stale read. */
+export class Update {
+  constructor(readonly fn: (current: JsonValue | undefined) => JsonValue | undefined) {}
+}
+export type Patch = Map<string, JsonValue | typeof DELETED | Update>;
 
 /** This request's changes, applied on top of whatever record the store holds now. */
 export interface Changes {
@@ -88,12 +93,28 @@ export function withFlash(c: Changes): Changes {
   return c;
 }
 
+function updated(key: string, u: Update, current: JsonValue | undefined): JsonValue | undefined {
+  const value = u.fn(current);
+  // The function's result never passed set()'s check: check it here, where it is made.
+  if (value !== undefined) {
+    try {
+      codec.encode(value);
+    } catch (err) {
+      throw new SessionDataError(`cannot store session key "${key}": ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+  return value;
+}
+
 export function applyData(data: SessionData, patch: Patch): SessionData {
   if (patch.size === 0) return data;
   const out: SessionData = { ...data };
   for (const [k, v] of patch) {
-    if (v === DELETED) delete out[k];
-    else out[k] = v;
+    const value = v instanceof Update ? updated(k, v, out[k]) : v;
+    if (value === DELETED || value === undefined) delete out[k];
+    else out[k] = value;
   }
   return out;
 }

@@ -7,6 +7,7 @@ import {
   DELETED,
   newChanges,
   noChanges,
+  Update,
   withFlash,
 } from "./record.js";
 import type { CommitResult, Session, SessionData } from "./types.js";
@@ -93,7 +94,9 @@ export abstract class RequestSession<D extends object> implements Session<D> {
     if (!c) return;
     for (const [k, v] of c.patch) {
       // Strings, booleans, null and finite numbers need no walk; everything else gets the codec's full check.
+      // An update()'s function is checked by what it returns, when it runs.
       if (v === DELETED || v === null || typeof v === "string" || typeof v === "boolean") continue;
+      if (v instanceof Update) continue;
       if (typeof v === "number" && Number.isFinite(v)) continue;
       checkValue(`session key "${k}"`, v);
     }
@@ -103,9 +106,10 @@ export abstract class RequestSession<D extends object> implements Session<D> {
   async get<K extends keyof D & string>(key: K): Promise<D[K] | undefined> {
     assertDataKey(key);
     const p = this.changes?.patch.get(key);
-    if (p !== undefined) return (p === DELETED ? undefined : p) as D[K] | undefined;
+    if (p !== undefined && !(p instanceof Update)) return (p === DELETED ? undefined : p) as D[K] | undefined;
     await this.load();
-    return this.view()?.data[key] as D[K] | undefined;
+    const stored = this.view()?.data[key];
+    return (p instanceof Update ? p.fn(stored) : stored) as D[K] | undefined;
   }
 
   async has(key: keyof D & string): Promise<boolean> {
@@ -122,6 +126,23 @@ export abstract class RequestSession<D extends object> implements Session<D> {
     this.assertOpen("set()");
     assertDataKey(key);
     this.ch().patch.set(key, value === undefined ? DELETED : (value as JsonValue));
+  }
+
+  update<K extends keyof D & string>(key: K, fn: (current: D[K] | undefined) => D[K] | undefined): void {
+    this.assertOpen("update()");
+    assertDataKey(key);
+    if (typeof fn !== "function")
+      throw new SessionDataError("update() needs a function of the current value");
+    const before = this.changes?.patch.get(key);
+    const current = fn as unknown as Update["fn"];
+    // An update after a set or another update of the same key builds on it.
+    const op =
+      before === undefined
+        ? new Update(current)
+        : before instanceof Update
+          ? new Update((v) => current(before.fn(v)))
+          : new Update(() => current(before === DELETED ? undefined : before));
+    this.ch().patch.set(key, op);
   }
 
   delete(key: keyof D & string): void {

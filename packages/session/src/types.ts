@@ -75,6 +75,16 @@ export interface Session<D extends object = SessionData> {
   /** Records a change; no I/O. `undefined` deletes. Keys `__proto__`, `constructor`, `prototype` are refused. */
   set<K extends keyof D & string>(key: K, value: D[K] | undefined): void;
   delete(key: keyof D & string): void;
+  /**
+   * Records a change computed from the value stored when the change is written, not from this
+   * request's read: `update("visits", (n) => (n ?? 0) + 1)` never loses an increment to a concurrent
+   * request, without serialised mode. `fn` may run more than once (on a retry): keep it pure.
+   * Returning `undefined` deletes the key.
+   *
+   * @example
+   * session.update("cart", (items) => [...(items ?? []), "apple"]);
+   */
+  update<K extends keyof D & string>(key: K, fn: (current: D[K] | undefined) => D[K] | undefined): void;
   /** Queues a flash message for a later request. */
   flash(type: string, message: JsonValue): void;
   /** The flash messages of that type, removed once this request commits. */

@@ -14,6 +14,7 @@ import fc from "fast-check";
 import { createClient } from "redis";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  createSealedSessions,
   createSessions,
   retryableResponse,
   SessionBusyError,
@@ -326,5 +327,58 @@ describe("serialised mode across processes", () => {
     expect(r.outcome).toBe("gone");
     expect(await readN(procA, cookie)).toBeUndefined();
     expect(SessionConflictError).toBeDefined();
+  });
+});
+
+describe("update(): a change computed at write time", () => {
+  it("concurrent increments through update() lose nothing without serialised mode", async () => {
+    const store = createMemoryStore();
+    const procs = [0, 1].map(() => createSessions({ store, secrets: [SECRET] }));
+    const cookie = await seeded(procs[0]!);
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const s = procs[i % 2]!.open({ cookieHeader: cookie, secure: true });
+        await s.get("n");
+        await sleep(i % 3);
+        s.update("n", (n) => ((n as number | undefined) ?? 0) + 1);
+        await s.commit();
+      }),
+    );
+    expect(await readN(procs[0]!, cookie)).toBe(20);
+  });
+
+  it("builds on a set or update of the same request, reads back through get(), and deletes on undefined", async () => {
+    const sessions = createSessions({ store: createMemoryStore(), secrets: [SECRET] });
+    const cookie = await seeded(sessions);
+    const s = sessions.open({ cookieHeader: cookie, secure: true });
+    s.update("n", (n) => ((n as number) ?? 0) + 1);
+    s.update("n", (n) => (n as number) * 10);
+    expect(await s.get("n")).toBe(10);
+    s.set("m", 2);
+    s.update("m", (m) => (m as number) + 1);
+    s.update("gone", () => undefined);
+    await s.commit();
+    const t = sessions.open({ cookieHeader: cookie, secure: true });
+    expect(await t.all()).toEqual({ n: 10, m: 3 });
+  });
+
+  it("a result that is not JSON is refused with a typed error, and nothing is written", async () => {
+    const sessions = createSessions({ store: createMemoryStore(), secrets: [SECRET] });
+    const cookie = await seeded(sessions);
+    const s = sessions.open({ cookieHeader: cookie, secure: true });
+    s.update("n", () => new Date() as never);
+    await expect(s.commit()).rejects.toMatchObject({ code: "SESSION_DATA" });
+    expect(await readN(sessions, cookie)).toBe(0);
+  });
+
+  it("works in sealed mode too", async () => {
+    const sealed = createSealedSessions({ secrets: [SECRET] });
+    const jar = createJar();
+    for (let i = 0; i < 3; i++) {
+      const s = sealed.open({ cookieHeader: jar.header(), secure: true });
+      s.update("n", (n) => ((n as number | undefined) ?? 0) + 1);
+      jar.apply(await s.commit());
+    }
+    expect(await sealed.open({ cookieHeader: jar.header(), secure: true }).get("n")).toBe(3);
   });
 });
