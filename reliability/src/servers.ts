@@ -1,6 +1,7 @@
 /**
  * The throwaway servers the driver fault tests already start on free loopback ports
- * (a redis-server of their own, a private PostgreSQL cluster), shared here rather than copied.
+ * (a redis-server of their own, a Redis Cluster with replicas, a private PostgreSQL cluster),
+ * shared here rather than copied.
  */
 
 export {
@@ -8,4 +9,13 @@ export {
   pgBinDir,
   startPrivateServer,
 } from "../../packages/kv-postgres/test/private-server.js";
-export { freePort, type RedisServer, startRedis } from "../../packages/kv-redis/test/servers.js";
+export {
+  clusterNodes,
+  freePort,
+  masterOfSlot,
+  type RedisServer,
+  replicaInSync,
+  startCluster,
+  startRedis,
+  type TestCluster,
+} from "../../packages/kv-redis/test/servers.js";

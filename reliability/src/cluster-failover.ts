@@ -1,0 +1,251 @@
+import { slotOf } from "@kvsession/kv-redis";
+import type { ClusterApp } from "./cluster-app.js";
+import { type Answer, type Call, send, startLoad } from "./load.js";
+import { clusterNodes, masterOfSlot, type RedisServer, replicaInSync, type TestCluster } from "./servers.js";
+import { handleOfCookie } from "./session-app.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One request of the failover load, with the side of the fault its session is on. */
+interface Hit {
+  at: number;
+  ms: number;
+  status: number;
+  /** The 503 body (the store error's code), or the network error. */
+  why: string;
+  faulted: boolean;
+  write: boolean;
+}
+
+interface AppLoad {
+  hits: Hit[];
+  acked: Map<number, number>;
+  lost: string[];
+  cookies: string[];
+  stop(): Promise<void>;
+}
+
+/** Polls `check` every 25 ms until it returns a value, for at most `ms`. */
+async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await check().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(25);
+  }
+}
+
+/** The counter a session holds, from GET /data; undefined when the request failed. */
+function counterOf(a: Answer): number | undefined {
+  if (a.status !== 200) return undefined;
+  const body = JSON.parse(a.body) as { exists: boolean; data: { n?: number } };
+  return body.exists ? (body.data.n ?? 0) : 0;
+}
+
+/**
+ * Sessions on the app, `perSide` whose record lives on the faulted shard and `perSide` elsewhere:
+ * new sessions are opened until both sides have enough (a session's shard is its key's slot).
+ */
+async function openSessions(app: ClusterApp, namespace: string, faulted: Set<number>, perSide: number) {
+  const url = new URL(app.base);
+  const on: string[] = [];
+  const off: string[] = [];
+  for (let i = 0; i < 200 && (on.length < perSide || off.length < perSide); i++) {
+    const a = await send(url, undefined, { method: "POST", path: "/set/n/0" }, 10_000);
+    if (a.status !== 200 || !a.cookie) throw new Error(`opening a session answered ${a.status} ${a.body}`);
+    const side = faulted.has(slotOf(`${namespace}sess:${handleOfCookie(a.cookie)}`)) ? on : off;
+    if (side.length < perSide) side.push(a.cookie);
+  }
+  return { on, off };
+}
+
+/**
+ * The load of one app: each user reads its session (GET /data, checking that the counter is not
+ * behind the last write the app acknowledged) then writes the next counter (POST /set/n/k), in a
+ * loop, as a session handler does. An acknowledged write that a later read does not see is lost,
+ * even if a later write covers it up.
+ */
+function loadApp(app: ClusterApp, users: { on: string[]; off: string[] }): AppLoad {
+  const cookies = [...users.on, ...users.off];
+  const faultedUser = (w: number) => w < users.on.length;
+  const hits: Hit[] = [];
+  const acked = new Map<number, number>();
+  const lost: string[] = [];
+  const counters = new Map<number, number>();
+  const load = startLoad({
+    base: app.base,
+    connections: cookies.length,
+    maxRequests: 200_000,
+    maxMs: 90_000,
+    timeoutMs: 15_000,
+    async user(w, call) {
+      const cookie = cookies[w] as string;
+      const timed = async (c: Call, write: boolean) => {
+        const at = Date.now();
+        const a = await call(c);
+        hits.push({
+          at,
+          ms: Date.now() - at,
+          status: a.status,
+          why: a.status === 200 ? "" : (a.error ?? a.body),
+          faulted: faultedUser(w),
+          write,
+        });
+        return a;
+      };
+      const read = await timed({ method: "GET", path: "/data", cookie }, false);
+      const seen = counterOf(read);
+      const before = acked.get(w) ?? 0;
+      if (seen !== undefined && seen < before) lost.push(`user ${w}: read ${seen}, acknowledged ${before}`);
+      const n = (counters.get(w) ?? 0) + 1;
+      counters.set(w, n);
+      const wrote = await timed({ method: "POST", path: `/set/n/${n}`, cookie }, true);
+      if (wrote.status === 200) acked.set(w, n);
+      if (read.status !== 200 || wrote.status !== 200) await sleep(20);
+    },
+  });
+  return {
+    hits,
+    acked,
+    lost,
+    cookies,
+    async stop() {
+      load.stop();
+      await load.done;
+    },
+  };
+}
+
+/** After the load: every user's session read once more (retried while the store refuses). */
+async function finalCheck(app: ClusterApp, run: AppLoad): Promise<void> {
+  const url = new URL(app.base);
+  for (const [w, n] of run.acked) {
+    let seen: number | undefined;
+    for (let i = 0; i < 50 && seen === undefined; i++) {
+      seen = counterOf(
+        await send(url, undefined, { method: "GET", path: "/data", cookie: run.cookies[w] }, 10_000),
+      );
+      if (seen === undefined) await sleep(100);
+    }
+    if (seen === undefined || seen < n)
+      run.lost.push(`user ${w} at the end: read ${seen}, acknowledged ${n}`);
+  }
+}
+
+const count = (hits: Hit[]) => {
+  const by: Record<string, number> = {};
+  for (const h of hits) {
+    const key = h.status === 0 ? h.why : `${h.status} ${h.why}`;
+    by[key] = (by[key] ?? 0) + 1;
+  }
+  return by;
+};
+
+export type AppFigures = ReturnType<typeof figuresOf>;
+
+/** What one app went through, relative to the fault and to the promotion. */
+function figuresOf(run: AppLoad, faultAt: number, promotedAt: number, backAt: number) {
+  // Everything that ended after the fault began, including what was in flight when it did.
+  const during = run.hits.filter((h) => h.at + h.ms >= faultAt);
+  const failed = during.filter((h) => h.faulted && h.status !== 200);
+  const lastFailure = failed.reduce((m, h) => Math.max(m, h.at + h.ms), faultAt);
+  const firstOk = (pick: (h: Hit) => boolean) => {
+    const h = during.find((x) => x.faulted && pick(x) && x.status === 200 && x.at >= promotedAt);
+    return h === undefined ? null : h.at + h.ms - promotedAt;
+  };
+  const healthy = during.filter((h) => !h.faulted);
+  return {
+    requests: run.hits.length,
+    beforeFault: count(run.hits.filter((h) => h.at + h.ms < faultAt)),
+    failedShard: {
+      requests: during.filter((h) => h.faulted).length,
+      failed: failed.length,
+      answers: count(failed),
+      errorWindowMs: failed.length === 0 ? 0 : lastFailure - (failed[0]?.at ?? faultAt),
+      lastFailureAfterPromotionMs: failed.length === 0 ? null : lastFailure - promotedAt,
+      firstReadAfterPromotionMs: firstOk((h) => !h.write),
+      firstWriteAfterPromotionMs: firstOk((h) => h.write),
+      maxMs: Math.max(0, ...during.filter((h) => h.faulted).map((h) => h.ms)),
+    },
+    healthyShards: {
+      requests: healthy.length,
+      failed: healthy.filter((h) => h.status !== 200).length,
+      answers: count(healthy.filter((h) => h.status !== 200)),
+      maxMs: Math.max(0, ...healthy.map((h) => h.ms)),
+      slowest: [...healthy]
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 3)
+        .map((h) => ({ fromFaultMs: h.at - faultAt, ms: h.ms, write: h.write })),
+    },
+    afterOldMasterBack: count(run.hits.filter((h) => h.at >= backAt + 1000)),
+    writesAcknowledged: run.hits.filter((h) => h.write && h.status === 200).length,
+    acknowledgedWritesLost: run.lost.length,
+    lostExamples: run.lost.slice(0, 3),
+  };
+}
+
+export interface FailoverOptions {
+  kind: "kill" | "stop";
+  /** The slot whose master is taken down. */
+  slot: number;
+  /** Apps under load, each with its store namespace. */
+  apps: Array<{ name: string; app: ClusterApp; namespace: string }>;
+  /** Sessions per app on the failed shard, and as many on the others. */
+  perSide: number;
+}
+
+/**
+ * One master failover under HTTP load: the master of `slot` SIGKILLed (then started again, to
+ * rejoin as a replica) or SIGSTOPped (then SIGCONTed as soon as its replica is promoted, when the
+ * commands waiting on it race the news of its demotion). Times are measured from the fault and
+ * from the moment the promoted replica reports itself master.
+ */
+export async function failover(cluster: TestCluster, o: FailoverOptions) {
+  const alive = (n: RedisServer) => n.process.exitCode === null && n.process.signalCode === null;
+  const anyLive = cluster.nodes.find(alive) as RedisServer;
+  const victimPort = (await masterOfSlot(anyLive.port, o.slot)) as number;
+  const victim = cluster.nodes.find((n) => n.port === victimPort) as RedisServer;
+  const view = await clusterNodes(anyLive.port);
+  const victimId = view.find((n) => n.port === victimPort)?.id;
+  const heir = view.find((n) => n.of === victimId)?.port as number;
+  const faulted = new Set<number>();
+  for (const n of view)
+    if (n.port === victimPort) for (const [a, b] of n.slots) for (let s = a; s <= b; s++) faulted.add(s);
+
+  const loads: AppLoad[] = [];
+  for (const a of o.apps)
+    loads.push(loadApp(a.app, await openSessions(a.app, a.namespace, faulted, o.perSide)));
+  await sleep(1000);
+
+  const faultAt = Date.now();
+  if (o.kind === "kill") await victim.kill();
+  else victim.process.kill("SIGSTOP");
+  const promotedAt = await waitFor("replica promoted", 30_000, async () =>
+    (await masterOfSlot(heir, o.slot)) === heir ? Date.now() : undefined,
+  );
+  if (o.kind === "stop") victim.process.kill("SIGCONT");
+  const first = loads[0] as AppLoad;
+  await waitFor("failed shard answering again", 30_000, async () =>
+    first.hits.some((h) => h.faulted && h.status === 200 && h.at >= promotedAt) ? true : undefined,
+  );
+  await sleep(1500);
+  if (o.kind === "kill") await victim.start();
+  await waitFor("old master back as an in-sync replica", 30_000, async () => {
+    const me = (await clusterNodes(victimPort)).find((n) => n.port === victimPort);
+    return me && !me.master && (await replicaInSync(victimPort)) ? true : undefined;
+  });
+  const backAt = Date.now();
+  await sleep(2500);
+  for (const l of loads) await l.stop();
+  for (const [i, l] of loads.entries()) await finalCheck(o.apps[i]!.app, l);
+
+  return {
+    kind: o.kind,
+    promotionMs: promotedAt - faultAt,
+    oldMasterBackMs: backAt - faultAt,
+    apps: Object.fromEntries(
+      o.apps.map((a, i) => [a.name, figuresOf(loads[i] as AppLoad, faultAt, promotedAt, backAt)]),
+    ) as Record<string, AppFigures>,
+  };
+}

@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { type ClusterApp, startClusterApp } from "../src/cluster-app.js";
+import { type AppFigures, failover } from "../src/cluster-failover.js";
+import { record } from "../src/record.js";
+import { startCluster, type TestCluster } from "../src/servers.js";
+
+// A 3-master + 3-replica Redis Cluster (AOF, fsync on every write, node timeout 2 s) of this file's
+// own, two kvSession apps on it (the store as configured by default, and with `wait` for one
+// replica), each under HTTP load while a master is killed, then while another one stalls.
+const NODE_TIMEOUT_MS = 2000;
+const PER_SIDE = 4;
+
+let cluster: TestCluster | undefined;
+const apps: Array<{ name: string; app: ClusterApp; namespace: string }> = [];
+beforeAll(async () => {
+  cluster = await startCluster({
+    replicas: 1,
+    nodeTimeoutMs: NODE_TIMEOUT_MS,
+    args: ["--appendonly", "yes", "--appendfsync", "always"],
+  });
+  // Seeded with one master only: following a failover must not depend on the seed staying up.
+  const seed = cluster.nodes[0]?.url as string;
+  for (const [name, env] of [
+    ["default", {}],
+    ["wait", { WAIT_REPLICAS: "1", WAIT_TIMEOUT_MS: "500" }],
+  ] as const) {
+    const namespace = `rel-${name}:`;
+    apps.push({
+      name,
+      namespace,
+      app: await startClusterApp({ CLUSTER_NODES: seed, STORE_NAMESPACE: namespace, ...env }),
+    });
+  }
+}, 90_000);
+afterAll(async () => {
+  for (const a of apps) await a.app.kill();
+  await cluster?.stop();
+});
+
+function expectFollowed(run: Awaited<ReturnType<typeof failover>>) {
+  for (const a of apps) {
+    const f = run.apps[a.name] as AppFigures;
+    // Sessions on the other masters never fail.
+    expect(f.healthyShards.failed, `${a.name}: ${JSON.stringify(f.healthyShards.answers)}`).toBe(0);
+    // Sessions on the failed shard are read again soon after the promotion (a generous bound).
+    expect(f.failedShard.firstReadAfterPromotionMs, a.name).not.toBeNull();
+    expect(f.failedShard.firstReadAfterPromotionMs as number, a.name).toBeLessThan(10_000);
+    expect(a.app.alive(), a.name).toBe(true);
+    expect(a.app.crashed(), a.app.stderr().slice(0, 2000)).toBe(false);
+  }
+  // The default store answers every request on the failed shard again within seconds of the promotion.
+  expect(run.apps.default?.failedShard.lastFailureAfterPromotionMs ?? 0).toBeLessThan(10_000);
+  // With `wait`, no write the app acknowledged is lost.
+  expect(run.apps.wait?.lostExamples).toEqual([]);
+  expect(run.apps.wait?.acknowledgedWritesLost).toBe(0);
+}
+
+it("a master SIGKILLed under HTTP load: its replica is followed, other shards unaffected, the old master rejoins", async () => {
+  const run = await failover(cluster as TestCluster, { kind: "kill", slot: 0, apps, perSide: PER_SIDE });
+  record("redis-cluster-kill", {
+    what: `kvSession apps on a kv-redis Cluster store (3 masters + 3 replicas, AOF fsync always, cluster-node-timeout ${NODE_TIMEOUT_MS}); ${2 * PER_SIDE} users per app (half on the failed shard) reading then writing their sessions; the master of slot 0 SIGKILLed, restarted once the failed shard answered again`,
+    ...run,
+  });
+  console.log(JSON.stringify(run));
+  expectFollowed(run);
+}, 120_000);
+
+it("a master SIGSTOPped past the node timeout, SIGCONTed at its replica's promotion: the replica is followed, nothing acknowledged with wait is lost", async () => {
+  const run = await failover(cluster as TestCluster, { kind: "stop", slot: 16383, apps, perSide: PER_SIDE });
+  record("redis-cluster-stall", {
+    what: `the same apps and cluster; the master of slot 16383 SIGSTOPped, SIGCONTed as soon as its replica reported itself master`,
+    ...run,
+  });
+  console.log(JSON.stringify(run));
+  expectFollowed(run);
+}, 120_000);
