@@ -155,8 +155,9 @@ if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
       }
     });
 
-    it("refuses a maxValueBytes whose hex text would not fit a JS string, and round-trips a value of the largest it takes", async () => {
-      // bytea comes back as "\\x" and two hex digits per byte, in one string.
+    it("refuses a maxValueBytes whose hex text would not fit a JS string, and a value one byte over the largest", async () => {
+      // bytea comes back as "\\x" and two hex digits per byte, in one string. Reading a value of exactly
+      // MAX_VALUE_BYTES back is in reliability/test/postgres-max-value.test.ts: it keeps the server busy.
       expect(MAX_VALUE_BYTES).toBe(Math.floor((constants.MAX_STRING_LENGTH - 2) / 2));
       for (const maxValueBytes of [256 * 1024 * 1024, MAX_VALUE_BYTES + 1])
         await expect(
@@ -168,24 +169,15 @@ if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
         { table: big, maxValueBytes: MAX_VALUE_BYTES, sweepIntervalMs: false },
       );
       try {
+        expect(store.capabilities.maxValueBytes).toBe(MAX_VALUE_BYTES);
         await expect(store.set("over", new Uint8Array(MAX_VALUE_BYTES + 1))).rejects.toBeInstanceOf(
           KvValueTooLargeError,
         );
         expect(await store.has("over")).toBe(false);
-        const value = new Uint8Array(MAX_VALUE_BYTES);
-        value.set([1, 2, 3], 0);
-        value.set([7, 8, 9], MAX_VALUE_BYTES - 3);
-        await store.set("max", value);
-        const got = (await store.get("max"))!;
-        expect(got.byteLength).toBe(MAX_VALUE_BYTES);
-        expect([...got.subarray(0, 3), ...got.subarray(MAX_VALUE_BYTES - 3)]).toEqual([1, 2, 3, 7, 8, 9]);
-        expect(
-          Buffer.compare(Buffer.from(got.buffer, got.byteOffset, got.byteLength), Buffer.from(value.buffer)),
-        ).toBe(0);
       } finally {
         await store.close();
       }
-    }, 300_000);
+    });
 
     it("refuses a listing cursor that could not be a key with KvArgumentError, not a server encoding error", async () => {
       const store = await createPostgresStore({ pool }, { table: one, sweepIntervalMs: false });
