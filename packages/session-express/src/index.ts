@@ -1,3 +1,4 @@
+export type { RequestSession, SessionData } from "./augment.js";
 export type { HeaderCommit } from "./commit-before-headers.js";
 export { commitBeforeHeaders } from "./commit-before-headers.js";
 export type { KvSessionOptions, SessionMiddleware, SessionRequestLike } from "./middleware.js";
