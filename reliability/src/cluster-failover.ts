@@ -178,7 +178,7 @@ function figuresOf(run: AppLoad, faultAt: number, promotedAt: number, backAt: nu
         .slice(0, 3)
         .map((h) => ({ fromFaultMs: h.at - faultAt, ms: h.ms, write: h.write })),
     },
-    afterOldMasterBack: count(run.hits.filter((h) => h.at >= backAt + 1000)),
+    afterOldMasterBack: count(run.hits.filter((h) => h.at >= backAt + 500)),
     writesAcknowledged: run.hits.filter((h) => h.write && h.status === 200).length,
     acknowledgedWritesLost: run.lost.length,
     lostExamples: run.lost.slice(0, 3),
@@ -216,7 +216,7 @@ export async function failover(cluster: TestCluster, o: FailoverOptions) {
   const loads: AppLoad[] = [];
   for (const a of o.apps)
     loads.push(loadApp(a.app, await openSessions(a.app, a.namespace, faulted, o.perSide)));
-  await sleep(1000);
+  await sleep(600);
 
   const faultAt = Date.now();
   if (o.kind === "kill") await victim.kill();
@@ -229,14 +229,14 @@ export async function failover(cluster: TestCluster, o: FailoverOptions) {
   await waitFor("failed shard answering again", 30_000, async () =>
     first.hits.some((h) => h.faulted && h.status === 200 && h.at >= promotedAt) ? true : undefined,
   );
-  await sleep(1500);
+  await sleep(800);
   if (o.kind === "kill") await victim.start();
   await waitFor("old master back as an in-sync replica", 30_000, async () => {
     const me = (await clusterNodes(victimPort)).find((n) => n.port === victimPort);
     return me && !me.master && (await replicaInSync(victimPort)) ? true : undefined;
   });
   const backAt = Date.now();
-  await sleep(2500);
+  await sleep(1200);
   for (const l of loads) await l.stop();
   for (const [i, l] of loads.entries()) await finalCheck(o.apps[i]!.app, l);
 

@@ -45,6 +45,8 @@ function expectFollowed(run: Awaited<ReturnType<typeof failover>>) {
     // Sessions on the failed shard are read again soon after the promotion (a generous bound).
     expect(f.failedShard.firstReadAfterPromotionMs, a.name).not.toBeNull();
     expect(f.failedShard.firstReadAfterPromotionMs as number, a.name).toBeLessThan(10_000);
+    // Once the old master is back as a replica, every request is answered again.
+    expect(Object.keys(f.afterOldMasterBack), a.name).toEqual(["200 "]);
     expect(a.app.alive(), a.name).toBe(true);
     expect(a.app.crashed(), a.app.stderr().slice(0, 2000)).toBe(false);
   }

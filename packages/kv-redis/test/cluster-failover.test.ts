@@ -91,7 +91,7 @@ async function failover(kind: "kill" | "stop", slot: number) {
     await waitFor("faulted shard answering again", 30_000, async () =>
       plainLoad.some((x) => x.faulted && x.ok && x.at > promotedAt) ? true : undefined,
     );
-    await sleep(1000);
+    await sleep(500);
     // The old master rejoins as a replica of the promoted one (a SIGSTOPped one by itself).
     if (kind === "kill") await victim.start();
     await waitFor("old master back as an in-sync replica", 30_000, async () => {
