@@ -118,6 +118,7 @@ function firstToAnswer(clients: Any[], ms: number): Promise<Any | undefined> {
     let left = clients.length;
     if (left === 0) return resolve(undefined);
     const timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
     for (const c of clients) {
       Promise.resolve()
         .then(() => c.sendCommand(["PING"]))

@@ -1,4 +1,5 @@
 import { KvConnectionError, KvTimeoutError } from "@kvsession/kv";
+import { runStoreConformance } from "@kvsession/kv-test-suite";
 import { createClient } from "redis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createRedisStore } from "../src/index.js";
@@ -36,6 +37,11 @@ async function onReplica(key: string): Promise<string | null> {
     c.destroy();
   }
 }
+
+// Every operation through the write-then-WAIT path keeps the whole contract.
+runStoreConformance("kv-redis (wait for a replica)", () =>
+  createRedisStore({ url: master.url, namespace: "wcf:", wait: { replicas: 1 } }),
+);
 
 it("acknowledges writes only once the replica has them, with one WAIT per batch", async () => {
   const store = createRedisStore({
