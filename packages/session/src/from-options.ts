@@ -18,6 +18,8 @@ const STORE_KEYS = [
   "namespace",
   "maxRetries",
   "maxSessionsPerUser",
+  "serialize",
+  "legacy",
   "onCorruptRecord",
   "secrets",
   "idleTimeoutMs",

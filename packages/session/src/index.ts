@@ -5,6 +5,8 @@ export { hashId, MIN_SECRET_BYTES } from "./crypto.js";
 export * from "./errors.js";
 export type { SessionsFromOptions } from "./from-options.js";
 export { createSessionsFrom } from "./from-options.js";
+export type { SerializeOptions } from "./lease.js";
+export type { LegacyOptions, LegacyStore } from "./legacy.js";
 export type { SealedSessions, SealedSessionsOptions } from "./sealed.js";
 export { createSealedSessions, MAX_COOKIE_BYTES } from "./sealed.js";
 export { createSessions } from "./sessions.js";

@@ -65,8 +65,9 @@ export abstract class RequestSession<D extends object> implements Session<D> {
 
   /** Starts loading once; undefined when already loaded (no promise on the common path). */
   protected load(): Promise<void> | undefined {
+    if (this.#loading !== undefined) return this.#loading;
     if (this.loaded) return undefined;
-    this.#loading ??= this.loadNow().finally(() => {
+    this.#loading = this.loadNow().finally(() => {
       this.#loading = undefined;
     });
     return this.#loading;

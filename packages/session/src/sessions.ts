@@ -18,6 +18,7 @@ import {
 } from "./errors.js";
 import { createGroupWriter } from "./group-write.js";
 import { createLeases, type HeldLease, type Leases, resolveLeaseTimes } from "./lease.js";
+import { createLegacy, type Legacy } from "./legacy.js";
 import {
   type CookiePlan,
   type CookiePlanner,
@@ -242,6 +243,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     : undefined;
 
   const engine: Engine = {
+    legacy: options.legacy && createLegacy(options.legacy),
     serialize: serialize !== false,
     leases,
     leaseMs: leaseTimes.leaseMs,
@@ -311,7 +313,8 @@ export function createSessions<D extends object = SessionData>(options: Sessions
       if (!isRecord(r.rec) || r.rec.userId !== userId) return false;
       const deleted = await io("revoke", () => records.delete(handle));
       await io("revoke", () => index.remove(userId, handle));
-      return deleted;
+      // A session past its deadline had already ended, whatever the store still held.
+      return deleted && !expired(r.rec, Date.now());
     },
     async revokeAll() {
       await io("revoke", () => records.clear());
@@ -329,6 +332,8 @@ interface GroupWriter {
 
 /** What every request of one `createSessions` shares: configuration and store access. */
 interface Engine {
+  /** Switching from express-session or @fastify/session (`SessionsOptions.legacy`). */
+  legacy: Legacy | undefined;
   /** The app's default for serialised mode. */
   serialize: boolean;
   /** Undefined when the store has no compare-and-set. */
@@ -436,7 +441,41 @@ class ServerSession<D extends object> extends RequestSession<D> {
   }
 
   protected loadNow(): Promise<void> {
-    return this.#loadFrom(this.#cookieIds());
+    const loading = this.#loadFrom(this.#cookieIds());
+    if (this.#e.legacy === undefined) return loading;
+    return loading.then(() => (this.#rec === undefined ? this.#migrate(this.#e.legacy!) : undefined));
+  }
+
+  /** A valid cookie of the old library and no session of ours: the old session becomes ours, once. */
+  async #migrate(legacy: Legacy): Promise<void> {
+    const sid = legacy.sidIn(this.#input.cookieHeader);
+    if (sid === undefined) return;
+    const old = await legacy.read(sid);
+    if (old === undefined) return;
+    const e = this.#e;
+    const now = Date.now();
+    const rec: StoredRecord = { data: old.data, createdAt: now, lastSeenAt: now };
+    const uid = old.userId;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const nid = newSessionId();
+      const nh = hashId(nid);
+      if (uid !== undefined) {
+        rec.userId = uid;
+        rec.ix = e.index.generation;
+        await io("index", () => e.index.put(uid, nh, { createdAt: now }, now + e.t.absoluteMs));
+      }
+      if (!(await e.create(nh, rec))) continue;
+      // Deleted only once ours exists: a failure before leaves the old session to try again.
+      await legacy.destroy(sid);
+      this.#id = nid;
+      this.#handle = nh;
+      this.#rec = rec;
+      this.#version = null;
+      this.#fresh = false;
+      this.#issueCookie = true;
+      return;
+    }
+    throw new SessionConflictError(3);
   }
 
   protected async reloadNow(): Promise<void> {
@@ -818,6 +857,9 @@ class ServerSession<D extends object> extends RequestSession<D> {
       // The cookie points at nothing (tampered, unknown, expired or destroyed elsewhere): clear it.
       result.setCookie.push(this.#cookie("", 0));
     }
+    const legacy = this.#e.legacy;
+    if (legacy?.sent(this.#input.cookieHeader))
+      result.setCookie.push(legacy.clearing(this.#plan.attrs.secure === true));
     if (result.setCookie.length > 0) result.headers["cache-control"] = "no-store";
     return result;
   }

@@ -2,6 +2,7 @@ import type { JsonValue, KvStore } from "@kvsession/kv";
 import type { SameSite } from "./cookie.js";
 import type { Secret } from "./crypto.js";
 import type { SerializeOptions } from "./lease.js";
+import type { LegacyOptions } from "./legacy.js";
 
 /** The shape of session data: JSON values under top-level keys. */
 export type SessionData = Record<string, JsonValue>;
@@ -148,6 +149,12 @@ export interface SessionsOptions extends CommonOptions {
   maxSessionsPerUser?: number;
   /** Compare-and-set attempts per commit before a `SessionConflictError`. Default 10. */
   maxRetries?: number;
+  /**
+   * Switching from express-session or @fastify/session without logging anyone out: a request with a
+   * valid old cookie (and no session of ours) is upgraded once to a session of ours with the old data.
+   * See `LegacyOptions`; remove the option after its `until` date.
+   */
+  legacy?: LegacyOptions;
   /** Told about a stored record that cannot be decoded (it is then ignored and a fresh session started). */
   onCorruptRecord?: (error: unknown) => void;
 }
