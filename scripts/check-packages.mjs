@@ -356,22 +356,17 @@ await writeFile(
   `${JSON.stringify({ name: "kvsession-outside-app", private: true, type: "module", dependencies, devDependencies }, null, 2)}\n`,
 );
 
-/** node-gyp must find headers for this Node without a download, as .pnpmfile.cjs arranges for pnpm. */
+/**
+ * npm's environment: its cache in the temp dir (nothing is kept between runs), and node-gyp pointed at
+ * the running Node's own headers so native builds need no download, as .pnpmfile.cjs does for pnpm
+ * (unless npm_config_nodedir is set already).
+ */
 async function npmEnv() {
   const env = {
     ...process.env,
     npm_config_cache: path.join(tmp, "npm-cache"),
     npm_config_update_notifier: "false",
   };
-  // Anything pnpm set for its own scripts is not npm's business.
-  for (const k of Object.keys(env))
-    if (
-      /^npm_(config|package|lifecycle)_/i.test(k) &&
-      k !== "npm_config_cache" &&
-      k !== "npm_config_update_notifier" &&
-      !/^npm_config_nodedir$/i.test(k)
-    )
-      delete env[k];
   if (Object.keys(env).some((k) => k.toLowerCase() === "npm_config_nodedir")) return env;
   const prefix = path.resolve(path.dirname(process.execPath), "..");
   const headers = path.join(prefix, "include", "node");
