@@ -1,12 +1,19 @@
-// The HTTP servers under test, one per row of the table. Every app serves the same two routes:
+// The HTTP servers under test, one per row of the table. Every app serves the same routes:
 //   GET /a  read a counter from the session, increment it, answer its value (route A)
 //   GET /b  answer "ok" without touching the session (route B)
+//   GET /n  answer the counter without changing it (the same-cookie race reads the result back with it)
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import type { Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fastifyCookie from "@fastify/cookie";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
+import { createPostgresStore } from "@kvsession/kv-postgres";
 import { createRedisStore } from "@kvsession/kv-redis";
-import { kvSession as expressKvSession } from "@kvsession/session-express";
+import { createSqliteStore } from "@kvsession/kv-sqlite";
+import { createSessions } from "@kvsession/session";
+import { coreSession, kvSession as expressKvSession } from "@kvsession/session-express";
 import { RedisStore } from "connect-redis";
 import express from "express";
 import session from "express-session";
@@ -18,6 +25,12 @@ export const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/
 export const BIG_REDIS_URL = process.env.BENCH_BIG_REDIS_URL ?? "redis://127.0.0.1:6379/14";
 /** Namespace of our store in the bench DB; the 1M pre-filled sessions go under it too. */
 export const OURS_NAMESPACE = "hb:";
+export const DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+/** Our PostgreSQL store's table (dropped by the scripts that use it, before and after). */
+export const PG_TABLE = "bench_http_sessions";
+/** The `application_name` of the servers' PostgreSQL connections, so a script can find their backends. */
+export const PG_APP_NAME = "kvsession-bench-http";
 const SECRET = "http-benchmark-secret-0123456789-abcdefghijklmnop";
 const IDLE_MS = 30 * 60_000;
 
@@ -29,7 +42,12 @@ export interface Variant {
   cookie: string;
   /** Measured on route A / route B. */
   routes: Array<"a" | "b">;
-  store: "none" | "memory" | "redis";
+  store: "none" | "memory" | "redis" | "sqlite" | "postgres";
+  /**
+   * Ours only. "serialised": `serialize: true` for the whole app (requests of one session run one at
+   * a time); "update": route A increments with `session.update`. Default: route A reads, then sets.
+   */
+  mode?: "serialised" | "update";
 }
 
 export const VARIANTS: Variant[] = [
@@ -168,10 +186,43 @@ async function redisClient() {
   return client;
 }
 
-function ourStore(kind: Variant["store"]): KvStore {
-  return kind === "redis"
-    ? createRedisStore({ url: REDIS_URL, namespace: OURS_NAMESPACE })
-    : createMemoryStore();
+/** Our store of the given kind, and what to run after closing it. */
+async function ourStore(kind: Variant["store"]): Promise<{ store: KvStore; cleanUp(): void }> {
+  const none = () => {};
+  switch (kind) {
+    case "redis":
+      return { store: createRedisStore({ url: REDIS_URL, namespace: OURS_NAMESPACE }), cleanUp: none };
+    case "sqlite": {
+      const dir = mkdtempSync(join(tmpdir(), "kvsession-bench-http-"));
+      const store = createSqliteStore({ path: join(dir, "sessions.db") });
+      return { store, cleanUp: () => rmSync(dir, { recursive: true, force: true }) };
+    }
+    case "postgres": {
+      const store = await createPostgresStore(
+        { connectionString: DATABASE_URL, max: 10, application_name: PG_APP_NAME },
+        { table: PG_TABLE, sweepIntervalMs: false },
+      );
+      return { store, cleanUp: none };
+    }
+    default:
+      return { store: createMemoryStore(), cleanUp: none };
+  }
+}
+
+/** Our core options for a variant (the same for every adapter). */
+const coreOptions = (store: KvStore, v: Variant) => ({
+  store,
+  secrets: [SECRET],
+  cookie: { secure: false as const },
+  ...(v.mode === "serialised" ? { serialize: true } : {}),
+});
+
+/** express-session's MemoryStore (undefined) or connect-redis; @fastify/session takes the same stores. */
+async function peerStore(v: Variant, closers: Array<() => Promise<unknown>>, prefix: string) {
+  if (v.store !== "redis") return undefined;
+  const client = await redisClient();
+  closers.push(() => client.quit());
+  return new RedisStore({ client, prefix });
 }
 
 async function expressApp(v: Variant): Promise<{ listen(): Promise<Server>; close(): Promise<void> }> {
@@ -199,12 +250,7 @@ async function expressApp(v: Variant): Promise<{ listen(): Promise<Server>; clos
     });
     app.get("/b", ok);
   } else if (v.role === "peer") {
-    let store: session.Store | undefined;
-    if (v.store === "redis") {
-      const client = await redisClient();
-      closers.push(() => client.quit());
-      store = new RedisStore({ client, prefix: "hbes:" });
-    }
+    const store = await peerStore(v, closers, "hbes:");
     app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store }));
     app.get("/a", (req, res) => {
       const s = req.session as typeof req.session & { n?: number };
@@ -212,23 +258,39 @@ async function expressApp(v: Variant): Promise<{ listen(): Promise<Server>; clos
       res.send(String(s.n));
     });
     app.get("/b", ok);
+    app.get("/n", (req, res) => {
+      res.send(String((req.session as typeof req.session & { n?: number }).n ?? 0));
+    });
   } else {
-    const store = ourStore(v.store);
-    closers.push(() => store.close());
-    const mw = expressKvSession({ store, secrets: [SECRET], cookie: { secure: false } });
+    const { store, cleanUp } = await ourStore(v.store);
+    closers.push(async () => {
+      await store.close();
+      cleanUp();
+    });
+    const mw = expressKvSession(coreOptions(store, v));
     const counter = (req: express.Request, res: express.Response) => {
+      if (v.mode === "update") {
+        coreSession(req).update("n", (n) => ((n as number | undefined) ?? 0) + 1);
+        res.send("ok");
+        return;
+      }
       const s = req.session as unknown as { n?: number };
       s.n = (s.n ?? 0) + 1;
       res.send(String(s.n));
+    };
+    const read = (req: express.Request, res: express.Response) => {
+      res.send(String((req.session as unknown as { n?: number }).n ?? 0));
     };
     const h = mw as unknown as express.RequestHandler;
     if (v.name.includes("route A only")) {
       app.get("/a", h, counter);
       app.get("/b", ok);
+      app.get("/n", h, read);
     } else {
       app.use(h);
       app.get("/a", counter);
       app.get("/b", ok);
+      app.get("/n", read);
     }
   }
   let server: Server | undefined;
@@ -269,32 +331,54 @@ async function fastifyApp(v: Variant): Promise<{ listen(): Promise<Server>; clos
     const peerName: string = "@fastify/session";
     const fastifySession = (await import(peerName)).default as Parameters<typeof app.register>[0];
     await app.register(fastifyCookie);
+    const store = await peerStore(v, closers, "hbfs:");
     await app.register(fastifySession, {
       secret: SECRET,
       cookie: { secure: false },
       saveUninitialized: false,
+      ...(store ? { store } : {}),
     });
+    type PeerSession = { session: { get(k: string): unknown; set(k: string, v: unknown): void } };
     app.get("/a", async (req) => {
-      const session = (
-        req as unknown as { session: { get(k: string): unknown; set(k: string, v: unknown): void } }
-      ).session;
+      const session = (req as unknown as PeerSession).session;
       const n = ((session.get("n") as number | undefined) ?? 0) + 1;
       session.set("n", n);
       return String(n);
     });
+    app.get("/n", async (req) => String((req as unknown as PeerSession).session.get("n") ?? 0));
   } else {
     const { kvSession } = await import("@kvsession/session-fastify");
-    const store = ourStore(v.store);
-    closers.push(() => store.close());
-    await app.register(kvSession, { store, secrets: [SECRET], cookie: { secure: false } });
+    const { store, cleanUp } = await ourStore(v.store);
+    closers.push(async () => {
+      await store.close();
+      cleanUp();
+    });
+    // Serialised mode: the core is built here and handed over as `{ sessions }`, which the plugin
+    // accepts whichever core options it knows by name.
+    await app.register(
+      kvSession,
+      v.mode === "serialised"
+        ? { sessions: createSessions(coreOptions(store, v)) }
+        : { store, secrets: [SECRET], cookie: { secure: false } },
+    );
+    type OurSession = {
+      session: {
+        get(k: string): Promise<unknown>;
+        set(k: string, v: unknown): void;
+        core: { update(k: string, fn: (n: unknown) => unknown): void };
+      };
+    };
     app.get("/a", async (req) => {
-      const s = (
-        req as unknown as { session: { get(k: string): Promise<unknown>; set(k: string, v: unknown): void } }
-      ).session;
+      const s = (req as unknown as OurSession).session;
+      if (v.mode === "update") {
+        s.core.update("n", (n) => ((n as number | undefined) ?? 0) + 1);
+        return "ok";
+      }
       const n = (((await s.get("n")) as number | undefined) ?? 0) + 1;
       s.set("n", n);
       return String(n);
     });
+    app.get("/n", async (req) => String((await (req as unknown as OurSession).session.get("n")) ?? 0));
   }
   app.get("/b", async () => "ok");
   return {
@@ -312,3 +396,51 @@ async function fastifyApp(v: Variant): Promise<{ listen(): Promise<Server>; clos
 export function buildApp(v: Variant) {
   return v.framework === "express" ? expressApp(v) : fastifyApp(v);
 }
+
+const RACE_STORES = [
+  ["memory", "memory"],
+  ["sqlite", "SQLite"],
+  ["redis", "Redis"],
+  ["postgres", "PostgreSQL"],
+] as const;
+
+/**
+ * The servers of the same-cookie race (`race.ts`): each framework's session peer on its memory
+ * store and on connect-redis, and ours on each store in the default mode, serialised mode, and the
+ * default mode with route A incrementing through `session.update`. The last rows serve the
+ * no-contention comparison of serialised mode on route B with the middleware mounted on route A only.
+ */
+export const RACE_VARIANTS: Variant[] = (["express", "fastify"] as const).flatMap((framework) => {
+  const peer = framework === "express" ? "express-session" : "@fastify/session";
+  const peerCookie = framework === "express" ? "connect.sid" : "sessionId";
+  const base = { framework, routes: ["a", "b"] as Array<"a" | "b"> };
+  return [
+    { ...base, name: `${peer} + MemoryStore`, role: "peer", cookie: peerCookie, store: "memory" },
+    { ...base, name: `${peer} + connect-redis`, role: "peer", cookie: peerCookie, store: "redis" },
+    ...RACE_STORES.flatMap(([store, label]) =>
+      ([undefined, "serialised", "update"] as const).map(
+        (mode): Variant => ({
+          ...base,
+          name: `ours, ${label}${mode === "serialised" ? ", serialised" : mode === "update" ? ", session.update" : ""}`,
+          role: "ours",
+          cookie: "sid",
+          store,
+          ...(mode ? { mode } : {}),
+        }),
+      ),
+    ),
+    ...(framework === "express"
+      ? (["default", "serialised"] as const).map(
+          (mode): Variant => ({
+            ...base,
+            routes: ["b"],
+            name: `ours, Redis${mode === "serialised" ? ", serialised" : ""}, mounted on route A only`,
+            role: "ours",
+            cookie: "sid",
+            store: "redis",
+            ...(mode === "serialised" ? { mode } : {}),
+          }),
+        )
+      : []),
+  ] satisfies Variant[];
+});

@@ -14,6 +14,11 @@ declare module "autocannon" {
       url: string;
       connections?: number;
       duration?: number;
+      /** Stop after this many requests in all (spread evenly over the connections) instead of `duration`. */
+      amount?: number;
+      headers?: Record<string, string>;
+      /** Milliseconds between the samples of `requests`; the run's result comes at the next sample after the end. */
+      sampleInt?: number;
       requests?: Request[];
     }
     interface Histogram {
@@ -29,7 +34,14 @@ declare module "autocannon" {
       timeouts: number;
       non2xx: number;
     }
+    /** The running load: a promise of its result that also reports each response as it comes. */
+    interface Instance extends PromiseLike<Result> {
+      on(
+        event: "response",
+        listener: (client: unknown, statusCode: number, resBytes: number, responseTimeMs: number) => void,
+      ): this;
+    }
   }
-  function autocannon(options: autocannon.Options): Promise<autocannon.Result>;
+  function autocannon(options: autocannon.Options): autocannon.Instance;
   export default autocannon;
 }

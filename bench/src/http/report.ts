@@ -5,7 +5,7 @@ export interface Row {
   name: string;
   role: "ours" | "limit" | "peer" | "bare";
   route: "a" | "b";
-  store: "none" | "memory" | "redis";
+  store: "none" | "memory" | "redis" | "sqlite" | "postgres";
   /** Median requests per second over the repeats. */
   rps: number;
   /** Median of the repeats' 99th-percentile latency, in ms. */

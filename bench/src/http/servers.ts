@@ -15,11 +15,20 @@ export const pinned = spawnSync("taskset", ["-V"]).status === 0 && cpus().length
 export const POOL = 1000;
 export const CONNECTIONS = 64;
 
+/** Starts server `index` of VARIANTS (or of RACE_VARIANTS with `list` "race") in a child process. */
 export async function startServer(
   index: number,
   env: NodeJS.ProcessEnv = {},
+  list: "main" | "race" = "main",
 ): Promise<{ port: number; child: ChildProcess }> {
-  const cmd = [process.execPath, "--import", "tsx", join(here, "server.ts"), String(index)];
+  const cmd = [
+    process.execPath,
+    "--import",
+    "tsx",
+    join(here, "server.ts"),
+    String(index),
+    ...(list === "race" ? ["race"] : []),
+  ];
   const [file, ...rest] = pinned ? ["taskset", "-c", "1", ...cmd] : cmd;
   const child = spawn(file!, rest, {
     cwd: root,

@@ -1,0 +1,202 @@
+// Renders the bench:http-race section of docs/benchmarks.md from the same-cookie race's results.
+import { median } from "../median.js";
+import type { Variant } from "./apps.js";
+import type { Sample } from "./servers.js";
+
+export interface RaceSample {
+  /** Responses with status 200: increments the server acknowledged. */
+  acked: number;
+  /** Responses with another status. */
+  other: number;
+  /** Connection errors and timeouts. */
+  errors: number;
+  /** Responses per second, first request to last response. */
+  rps: number;
+  /** Latency percentiles over the race's responses, in ms. */
+  p50: number;
+  p99: number;
+  /** The counter read back before and after the race. */
+  before: number;
+  after: number;
+  /** acked - (after - before). */
+  lost: number;
+}
+
+export interface RaceRow {
+  framework: Variant["framework"];
+  name: string;
+  role: Variant["role"];
+  store: Variant["store"];
+  mode: "—" | "default" | "serialised" | "update";
+  samples: RaceSample[];
+  failure?: string | undefined;
+}
+
+/** Ours in the default mode (`name`) against serialised mode, one [default, serialised] pair per round. */
+export interface CalmRow {
+  framework: Variant["framework"];
+  name: string;
+  route: "a" | "b";
+  rounds: Array<[Sample, Sample]>;
+}
+
+export interface RaceMeta {
+  date: string;
+  node: string;
+  cpus: string;
+  repeats: number;
+  requests: number;
+  connections: number;
+  warmUp: number;
+  seconds: number;
+  calmConnections: number;
+  pool: number;
+  pinned: boolean;
+  minutes: string;
+  calmFailure?: string | undefined;
+}
+
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "—");
+const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : "—");
+const x = (r: number | undefined) => (r === undefined || !Number.isFinite(r) ? "—" : `${r.toFixed(2)}x`);
+const med = (xs: number[]) => (xs.length ? median(xs) : Number.NaN);
+const FRAMEWORK = { express: "Express", fastify: "Fastify" } as const;
+const STORE = { memory: "memory", sqlite: "SQLite", redis: "Redis", postgres: "PostgreSQL", none: "—" };
+const MODE = { "—": "—", default: "default", serialised: "serialised", update: "default, `session.update`" };
+
+/** The peer every row is compared with: the framework's session library on connect-redis. */
+const isRedisPeer = (r: RaceRow) => r.role === "peer" && r.store === "redis";
+
+/**
+ * Ratio of requests/s of two rows: the median of the per-round ratios (the rounds are interleaved,
+ * so a round's two figures saw the same machine), or of the medians when a round failed.
+ */
+function rpsRatio(a: RaceRow, b: RaceRow | undefined): number | undefined {
+  if (b === undefined || a.samples.length === 0 || b.samples.length === 0) return undefined;
+  if (a.samples.length === b.samples.length)
+    return median(a.samples.map((s, i) => s.rps / b.samples[i]!.rps));
+  return med(a.samples.map((s) => s.rps)) / med(b.samples.map((s) => s.rps));
+}
+
+function library(r: RaceRow): string {
+  if (r.role !== "peer") return "ours";
+  return r.name.replace(/ \+ (MemoryStore|connect-redis)$/, "");
+}
+
+function storeOf(r: RaceRow): string {
+  if (r.role === "peer") return r.store === "redis" ? "connect-redis" : "MemoryStore";
+  return STORE[r.store];
+}
+
+function raceTable(rows: RaceRow[], meta: RaceMeta): string {
+  const lines = [
+    `| framework | library | store | mode | acknowledged (of ${int(meta.requests)}) | lost | lost, range | req/s | vs peer + connect-redis | p50 ms | p99 ms |`,
+    "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const r of rows) {
+    const peer = rows.find((p) => p.framework === r.framework && isRedisPeer(p));
+    const ss = r.samples;
+    const acked = med(ss.map((s) => s.acked));
+    const lost = med(ss.map((s) => s.lost));
+    const lostShare = med(ss.map((s) => (s.acked > 0 ? s.lost / s.acked : 0)));
+    const range = ss.length
+      ? `${int(Math.min(...ss.map((s) => s.lost)))}–${int(Math.max(...ss.map((s) => s.lost)))}`
+      : "—";
+    lines.push(
+      `| ${FRAMEWORK[r.framework]} | ${library(r)}${r.failure ? ` (failed: ${r.failure.slice(0, 120)})` : ""} | ${storeOf(r)} | ${MODE[r.mode]} | ${int(acked)} | ${int(lost)} (${ss.length ? `${Math.round(lostShare * 100)}%` : "—"}) | ${range} | ${int(med(ss.map((s) => s.rps)))} | ${r === peer ? "" : x(rpsRatio(r, peer))} | ${ms(med(ss.map((s) => s.p50)))} | ${ms(med(ss.map((s) => s.p99)))} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function raceTargets(rows: RaceRow[]): string[] {
+  const out: string[] = [];
+  const verdict = (ok: boolean | undefined) =>
+    ok === undefined ? "not measured" : ok ? "met" : "**not met**";
+  for (const f of ["express", "fastify"] as const) {
+    const own = rows.filter((r) => r.framework === f);
+    const peer = own.find(isRedisPeer);
+    const ser = own.filter((r) => r.mode === "serialised");
+    const worst = (r: RaceRow) => (r.samples.length ? Math.max(...r.samples.map((s) => s.lost)) : undefined);
+    out.push(
+      `- ${FRAMEWORK[f]}, serialised mode loses 0 on every store: ${verdict(ser.length ? ser.every((r) => worst(r) === 0) : undefined)} (most lost in one run: ${ser.map((r) => `${STORE[r.store]} ${worst(r) ?? "—"}`).join(", ")})`,
+    );
+    const dflt = own.filter((r) => r.mode === "default");
+    if (peer)
+      out.push(
+        `- ${FRAMEWORK[f]}, default mode ≥ 1.0x ${peer.name}'s requests/s on one cookie: ${dflt
+          .map((r) => {
+            const q = rpsRatio(r, peer);
+            return `${STORE[r.store]} ${x(q)} (${verdict(q === undefined ? undefined : q >= 1)})`;
+          })
+          .join(", ")}`,
+      );
+    out.push(
+      `- ${FRAMEWORK[f]}, serialised mode's requests/s on one cookie (reported): ${ser
+        .map((r) => {
+          const d = dflt.find((x) => x.store === r.store);
+          return `${STORE[r.store]} ${int(med(r.samples.map((s) => s.rps)))} (${x(d && rpsRatio(r, d))} the default mode)`;
+        })
+        .join(", ")}`,
+    );
+  }
+  return out;
+}
+
+function calmTable(rows: CalmRow[]): string {
+  const lines = [
+    "| framework | middleware mounted | route | default req/s | serialised req/s | serialised / default | per round | p99 ms, default / serialised | server CPU µs/req, default / serialised |",
+    "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |",
+  ];
+  for (const r of rows) {
+    const side = (i: 0 | 1, f: (s: Sample) => number) => med(r.rounds.map((p) => f(p[i])));
+    const ratios = r.rounds.map(([d, s]) => s.rps / d.rps);
+    lines.push(
+      `| ${FRAMEWORK[r.framework]} | ${r.name.includes("route A only") ? "on route A only" : "app-wide"} | ${r.route.toUpperCase()} | ${int(side(0, (s) => s.rps))} | ${int(side(1, (s) => s.rps))} | ${x(med(ratios))} | ${ratios.map((q) => q.toFixed(2)).join(" ")} | ${side(0, (s) => s.p99)} / ${side(1, (s) => s.p99)} | ${int(side(0, (s) => s.cpuUs))} / ${int(side(1, (s) => s.cpuUs))} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function calmTargets(rows: CalmRow[]): string[] {
+  return rows.map((r) => {
+    const q = med(r.rounds.map(([d, s]) => s.rps / d.rps));
+    const goal = r.route === "a" ? 0.9 : 0.95;
+    const what =
+      r.route === "a"
+        ? "costs at most 10%"
+        : "costs nothing (within the 5% this benchmark tells apart from noise)";
+    return `- ${FRAMEWORK[r.framework]}, ${r.name.includes("route A only") ? "mounted on route A only" : "app-wide"}, route ${r.route.toUpperCase()}: serialised mode ${what}: ${x(q)} — ${Number.isFinite(q) ? (q >= goal ? "met" : "**not met**") : "not measured"}`;
+  });
+}
+
+export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMeta): string {
+  const pin = meta.pinned
+    ? "App server, the private `redis-server` and the PostgreSQL backends serving the app pinned to core 1, autocannon to core 0."
+    : "Not pinned (no taskset).";
+  return [
+    "<!-- bench:http-race:start -->",
+    "## HTTP: concurrent requests on one session (the same-cookie race)",
+    "",
+    `A browser tab's parallel \`fetch\` calls, two tabs or a retry storm send concurrent requests with one session cookie. Each stack serves route A, which reads a counter from the session and writes it back plus one (\`req.session.n = (req.session.n ?? 0) + 1\`, or \`get\`/\`set\` on Fastify), the way its users write it; the \`session.update\` rows write \`session.update("n", (n) => (n ?? 0) + 1)\` instead. Per stack and repeat, in a fresh server process: ${int(meta.warmUp)} requests on a warm-up session, then one new session, then ${int(meta.requests)} requests over ${meta.connections} keep-alive connections (autocannon), all carrying that session's cookie, then the counter read back. *Acknowledged* = responses with status 200; *lost* = acknowledged − (counter after − counter before). req/s = responses ÷ the time from the first request to the last response; p50/p99 over those responses. Median of ${meta.repeats} repeats, rounds interleaved (every stack once per round); *vs peer* is the median of the per-round ratios to the framework's session library on connect-redis. Stores: express-session's and @fastify/session's own MemoryStore, connect-redis on a private \`redis-server\` (no persistence, loopback), ours on the memory store, SQLite (a temporary file, WAL), the same \`redis-server\`, and the local PostgreSQL (a pool of 10). Ours runs in the default mode, in serialised mode (\`serialize: true\` for the whole app: requests of one session run load → handler → commit one at a time), and in the default mode with \`session.update\`. ${pin}`,
+    "",
+    raceTable(race, meta),
+    "",
+    "Targets (reported, not asserted):",
+    "",
+    ...raceTargets(race),
+    "",
+    "### What serialised mode costs without contention",
+    "",
+    `Ours on Redis, the default mode against serialised mode, with ${int(meta.pool)} distinct session cookies (created beforehand, rotated per request: no two requests in flight share a session), autocannon with ${meta.calmConnections} connections, ${meta.seconds} s per route after a 1 s warm-up, a fresh server per measurement; the two modes alternate in order round after round and the ratio is taken within each round (median of ${meta.repeats}). Route A reads and increments the counter; route B answers "ok" without touching the session (its requests still carry a session cookie). Express loads the session before the handler wherever the middleware is mounted, so it is measured app-wide and mounted on route A only (the documented way to keep other routes free of store I/O); Fastify's session opens on first use. Server CPU is the server process's user + system time per request (from /proc).${meta.calmFailure ? ` A measurement failed: ${meta.calmFailure}.` : ""}`,
+    "",
+    calmTable(calm),
+    "",
+    "Targets (reported, not asserted):",
+    "",
+    ...calmTargets(calm),
+    "",
+    `Reproduce: \`pnpm bench:http:race\` (about ${Math.max(1, Math.round(Number(meta.minutes)))} min here; \`--quick\` for a single repeat, \`--only <text>\` for some stacks). Last run ${meta.date}, Node ${meta.node}, ${meta.cpus}.`,
+    "<!-- bench:http-race:end -->",
+  ].join("\n");
+}

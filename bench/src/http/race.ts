@@ -1,0 +1,316 @@
+// The same-cookie race: concurrent requests carrying one session cookie (a tab's parallel fetches,
+// two tabs, a retry storm), each reading a counter from the session and writing it back plus one.
+//   pnpm --filter @kvsession/bench bench:http:race              full run (3 repeats)
+//   ... --quick              1 repeat, 2 s per no-contention measurement (smoke run)
+//   ... --repeats N --requests N --connections N --seconds N
+//   ... --only text          stacks whose "framework: name" contains the text; printed and kept in
+//                            bench/results/http-race.json, docs/benchmarks.md left as it is
+//   ... --no-calm / --no-race    skip the no-contention part / the race
+// Per stack and repeat: a fresh server process (pinned to core 1, with a private redis-server and the
+// PostgreSQL backends serving it), a warm-up on a session of its own, then one new session, the
+// requests on route A over the connections, all with its cookie (autocannon, pinned to core 0), and
+// the counter read back. Lost = acknowledged (200) increments - (final counter - counter before).
+// Then, without contention (1,000 distinct cookies, 64 connections), ours on Redis in serialised
+// mode against the default mode, on route A and on route B (which never touches the session).
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import autocannon from "autocannon";
+import pg from "pg";
+import { type RedisServer, startRedis } from "../../../packages/kv-redis/test/servers.js";
+import { DATABASE_URL, PG_APP_NAME, PG_TABLE, RACE_VARIANTS, type Variant, variantKey } from "./apps.js";
+import { args, flag, repoRoot as root } from "./cli.js";
+import {
+  type CalmRow,
+  type RaceMeta,
+  type RaceRow,
+  type RaceSample,
+  renderRaceSection,
+} from "./race-report.js";
+import {
+  CONNECTIONS,
+  cookiePool,
+  load,
+  POOL,
+  pinLoadGenerator,
+  pinned,
+  type Sample,
+  startServer,
+  stopServer,
+} from "./servers.js";
+
+const quick = args.includes("--quick");
+const repeats = Number(flag("repeats") ?? (quick ? 1 : 3));
+const requests = Number(flag("requests") ?? 2000);
+const connections = Number(flag("connections") ?? 10);
+const seconds = Number(flag("seconds") ?? (quick ? 2 : 3));
+const only = flag("only");
+const runRace = !args.includes("--no-race");
+const runCalm = !args.includes("--no-calm");
+/** Requests on the warm-up session before each measured race. */
+const WARM_UP = 1000;
+
+pinLoadGenerator();
+
+const log = (...a: unknown[]) => console.error(...a);
+const loads: number[] = [];
+
+/** Redis URL of the private server, for the app servers (which read it from the environment). */
+let redisEnv: NodeJS.ProcessEnv = {};
+
+/** Drops our PostgreSQL table (its version sequence is owned by it) and its schema record. */
+async function dropPgTable(): Promise<void> {
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(`DROP TABLE IF EXISTS ${PG_TABLE}`);
+    await c.query("DELETE FROM kvsession_meta WHERE table_name = $1", [PG_TABLE]).catch(() => {});
+  } finally {
+    await c.end();
+  }
+}
+
+/** Moves the PostgreSQL backends serving the app server to core 1, beside the server and redis-server. */
+async function pinPgBackends(): Promise<void> {
+  if (!pinned) return;
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ pid: number }>(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+      [PG_APP_NAME],
+    );
+    for (const { pid } of rows) spawnSync("taskset", ["-cp", "1", String(pid)], { stdio: "ignore" });
+  } finally {
+    await c.end();
+  }
+}
+
+/** A new session: route A with no cookie; returns the Cookie header value that carries it. */
+async function newSession(base: string, name: string): Promise<string> {
+  const res = await fetch(`${base}/a`);
+  await res.text();
+  const c = res.headers.getSetCookie().find((x) => x.startsWith(`${name}=`));
+  if (c === undefined) throw new Error(`no ${name} cookie from ${base}/a (status ${res.status})`);
+  return c.split(";")[0]!;
+}
+
+async function counter(base: string, cookie: string): Promise<number> {
+  const res = await fetch(`${base}/n`, { headers: { cookie } });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`GET /n answered ${res.status}: ${body.slice(0, 200)}`);
+  return Number(body);
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+
+/** `count` requests to `path` over `conns` connections, every one with `cookie`. */
+async function burst(base: string, path: string, cookie: string, count: number, conns: number) {
+  const latencies: number[] = [];
+  let acked = 0;
+  let other = 0;
+  const started = performance.now();
+  let last = started;
+  const instance = autocannon({
+    url: `${base}${path}`,
+    connections: conns,
+    amount: count,
+    headers: { cookie },
+    sampleInt: 100,
+  });
+  instance.on("response", (_client, status, _bytes, ms) => {
+    last = performance.now();
+    latencies.push(ms);
+    if (status === 200) acked++;
+    else other++;
+  });
+  const result = await instance;
+  latencies.sort((a, b) => a - b);
+  return {
+    acked,
+    other,
+    errors: result.errors + result.timeouts,
+    rps: (acked + other) / ((last - started) / 1000),
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+/** One race in a fresh server process. */
+async function raceOnce(v: Variant): Promise<RaceSample | string> {
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  loads.push(loadavg()[0]!);
+  try {
+    server = await startServer(RACE_VARIANTS.indexOf(v), redisEnv, "race");
+    const base = `http://127.0.0.1:${server.port}`;
+    const warm = await newSession(base, v.cookie);
+    await burst(base, "/a", warm, WARM_UP, connections);
+    if (v.store === "postgres") await pinPgBackends();
+    const cookie = await newSession(base, v.cookie);
+    const before = await counter(base, cookie);
+    const b = await burst(base, "/a", cookie, requests, connections);
+    const after = await counter(base, cookie);
+    const s: RaceSample = { ...b, before, after, lost: b.acked - (after - before) };
+    log(
+      `  ${variantKey(v)}: ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}`,
+    );
+    return s;
+  } catch (err) {
+    log(`  ${variantKey(v)}: FAILED ${(err as Error).message}`);
+    return (err as Error).message;
+  } finally {
+    if (server) await stopServer(server.child);
+  }
+}
+
+/** One no-contention measurement: a fresh server, POOL sessions, a warm-up, then each route. */
+async function calmOnce(v: Variant): Promise<Map<"a" | "b", Sample> | string> {
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  loads.push(loadavg()[0]!);
+  try {
+    server = await startServer(RACE_VARIANTS.indexOf(v), redisEnv, "race");
+    const base = `http://127.0.0.1:${server.port}`;
+    const pool = await cookiePool(base, v.cookie);
+    await load(base, "/a", pool, 1);
+    const out = new Map<"a" | "b", Sample>();
+    for (const r of v.routes) {
+      const s = await load(base, `/${r}`, pool, seconds, server.child.pid);
+      out.set(r, s);
+      log(
+        `  ${variantKey(v)} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, server CPU ${s.cpuUs.toFixed(0)} µs/req, errors ${s.errors}`,
+      );
+    }
+    return out;
+  } catch (err) {
+    log(`  ${variantKey(v)}: FAILED ${(err as Error).message}`);
+    return (err as Error).message;
+  } finally {
+    if (server) await stopServer(server.child);
+  }
+}
+
+/** The no-contention pairs: the same server in the default mode and in serialised mode. */
+const CALM_PAIRS = [
+  ["express", "ours, Redis", "ours, Redis, serialised"],
+  ["express", "ours, Redis, mounted on route A only", "ours, Redis, serialised, mounted on route A only"],
+  ["fastify", "ours, Redis", "ours, Redis, serialised"],
+] as const;
+
+const byName = (framework: string, name: string) => {
+  const v = RACE_VARIANTS.find((x) => x.framework === framework && x.name === name);
+  if (v === undefined) throw new Error(`no race variant ${framework}: ${name}`);
+  return v;
+};
+
+async function main() {
+  const started = Date.now();
+  const stacks = RACE_VARIANTS.filter(
+    (v) => !v.name.includes("route A only") && (only === undefined || variantKey(v).includes(only)),
+  );
+  const pairs = CALM_PAIRS.filter(
+    ([f, d, s]) => only === undefined || `${f}: ${d}`.includes(only) || `${f}: ${s}`.includes(only),
+  );
+  log(
+    `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? pairs.length : 0} pairs, ${seconds} s per route; pinned: ${pinned}`,
+  );
+  let redis: RedisServer | undefined;
+  const raceSamples = new Map<Variant, { ss: RaceSample[]; failure?: string }>();
+  const calmSamples = new Map<string, Array<{ d?: Sample; s?: Sample }>>();
+  let calmFailure: string | undefined;
+  try {
+    redis = await startRedis();
+    if (pinned) spawnSync("taskset", ["-cp", "1", String(redis.process.pid)], { stdio: "ignore" });
+    redisEnv = { BENCH_REDIS_URL: redis.url };
+    await dropPgTable();
+    // Round-robin (every stack once per round) so drift in machine load spreads over all rows.
+    if (runRace)
+      for (let rep = 0; rep < repeats; rep++) {
+        log(`race, round ${rep + 1}/${repeats}`);
+        for (const v of stacks) {
+          const got = await raceOnce(v);
+          const entry = raceSamples.get(v) ?? { ss: [] };
+          if (typeof got === "string") entry.failure = got;
+          else entry.ss.push(got);
+          raceSamples.set(v, entry);
+        }
+      }
+    if (runCalm)
+      for (let rep = 0; rep < repeats; rep++) {
+        log(`no contention, round ${rep + 1}/${repeats}`);
+        for (const [framework, dName, sName] of pairs) {
+          // The order alternates by round, so neither mode always runs first.
+          const order = rep % 2 === 0 ? [dName, sName] : [sName, dName];
+          const got = new Map<string, Map<"a" | "b", Sample> | string>();
+          for (const name of order) got.set(name, await calmOnce(byName(framework, name)));
+          const d = got.get(dName)!;
+          const s = got.get(sName)!;
+          if (typeof d === "string" || typeof s === "string") {
+            calmFailure = typeof d === "string" ? d : (s as string);
+            continue;
+          }
+          for (const route of byName(framework, dName).routes) {
+            const k = `${framework}|${dName}|${route}`;
+            calmSamples.set(k, [...(calmSamples.get(k) ?? []), { d: d.get(route), s: s.get(route) }]);
+          }
+        }
+      }
+  } finally {
+    await redis?.stop();
+    await dropPgTable().catch((err: unknown) => log(`could not drop ${PG_TABLE}: ${String(err)}`));
+  }
+
+  const raceRows: RaceRow[] = [...raceSamples.entries()].map(([v, { ss, failure }]) => ({
+    framework: v.framework,
+    name: v.name,
+    role: v.role,
+    store: v.store,
+    mode: v.role === "peer" ? "—" : (v.mode ?? "default"),
+    samples: ss,
+    failure,
+  }));
+  const calmRows: CalmRow[] = [...calmSamples.entries()].map(([k, xs]) => {
+    const [framework, name, route] = k.split("|") as ["express" | "fastify", string, "a" | "b"];
+    const both = xs.filter((x): x is { d: Sample; s: Sample } => x.d !== undefined && x.s !== undefined);
+    return { framework, name, route, rounds: both.map((x) => [x.d, x.s] as [Sample, Sample]) };
+  });
+  const meta: RaceMeta = {
+    date: new Date().toISOString().slice(0, 10),
+    node: process.version,
+    cpus: `${cpus().length} x ${cpus()[0]?.model ?? "?"}`,
+    repeats,
+    requests,
+    connections,
+    warmUp: WARM_UP,
+    seconds,
+    calmConnections: CONNECTIONS,
+    pool: POOL,
+    pinned,
+    minutes: ((Date.now() - started) / 60_000).toFixed(1),
+    calmFailure,
+  };
+  log(
+    `load average (1 min) before each measurement: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`,
+  );
+  mkdirSync(join(root, "bench", "results"), { recursive: true });
+  writeFileSync(
+    join(root, "bench", "results", "http-race.json"),
+    JSON.stringify({ meta, loads, raceRows, calmRows }, null, 2),
+  );
+  const section = renderRaceSection(raceRows, calmRows, meta);
+  console.log(section);
+  if (only !== undefined || !runRace || !runCalm) {
+    log("a subset ran: results in bench/results/http-race.json, docs/benchmarks.md left as it is");
+    return;
+  }
+  const docs = join(root, "docs", "benchmarks.md");
+  let md = readFileSync(docs, "utf8");
+  const re = /<!-- bench:http-race:start -->[\s\S]*?<!-- bench:http-race:end -->/;
+  md = re.test(md) ? md.replace(re, section) : `${md.trimEnd()}\n\n${section}\n`;
+  writeFileSync(docs, md);
+  log(`wrote the bench:http-race section of docs/benchmarks.md in ${meta.minutes} min`);
+}
+
+await main();
