@@ -265,13 +265,6 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
       touch(key, slot);
       return entryOf(slot);
     },
-    // read() drops an expired entry on sight, so the value alone is safe to hand out.
-    getValue(key) {
-      const slot = read(key);
-      if (slot === undefined) return undefined;
-      touch(key, slot);
-      return copy(slot);
-    },
     has(key) {
       return read(key) !== undefined;
     },

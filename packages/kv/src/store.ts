@@ -149,7 +149,6 @@ function makeView(shared: Shared, prefix: string): KvStore {
     return { items, cursor: res.cursor };
   }
 
-  const getValue = driver.getValue?.bind(driver);
   const store: KvStore = {
     name,
     capabilities: caps,
@@ -157,10 +156,6 @@ function makeView(shared: Shared, prefix: string): KvStore {
 
     async get(key) {
       open();
-      if (getValue !== undefined) {
-        const v = getValue(full(key));
-        return v instanceof Promise ? await v : v;
-      }
       let e = driver.get(full(key));
       // Synchronous drivers (memory, SQLite) skip a microtask tick on the hottest path.
       if (e instanceof Promise) e = await e;

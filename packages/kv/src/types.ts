@@ -75,11 +75,6 @@ export interface KvDriver {
   readonly name: string;
   readonly capabilities: Partial<KvCapabilities> & Pick<KvCapabilities, "ttl">;
   get(key: string): Awaitable<DriverEntry | undefined>;
-  /**
-   * Optional fast path for `get`: the value alone, without an entry object around it. A driver
-   * that has it must leave out expired entries itself (`get`'s answer is then not re-checked).
-   */
-  getValue?(key: string): Awaitable<Uint8Array | undefined>;
   set(key: string, value: Uint8Array, expiresAt: number | undefined): Awaitable<void>;
   delete(key: string): Awaitable<boolean>;
   has?(key: string): Awaitable<boolean>;
