@@ -13,7 +13,7 @@ import {
 } from "@kvsession/kv";
 import { toKvError } from "./errors.js";
 import { decodeRecord, encodeRecord, expiresOf } from "./record.js";
-import type { KeyvAdapterLike, KeyvLike } from "./shapes.js";
+import type { Keyv5Like, Keyv6Like, KeyvAdapterLike, KeyvLike } from "./shapes.js";
 
 export interface FromKeyvOptions {
   /**
@@ -29,16 +29,24 @@ export interface FromKeyvOptions {
 
 const DEFAULT_MAX_VALUE = 64 * 1024 * 1024;
 
-function isKeyv(x: unknown): x is KeyvLike {
-  const k = x as Partial<KeyvLike> | undefined;
+function isKeyv5(x: unknown): x is Keyv5Like {
+  const k = x as Partial<Keyv5Like> | undefined;
   return (
     typeof k?.getRaw === "function" && typeof k?.opts === "object" && k.opts !== null && "store" in k.opts
   );
 }
 
+/** Keyv 6 dropped `opts`; its resolved adapter is `keyv.store`. */
+function isKeyv6(x: unknown): x is Keyv6Like {
+  const k = x as Partial<Keyv6Like> & { opts?: unknown };
+  return typeof k?.getRaw === "function" && k.opts === undefined && typeof k.store?.get === "function";
+}
+
 /**
- * Any Keyv storage adapter (a Keyv instance, or the adapter alone: @keyv/redis,
- * @keyv/sqlite, @keyv/postgres, Keyv's own Map…) as a kvsession store.
+ * Any Keyv storage adapter (a Keyv 5 or 6 instance, or the adapter alone: @keyv/redis,
+ * @keyv/sqlite, @keyv/postgres, Keyv's own Map, Keyv 6's KeyvMemoryAdapter…) as a
+ * kvsession store. Keyv 6 adapters, which declare `capabilities.expires`, are given
+ * absolute deadlines; the others a TTL.
  *
  * Capabilities are declared honestly: Keyv has no atomic conditional write,
  * so `setIfAbsent` and `compareAndSet` are unsupported. Listing works for a
@@ -47,8 +55,8 @@ function isKeyv(x: unknown): x is KeyvLike {
  * and `clear()` with KvUnsupportedError. `close()` disconnects the adapter.
  *
  * Given a Keyv instance, the store reads and writes the same keys and
- * record format as that instance (its namespace prefix included), so both see
- * each other's data. Adapter errors reach you only if the adapter throws:
+ * record format as that instance (Keyv 5's namespace prefix, or Keyv 6's
+ * adapter with its namespace), so both see each other's data. Adapter errors reach you only if the adapter throws:
  * create @keyv/redis with `throwOnErrors: true`; inside a Keyv, adapters that
  * only emit 'error' turn failures into misses, which no wrapper can undo.
  *
@@ -64,16 +72,24 @@ export function fromKeyv(
 ): KvStore {
   let adapter: KeyvAdapterLike | Map<string, unknown>;
   let rawPrefix = "";
-  if (isKeyv(keyvOrAdapter)) {
+  if (isKeyv5(keyvOrAdapter)) {
     // Compressed records cannot be read or written in Keyv's plain format: refuse rather than corrupt.
-    if ((keyvOrAdapter.opts as { compression?: unknown }).compression)
+    if (keyvOrAdapter.opts.compression)
       throw new KvArgumentError(
         "fromKeyv cannot share a Keyv instance that uses compression; pass its adapter (keyv.opts.store) without the Keyv instead",
       );
     adapter = keyvOrAdapter.opts.store;
     const ns = keyvOrAdapter.namespace;
-    // Keyv's own key prefix, so the store and the Keyv instance address the same entries.
+    // Keyv 5's own key prefix, so the store and the Keyv instance address the same entries.
     if (keyvOrAdapter.useKeyPrefix !== false && ns) rawPrefix = `${ns}:`;
+  } else if (isKeyv6(keyvOrAdapter)) {
+    // Records that are compressed, encrypted or not serialised to text are not in Keyv's plain format.
+    if (keyvOrAdapter.compression || keyvOrAdapter.encryption || !keyvOrAdapter.serialization)
+      throw new KvArgumentError(
+        "fromKeyv cannot share a Keyv instance that uses compression or encryption, or has serialization turned off; pass its adapter (keyv.store) without the Keyv instead",
+      );
+    // Keyv 6 leaves the namespace to its adapter, which already holds Keyv's namespace.
+    adapter = keyvOrAdapter.store;
   } else adapter = keyvOrAdapter;
   if (
     typeof adapter?.get !== "function" ||
@@ -94,6 +110,8 @@ function keyvDriver(
   options: FromKeyvOptions & { maxKeyBytes: number },
 ): KvDriver {
   const isMap = adapter instanceof Map;
+  // Keyv 6 adapters take an absolute deadline where Keyv 5 adapters take a TTL.
+  const takesDeadline = !isMap && (adapter as KeyvAdapterLike).capabilities?.expires === true;
   const label = isMap
     ? "Map"
     : (((adapter as KeyvAdapterLike).opts as { dialect?: string } | undefined)?.dialect ??
@@ -123,8 +141,12 @@ function keyvDriver(
 
   async function write(key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> {
     const rec = encodeRecord(value, expiresAt);
-    const ttl = ttlOf(expiresAt);
-    await call("set", () => (isMap ? adapter.set(raw(key), rec) : adapter.set(raw(key), rec, ttl)));
+    if (isMap) {
+      await call("set", () => adapter.set(raw(key), rec));
+      return;
+    }
+    const expiry = takesDeadline ? expiresAt : ttlOf(expiresAt);
+    await call("set", () => adapter.set(raw(key), rec, expiry));
   }
 
   async function remove(key: string): Promise<boolean> {
@@ -188,7 +210,7 @@ function keyvDriver(
       const entries = writes.map((w) => ({
         key: raw(w.key),
         value: encodeRecord(w.value, w.expiresAt),
-        ttl: ttlOf(w.expiresAt),
+        ...(takesDeadline ? { expires: w.expiresAt } : { ttl: ttlOf(w.expiresAt) }),
       }));
       await call("setMany", () => setMany.call(adapter, entries));
     },

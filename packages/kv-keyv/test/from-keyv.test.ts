@@ -6,7 +6,8 @@ import KeyvPostgres from "@keyv/postgres";
 import KeyvRedis from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import { requireService, runStoreConformance } from "@kvsession/kv-test-suite";
-import { Keyv } from "keyv";
+import { Keyv } from "keyv5";
+import { Keyv as Keyv6, KeyvMemoryAdapter } from "keyv6";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { fromKeyv } from "../src/index.js";
@@ -37,12 +38,69 @@ runStoreConformance(
   { neighbour: () => fromKeyv(new Keyv({ store: map, namespace: "kevy" })) },
 );
 
+// Keyv 6 over a Map: its store is Keyv 6's KeyvMemoryAdapter, which takes absolute deadlines and
+// applies the namespace itself. The neighbour is another Keyv 6 namespace of the same length.
+let map6 = new Map<string, unknown>();
+runStoreConformance(
+  "kv-keyv fromKeyv(new Keyv6()) over a Map",
+  () => {
+    map6 = new Map();
+    return fromKeyv(new Keyv6({ store: map6, namespace: "keyv" }));
+  },
+  { neighbour: () => fromKeyv(new Keyv6({ store: map6, namespace: "kevy" })) },
+);
+
 // The SQLite adapter alone, on a temp file.
 const dir = mkdtempSync(join(tmpdir(), "kv-keyv-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 runStoreConformance("kv-keyv fromKeyv(@keyv/sqlite)", () =>
   fromKeyv(new KeyvSqlite({ uri: `sqlite://${join(dir, "keyv.sqlite")}`, iterationLimit: 500 })),
 );
+
+// A Keyv 5 adapter under Keyv 6: Keyv 6 wraps it in its KeyvBridgeAdapter, which the store then uses.
+runStoreConformance("kv-keyv fromKeyv(new Keyv6(@keyv/sqlite))", () =>
+  fromKeyv(
+    new Keyv6({
+      store: new KeyvSqlite({ uri: `sqlite://${join(dir, "keyv6.sqlite")}`, iterationLimit: 500 }),
+      namespace: "app",
+    }),
+  ),
+);
+
+describe("kv-keyv fromKeyv: interop with the Keyv 6 instance it wraps", () => {
+  it("writes records Keyv 6 reads back as the same bytes, and reads what Keyv 6 wrote", async () => {
+    const keyv = new Keyv6({ store: new Map(), namespace: "app" });
+    const store = fromKeyv(keyv);
+    await store.set("bytes", new Uint8Array([0, 1, 254, 255]), { ttl: 60_000 });
+    expect([...((await keyv.get("bytes")) as Uint8Array)]).toEqual([0, 1, 254, 255]);
+    await keyv.set("text", ":colon text");
+    expect(dec(await store.get("text"))).toBe(":colon text");
+    // Keyv 6 sees the deadline the store wrote, to the millisecond.
+    const raw = (await keyv.getRaw("bytes")) as { expires: number };
+    expect(raw.expires).toBe((await store.getEntry("bytes"))?.expiresAt);
+    const listed: string[] = [];
+    for await (const k of store.keys("")) listed.push(k);
+    expect(listed).toEqual(["bytes", "text"]);
+  });
+
+  it("gives a Keyv 6 adapter an absolute deadline: an entry with a TTL is stored, not already expired", async () => {
+    const adapter = new KeyvMemoryAdapter(new Map());
+    const store = fromKeyv(adapter);
+    await store.setMany([{ key: "many", value: enc("m"), ttl: 60_000 }]);
+    await store.set("one", enc("o"), { ttl: 60_000 });
+    expect(dec(await store.get("many"))).toBe("m");
+    expect(dec(await store.get("one"))).toBe("o");
+    expect(await store.getEntry("one")).toMatchObject({ expiresAt: expect.any(Number) });
+  });
+
+  it("refuses a Keyv 6 instance whose records are compressed, encrypted or not serialised", () => {
+    const codec = { compress: async (v: string) => v, decompress: async (v: string) => v };
+    expect(() => fromKeyv(new Keyv6({ compression: codec }))).toThrow(/compression/);
+    const cipher = { encrypt: (v: string) => v, decrypt: (v: string) => v };
+    expect(() => fromKeyv(new Keyv6({ encryption: cipher }))).toThrow(/encryption/);
+    expect(() => fromKeyv(new Keyv6({ serialization: false }))).toThrow(/serialization/);
+  });
+});
 
 describe("kv-keyv fromKeyv: interop with the Keyv instance it wraps", () => {
   it("writes records a plain Keyv reads back as the same bytes, and reads what Keyv wrote", async () => {
