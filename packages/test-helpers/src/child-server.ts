@@ -1,0 +1,57 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+export interface ChildServer {
+  url: string;
+  /** Whether the process is still running. */
+  alive(): boolean;
+  /** What the process wrote to stderr so far (its crash report, when it died). */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a server fixture in its own Node process, from the TypeScript sources, and waits for the
+ * "listening on http://…" line it prints: a fault that would end the process shows as a dead
+ * server rather than taking the test runner down.
+ *
+ * @example
+ * const server = await startChildServer(join(import.meta.dirname, "fixtures", "app.ts"), ["session"]);
+ * await fetch(`${server.url}/ok`);
+ * await server.stop();
+ */
+export function startChildServer(fixture: string, args: string[]): Promise<ChildServer> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ["--import", "tsx", "--conditions=@kvsession/source", fixture, ...args],
+    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m)
+        resolve({
+          url: m[1]!,
+          alive: () => child.exitCode === null && child.signalCode === null,
+          stderr: () => err,
+          async stop() {
+            if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+            await exited;
+          },
+        });
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`${fixture} exited with ${code} before listening:\n${err}`)),
+    );
+  });
+}
