@@ -5,22 +5,43 @@ import {
   createSentinel,
   RESP_TYPES,
   type RedisClientOptions,
-  type RedisClientType,
   type RedisClusterOptions,
-  type RedisClusterType,
   type RedisSentinelOptions,
-  type RedisSentinelType,
 } from "redis";
 import { SLOTS, slotOf } from "./slots.js";
 import { watchTopology } from "./topology.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: accept clients built with any modules, scripts or RESP version
 type Any = any;
-/** A node-redis client, cluster or sentinel, connected or not. */
-export type RedisLike =
-  | RedisClientType<Any, Any, Any, Any, Any>
-  | RedisClusterType<Any, Any, Any, Any, Any>
-  | RedisSentinelType<Any, Any, Any, Any, Any>;
+
+/**
+ * A node-redis client, cluster or sentinel, connected or not, of either supported major (redis@5,
+ * redis@6): typed by what the driver uses of it, not by the classes of one copy of `redis`, so an
+ * app's own client type-checks whichever version the app installed.
+ */
+export type RedisLike = RedisClientLike | RedisClusterLike | RedisSentinelLike;
+
+/** What every kind has: the driver reads replies through a copy that maps bulk strings to Buffers. */
+interface TypeMappable {
+  readonly isOpen: boolean;
+  // `never`: any node-redis signature (generic over its own TypeMapping) is assignable.
+  withTypeMapping(typeMapping: never): object;
+}
+/** `createClient()`. */
+export interface RedisClientLike extends TypeMappable {
+  readonly isReady: boolean;
+  sendCommand(args: never, options?: never): Promise<unknown>;
+}
+/** `createCluster()`. */
+export interface RedisClusterLike extends TypeMappable {
+  readonly masters: readonly object[];
+  nodeClient(node: never): Promise<object>;
+}
+/** `createSentinel()`. */
+export interface RedisSentinelLike extends TypeMappable {
+  readonly isReady: boolean;
+  getSentinelNode(): object | undefined;
+}
 
 type Arg = string | Buffer;
 /** The slice of node-redis the driver uses, on a proxy whose bulk strings come back as Buffers. */

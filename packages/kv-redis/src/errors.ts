@@ -17,8 +17,23 @@ const CONNECTION = new Set([
   "ReconnectStrategyError",
   "RootNodesUnavailableError",
   "DisconnectsClientError",
+  // v6, when it carries no reply (with one, the reply is read instead: see unwrap)
+  "MaxCommandRedirectionsError",
 ]);
-const TIMEOUT = new Set(["TimeoutError", "SocketTimeoutError", "CommandTimeoutDuringMaintenanceError"]);
+const TIMEOUT = new Set([
+  "TimeoutError",
+  "SocketTimeoutError",
+  "SocketTimeoutDuringMaintenanceError",
+  "CommandTimeoutDuringMaintenanceError",
+]);
+/** node-redis v6 wraps the last MOVED/ASK of a command that ran out of redirections (v5 threw the reply itself). */
+const REDIRECTIONS = "MaxCommandRedirectionsError";
+const errorName = (e: object) => e.constructor?.name ?? (e as Error).name;
+/** The server's reply behind a v6 redirections error, else the error itself. */
+function unwrap(error: unknown): unknown {
+  if (error === null || typeof error !== "object" || errorName(error) !== REDIRECTIONS) return error;
+  return (error as { cause?: unknown }).cause ?? error;
+}
 const NET_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -35,8 +50,10 @@ const NET_CODES = new Set([
  */
 export function toKvError(error: unknown, where: string): KvError {
   if (error instanceof KvError) return error;
-  const err = error instanceof Error ? error : new Error(String(error));
-  const name = err.constructor?.name ?? err.name;
+  // A v6 redirections error is read as the MOVED/ASK reply it wraps (the server's error, as `cause`).
+  const inner = unwrap(error);
+  const err = inner instanceof Error ? inner : new Error(String(inner));
+  const name = errorName(err);
   const code = (err as { code?: string }).code;
   const msg = err.message;
   if (CONNECTION.has(name) || (code !== undefined && NET_CODES.has(code)))
@@ -108,6 +125,7 @@ const REFUSED = new Set(["CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "MO
  * Inside MULTI such a refusal makes EXEC discard the whole transaction, so the same holds for it.
  */
 export function refusal(error: unknown): string | undefined {
+  error = unwrap(error);
   if (error === null || typeof error !== "object") return undefined;
   const msg = (error as { message?: unknown }).message;
   if (typeof msg !== "string") return undefined;

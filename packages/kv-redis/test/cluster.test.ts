@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { runStoreConformance } from "@kvsession/kv-test-suite";
+import { createCluster as createCluster6 } from "redis6";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, slotOf } from "../src/index.js";
 import { type RedisServer, startCluster } from "./servers.js";
@@ -23,6 +24,23 @@ const open = (namespace = "kvc:") => {
 };
 
 runStoreConformance("kv-redis (3-master cluster)", () => open());
+
+// The same through an app's own redis@6 cluster client (node-redis v6, under the npm alias "redis6").
+const openCluster6 = () =>
+  createCluster6({ rootNodes: [{ url: cluster?.nodes[0]?.url }], defaults: { disableOfflineQueue: true } });
+let cluster6: ReturnType<typeof openCluster6> | undefined;
+afterAll(async () => {
+  cluster6?.destroy();
+});
+runStoreConformance("kv-redis (3-master cluster, redis@6 client)", async () => {
+  if (cluster6 === undefined) {
+    const c = openCluster6();
+    c.on("error", () => {});
+    await c.connect();
+    cluster6 = c;
+  }
+  return createRedisStore({ client: cluster6, namespace: "kvc6:" });
+});
 
 describe("kv-redis on a cluster", () => {
   it("spreads keys over all three masters and lists them from every one", async () => {
