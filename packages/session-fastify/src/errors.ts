@@ -1,32 +1,38 @@
-import { SessionError } from "@kvsession/session";
-
-/** The message a store failure carries once it reaches Fastify: clients may see it. */
-export const STORE_UNAVAILABLE = "Session store unavailable";
+import { retryableResponse, SessionError } from "@kvsession/session";
 
 /**
- * A store failure's own text names the store (its host and port, a file path), and Fastify's
- * error handler sends `message` to the client: the message becomes generic, the stack's first
- * line with it. The failure itself stays on `err.cause`, which Fastify's logger prints.
+ * The message becomes generic, the stack's first line with it: a store failure's own text names
+ * the store (its host and port, a file path), and Fastify's error handler sends `message` to the
+ * client. The failure itself stays on `err.cause`, which Fastify's logger prints.
  */
-function hideStoreDetail(err: SessionError): void {
+function replaceMessage(err: SessionError, message: string): void {
   const before = `${err.name}: ${err.message}`;
   const stack = err.stack ?? "";
   const frames = stack.startsWith(before) ? stack.slice(before.length) : "";
-  err.message = STORE_UNAVAILABLE;
-  err.stack = `${err.name}: ${STORE_UNAVAILABLE}${frames}`;
+  err.message = message;
+  err.stack = `${err.name}: ${message}${frames}`;
 }
 
 /**
- * Gives session errors the `statusCode` Fastify's error handler reads: the store
- * being down (or a record that kept changing) is the server's temporary trouble,
- * so 503 tells clients and load balancers to retry; everything else is a 500.
- * A store failure's message becomes "Session store unavailable" (the failure is its `cause`).
+ * Gives a session error what Fastify's error handler reads: what a retry can fix (the store is
+ * down, the session kept changing, another request holds it in serialised mode) becomes a 503 with
+ * `Retry-After` (`statusCode`, `headers`) and a generic message, as `retryableResponse` says;
+ * every other session error is a 500. The error keeps its class and `code`.
+ *
+ * @example
+ * app.setErrorHandler((err, request, reply) => {
+ *   withStatus(err); // before reading statusCode in your own handler
+ *   reply.code((err as { statusCode?: number }).statusCode ?? 500).send({ error: "try again" });
+ * });
  */
 export function withStatus(err: unknown): unknown {
   if (err instanceof SessionError && !("statusCode" in err)) {
-    const status = err.code === "SESSION_STORE" || err.code === "SESSION_CONFLICT" ? 503 : 500;
-    Object.defineProperty(err, "statusCode", { value: status, enumerable: false });
-    if (err.code === "SESSION_STORE") hideStoreDetail(err);
+    const retry = retryableResponse(err);
+    Object.defineProperty(err, "statusCode", { value: retry?.status ?? 500, enumerable: false });
+    if (retry) {
+      Object.defineProperty(err, "headers", { value: { ...retry.headers }, enumerable: false });
+      replaceMessage(err, retry.message);
+    }
   }
   return err;
 }

@@ -1,119 +1,154 @@
 import type { SealedSessions, SessionData, Sessions } from "@kvsession/session";
-import { createSessionsFrom } from "@kvsession/session";
+import { createSessionsFrom, SessionConfigError, SessionStateError } from "@kvsession/session";
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
+import { commitHook } from "./commit.js";
 import { withStatus } from "./errors.js";
+import { LazyRequestSession } from "./lazy-session.js";
 import type { KvSessionOptions } from "./options.js";
-import { type FastifySession, RequestSession, type SentHead } from "./request-session.js";
+import { isDestroyed, makeSessionObject } from "./session-object.js";
+import { Slot } from "./slot.js";
+import "./types.js";
 
-declare module "fastify" {
-  interface FastifyRequest {
-    /** This request's session (kvsession). Opened on first access: a route that never reads it costs no store I/O. */
-    readonly session: FastifySession;
+type Core = Sessions<SessionData> | SealedSessions<SessionData>;
+const kSlot = Symbol("kvsession.slot");
+const kObject = Symbol("kvsession.object");
+type WithSlot = FastifyRequest & { [kSlot]: Slot | null; [kObject]: object | null };
+
+const NOT_LOADED =
+  "request.session was read before @kvsession/session-fastify loaded it (in its onRequest hook): register the plugin before the plugins and hooks that use the session";
+
+/** Splits the adapter's own options from the core's, and builds the core. */
+function setUp(options: KvSessionOptions): { sessions: Core; lazy: boolean; serialize: boolean | undefined } {
+  const { lazy, ...rest } = (options ?? {}) as Record<string, unknown>;
+  if (lazy !== undefined && typeof lazy !== "boolean")
+    throw new SessionConfigError("options.lazy must be true or false");
+  let serialize: boolean | undefined;
+  let coreOptions: Record<string, unknown> = rest;
+  // A core you built has its lease timings already: `serialize` here only turns the mode on per request.
+  if ("sessions" in rest && rest.serialize !== undefined) {
+    if (typeof rest.serialize !== "boolean")
+      throw new SessionConfigError(
+        "with options.sessions, serialize is true or false; lease timings go to createSessions({ serialize })",
+      );
+    const { serialize: s, ...others } = rest;
+    serialize = s as boolean;
+    coreOptions = others;
   }
-  interface FastifyInstance {
-    /** The session core: `listUserSessions`, `revokeUser`, `revokeSession`, `revokeAll`. */
-    sessions: Sessions<SessionData> | SealedSessions<SessionData>;
-  }
+  const sessions = createSessionsFrom<SessionData>(
+    coreOptions as Parameters<typeof createSessionsFrom<SessionData>>[0],
+    "@kvsession/session-fastify",
+  );
+  return { sessions, lazy: lazy === true, serialize };
 }
 
-const kSlot = Symbol("kvsession.session");
-type WithSlot = FastifyRequest & { [kSlot]: RequestSession | null };
-
-function openSession(
-  sessions: Sessions<SessionData> | SealedSessions<SessionData>,
-  request: FastifyRequest,
-): RequestSession {
+function openSlot(sessions: Core, request: FastifyRequest, serialize: boolean | undefined): Slot {
   const raw = request.raw;
-  return new RequestSession(
+  return new Slot(
     sessions.open({
       cookieHeader: raw.headers.cookie,
       secure: (raw.socket as { encrypted?: boolean } | null)?.encrypted === true,
       forwardedProto: raw.headers["x-forwarded-proto"],
+      serialize: request.routeOptions.config?.session?.serialize ?? serialize,
     }),
   );
 }
 
-/** Puts back the status and headers the route had when it sent its reply. */
-function restoreHead(reply: FastifyReply, head: SentHead): void {
-  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
-  reply.headers(head.headers);
-  reply.code(head.status);
-}
-
-function appendSetCookie(reply: FastifyReply, values: string[]): void {
-  const prev = reply.getHeader("set-cookie");
-  const list = prev === undefined ? [] : Array.isArray(prev) ? prev.map(String) : [String(prev)];
-  reply.removeHeader("set-cookie");
-  reply.header("set-cookie", [...list, ...values]);
+/**
+ * A reply that never reaches `onSend` (hijacked) must still end its hold on the session, or a
+ * serialised session would stay held; a client that went away mid-handler is not such a reply
+ * (the handler still sends, and the commit runs then).
+ */
+function releaseOnClose(request: WithSlot, reply: FastifyReply): void {
+  reply.raw.once("close", () => {
+    const s = request[kSlot];
+    if (s !== null && !s.committed && reply.sent) s.release();
+  });
 }
 
 const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done) => {
-  let sessions: Sessions<SessionData> | SealedSessions<SessionData>;
+  let setup: ReturnType<typeof setUp>;
   try {
-    sessions = createSessionsFrom(options, "@kvsession/session-fastify");
+    setup = setUp(options);
   } catch (err) {
     done(err as Error);
     return;
   }
-  fastify.decorate("sessions", sessions as Sessions<SessionData>);
+  const { sessions, lazy, serialize } = setup;
+  fastify.decorate("sessions", sessions as never);
   fastify.decorateRequest(kSlot as unknown as string, null);
-  // A getter: the session object is built on first access only, so untouched routes pay nothing.
-  fastify.decorateRequest("session", {
-    getter(this: FastifyRequest) {
-      const req = this as WithSlot;
-      req[kSlot] ??= openSession(sessions, req);
-      return req[kSlot];
-    },
-  });
-  // Callback style: the common case (session untouched) allocates no promise.
-  fastify.addHook("onSend", (request, reply, payload, next) => {
-    const s = (request as WithSlot)[kSlot];
-    // An error response after a failed commit passes here again: commit at most once, and
-    // never retry a store that already failed in this request.
-    if (s === null || s.failed) return next(null, payload);
-    if (s.committed) {
-      if (s.committing === null) return next(null, payload);
-      // The reply is held for the commit but, for the route, already sent: a send now (an async
-      // handler's reply.send() without `return reply`, a second send, the error handler of a
-      // throw after a send) is one plain Fastify would ignore. Its hook chain is left unfinished.
-      s.lateSend = true;
-      reply.log.warn(
-        `Reply was already sent, did you forget to "return reply" in the "${request.url}" (${request.method}) route?`,
-      );
-      return;
-    }
-    s.committed = true;
-    s.committing = { status: reply.statusCode, headers: reply.getHeaders() };
-    s.core.commit().then(
-      (result) => {
-        const sent = s.committing!;
-        s.committing = null;
-        // What a late send changed (a status, a content type) belongs to a reply that never goes out.
-        if (s.lateSend) restoreHead(reply, sent);
-        if (result.setCookie.length > 0) appendSetCookie(reply, result.setCookie);
-        if (result.headers["cache-control"]) reply.header("cache-control", result.headers["cache-control"]);
-        // As Fastify's own runner does for a hook's promise: a throw while it writes the head
-        // (an invalid header value) goes to its error path, not to an unhandled rejection.
-        try {
-          next(null, payload);
-        } catch (err) {
-          next(err as Error);
+  fastify.decorateRequest(kObject as unknown as string, null);
+
+  if (lazy) {
+    // A getter: the session is opened on first access only, so untouched routes pay nothing.
+    fastify.decorateRequest("session", {
+      getter(this: FastifyRequest) {
+        const req = this as WithSlot;
+        if (req[kObject] === null) {
+          req[kSlot] = openSlot(sessions, req, serialize);
+          req[kObject] = new LazyRequestSession(req[kSlot]);
         }
+        return req[kObject] as never;
       },
-      (err: unknown) => {
-        s.committing = null;
-        s.failed = true;
-        next(withStatus(err) as Error);
+    });
+    fastify.addHook("onRequest", (request, reply, next) => {
+      if (request.raw.headers.cookie !== undefined) releaseOnClose(request as WithSlot, reply);
+      next();
+    });
+  } else {
+    fastify.decorateRequest("session", {
+      getter(this: FastifyRequest) {
+        const req = this as WithSlot;
+        const obj = req[kObject];
+        if (obj === null) throw new SessionStateError(NOT_LOADED);
+        // As in @fastify/session: a destroyed session leaves request.session null.
+        return (isDestroyed(obj) ? null : obj) as never;
       },
-    );
-  });
+    });
+    // Loaded before every other hook of the request (csrf checks and authentication run as route
+    // onRequest/preValidation hooks), so `get` is synchronous and properties hold the data.
+    fastify.addHook("onRequest", (request, reply, next) => {
+      const req = request as WithSlot;
+      const slot = openSlot(sessions, req, serialize);
+      req[kSlot] = slot;
+      if (request.raw.headers.cookie === undefined) {
+        req[kObject] = makeSessionObject(slot, {});
+        return next();
+      }
+      releaseOnClose(req, reply);
+      // Without a verifying cookie this resolves with no I/O; with one it reads the record.
+      slot.core
+        .all()
+        .then(async (data) => {
+          slot.id = await slot.core.handle();
+          slot.mayHold = slot.id !== undefined;
+          req[kObject] = makeSessionObject(slot, data);
+        })
+        .then(
+          () => next(),
+          (err: unknown) => next(slot.failed(err) as Error),
+        );
+    });
+  }
+  fastify.addHook(
+    "onSend",
+    commitHook((request) => (request as WithSlot)[kSlot]),
+  );
   done();
 };
 
+/** The per-request slot behind `request.session` (for the helpers). */
+export function slotOf(request: FastifyRequest): Slot | null {
+  return (request as WithSlot)[kSlot] ?? null;
+}
+
 /**
- * Sessions for Fastify 5 on any `@kvsession/kv` store (or in a sealed cookie),
- * with the `request.session` API of @fastify/session, promise-based.
+ * Sessions for Fastify 5 on any `@kvsession/kv` store (or in a sealed cookie), with the
+ * `request.session` of @fastify/session: when a request carries a valid session cookie the session
+ * is loaded before your hooks and handler, its data are plain properties (`request.session.views`)
+ * and `get`/`set`, and `regenerate`/`destroy`/`reload`/`save` take a callback or return a promise.
+ * `lazy: true` gives the promise-based API instead, with no store I/O on routes that never touch it.
+ * A route's `config: { session: { serialize: true } }` serialises its requests per session.
  *
  * @example
  * import Fastify from "fastify";
@@ -123,9 +158,11 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
  * const app = Fastify();
  * await app.register(kvSession, { store: createMemoryStore(), secrets: [process.env.SESSION_SECRET!] });
  * app.get("/", async (request) => {
- *   const views = ((await request.session.get("views")) as number | undefined) ?? 0;
- *   request.session.set("views", views + 1);
- *   return { views: views + 1 };
+ *   const views = ((request.session.views as number | undefined) ?? 0) + 1;
+ *   request.session.views = views;
+ *   return { views };
  * });
  */
 export const kvSession = fp(plugin, { name: "@kvsession/session-fastify", fastify: "5.x" });
+
+export { withStatus };

@@ -1,25 +1,14 @@
 import type { AddressInfo } from "node:net";
-import { createServer } from "node:net";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import { createRedisStore } from "@kvsession/kv-redis";
 import { createSessions } from "@kvsession/session";
+import { freePort, SECRET } from "@kvsession/test-helpers";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import kvSession from "../src/index.js";
-import { SECRET } from "./helpers.js";
 
 // A Redis store pointed at a loopback port nothing listens on: every store call fails for real,
 // with an error naming the address, which must stay in the server's logs.
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A signed session cookie for SECRET, made by a core on a store of its own: the app can only fail to load it. */
 async function validCookie(): Promise<string> {
@@ -35,14 +24,14 @@ let url: string;
 const seen: Error[] = [];
 
 beforeAll(async () => {
-  port = await closedPort();
+  port = await freePort();
   store = createRedisStore({ url: `redis://127.0.0.1:${port}`, connectWaitMs: 200, commandTimeoutMs: 300 });
   app = Fastify();
   await app.register(kvSession, { store, secrets: [SECRET] });
   app.addHook("onError", async (_request, _reply, err) => {
     seen.push(err);
   });
-  app.get("/count", async (request) => ({ n: (await request.session.get("n")) ?? null }));
+  app.get("/count", async (request) => ({ n: request.session.n ?? null }));
   app.post("/blind-set", async (request) => {
     request.session.set("blind", true);
     return { ok: true };

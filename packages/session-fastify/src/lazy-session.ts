@@ -1,33 +1,19 @@
 import type { JsonValue } from "@kvsession/kv";
 import type { Session, SessionData } from "@kvsession/session";
-import type { FastifyReply } from "fastify";
 import { withStatus } from "./errors.js";
+import type { Slot } from "./slot.js";
+import type { Key, SessionShape } from "./types.js";
 
 /**
- * Declare your session's shape by merging into this interface:
- *
- * @example
- * declare module "@kvsession/session-fastify" {
- *   interface FastifySessionData { views: number; cart: string[] }
- * }
+ * `request.session` with `lazy: true`: promise-based, and the store is read on first use only, so
+ * a route that never touches the session costs no store I/O. `set`/`delete` only record a change,
+ * written (as a patch on top of the stored record) when the response is sent.
  */
-// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging in apps
-export interface FastifySessionData {}
-
-/** The data type in use: yours once declared, any JSON under string keys until then. */
-export type SessionShape = keyof FastifySessionData extends never ? SessionData : FastifySessionData;
-type Key = keyof SessionShape & string;
-
-/**
- * `request.session`: the @fastify/session methods, all promise-based. Reads load
- * the record lazily on first use; `set`/`delete` only record a change, written
- * (as a patch on top of the stored record) when the response is sent.
- */
-export interface FastifySession {
+export interface LazySession {
   /**
    * The session's public handle: a hash of the secret ID, which is what the store is keyed by and
    * what `listUserSessions`/`revokeSession` use. Known once a call has loaded the session
-   * (`await request.session.exists()`), undefined before, for a new session until it is saved, and in sealed mode.
+   * (`await request.session.exists()`), undefined before, and for a new session until it is saved.
    */
   readonly sessionId: string | undefined;
   get<K extends Key>(key: K): Promise<SessionShape[K] | undefined>;
@@ -37,6 +23,11 @@ export interface FastifySession {
   /** Records a change (no I/O); `undefined` deletes. */
   set<K extends Key>(key: K, value: SessionShape[K] | undefined): void;
   delete(key: Key): void;
+  /** A change computed from the value stored at write time (see the core's `Session.update`). */
+  update<K extends Key>(
+    key: K,
+    fn: (current: SessionShape[K] | undefined) => SessionShape[K] | undefined,
+  ): void;
   /**
    * New session ID; the old one stops working at once. Like @fastify/session, the data is
    * dropped except the fields listed in `keepFields`; `regenerate(true)` keeps all of it.
@@ -61,35 +52,19 @@ export interface FastifySession {
   readonly core: Session<SessionData>;
 }
 
-/** The status and headers of a reply at the moment the route sent it. */
-export interface SentHead {
-  status: number;
-  headers: ReturnType<FastifyReply["getHeaders"]>;
-}
-
-function sync<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw withStatus(err);
-  }
-}
-
 /**
- * `request.session`, and the per-request bookkeeping the plugin reads in onSend. A class
- * rather than an object of closures on purpose: one allocation per request that touches
- * the session, methods shared on the prototype (the core made the same choice for GC).
+ * The lazy `request.session`. A class rather than an object of closures on purpose: one
+ * allocation per request that touches the session, methods shared on the prototype.
  */
-export class RequestSession implements FastifySession {
-  sessionId: string | undefined = undefined;
-  /** A session call already failed in this request: the error response must not retry the store. */
-  failed = false;
-  committed = false;
-  /** Set while the commit runs: the head of the reply the route sent, which the commit holds back. */
-  committing: SentHead | null = null;
-  /** The route sent again while the commit ran (the late send was dropped). */
-  lateSend = false;
-  constructor(readonly core: Session<SessionData>) {}
+export class LazyRequestSession implements LazySession {
+  constructor(private readonly slot: Slot) {}
+
+  get core(): Session<SessionData> {
+    return this.slot.core;
+  }
+  get sessionId(): string | undefined {
+    return this.slot.id;
+  }
 
   /**
    * Runs a core call, remembering a failure and giving session errors their HTTP status.
@@ -98,10 +73,21 @@ export class RequestSession implements FastifySession {
   private async guarded<T>(fn: () => Promise<T>, refresh = true): Promise<T> {
     try {
       const out = await fn();
-      if (refresh) this.sessionId = await this.core.handle();
+      if (refresh) {
+        this.slot.id = await this.slot.core.handle();
+        this.slot.mayHold ||= this.slot.id !== undefined;
+      }
       return out;
     } catch (err) {
-      this.failed = true;
+      throw this.slot.failed(err);
+    }
+  }
+
+  /** A synchronous call does no I/O: its failure is the route's mistake, and the commit still runs. */
+  private sync<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
       throw withStatus(err);
     }
   }
@@ -117,10 +103,16 @@ export class RequestSession implements FastifySession {
     return this.guarded(() => this.core.all()) as Promise<Partial<SessionShape>>;
   }
   set<K extends Key>(key: K, value: SessionShape[K] | undefined): void {
-    sync(() => this.core.set(key, value as JsonValue | undefined));
+    this.sync(() => this.core.set(key, value as JsonValue | undefined));
   }
   delete(key: Key): void {
-    sync(() => this.core.delete(key));
+    this.sync(() => this.core.delete(key));
+  }
+  update<K extends Key>(
+    key: K,
+    fn: (current: SessionShape[K] | undefined) => SessionShape[K] | undefined,
+  ): void {
+    this.sync(() => this.core.update(key, fn as (v: JsonValue | undefined) => JsonValue | undefined));
   }
   regenerate(keep?: readonly Key[] | boolean): Promise<void> {
     return this.guarded(async () => {
@@ -141,7 +133,7 @@ export class RequestSession implements FastifySession {
     return this.guarded(() => this.core.save());
   }
   touch(): void {
-    sync(() => this.core.touch());
+    this.sync(() => this.core.touch());
   }
   bindUser(userId: string, meta?: JsonValue): Promise<void> {
     return this.guarded(() => this.core.bindUser(userId, meta));
@@ -153,7 +145,7 @@ export class RequestSession implements FastifySession {
     return this.guarded(() => this.core.exists());
   }
   flash(type: string, message: JsonValue): void {
-    sync(() => this.core.flash(type, message));
+    this.sync(() => this.core.flash(type, message));
   }
   flashes(type: string): Promise<JsonValue[]> {
     return this.guarded(() => this.core.flashes(type), false);

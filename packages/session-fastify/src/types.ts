@@ -1,0 +1,113 @@
+import type { SealedSessions, SessionData, Sessions } from "@kvsession/session";
+import type { LazySession } from "./lazy-session.js";
+import type { Callback } from "./session-object.js";
+
+/**
+ * Declare your session's shape by merging into this interface:
+ *
+ * @example
+ * declare module "@kvsession/session-fastify" {
+ *   interface FastifySessionData { views: number; cart: string[] }
+ * }
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging in apps
+export interface FastifySessionData {}
+
+/**
+ * How your app registers the plugin, declared once so `request.session` and `fastify.sessions`
+ * get the types that match (and the plugin's options are checked against them): merge `lazy: true`
+ * for the promise-based lazy API, `sealed: true` for sealed-cookie sessions.
+ *
+ * @example
+ * declare module "@kvsession/session-fastify" {
+ *   interface KvSessionTypes { lazy: true }
+ * }
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging in apps
+export interface KvSessionTypes {}
+
+/** The data type in use: yours once declared, any JSON under string keys until then. */
+export type SessionShape = keyof FastifySessionData extends never ? SessionData : FastifySessionData;
+export type Key = keyof SessionShape & string;
+
+/** Whether the app declared `KvSessionTypes { lazy: true }`. */
+export type IsLazy = KvSessionTypes extends { lazy: true } ? true : false;
+/** Whether the app declared `KvSessionTypes { sealed: true }`. */
+export type IsSealed = KvSessionTypes extends { sealed: true } ? true : false;
+
+/** The methods of `request.session` (the default, non-lazy mode): those of @fastify/session. */
+export interface FastifySessionMethods {
+  /**
+   * The session's public handle (a hash of the secret ID: what the store is keyed by and what
+   * `listUserSessions`/`revokeSession` use); undefined while no session is stored for this request.
+   */
+  readonly sessionId: string | undefined;
+  /** The value under `key` (the same as reading the property). */
+  get<K extends Key>(key: K): SessionShape[K] | undefined;
+  /** Sets the property; `undefined` deletes it. A method's name is refused. */
+  set<K extends Key>(key: K, value: SessionShape[K] | undefined): void;
+  /**
+   * New session ID (the old one stops working at once) and, as in @fastify/session, a new empty
+   * session holding only the fields listed; `regenerate(true)` keeps everything.
+   */
+  regenerate(callback: Callback): void;
+  regenerate(keep: readonly Key[] | boolean, callback: Callback): void;
+  regenerate(keep?: readonly Key[] | boolean): Promise<void>;
+  /** Deletes the session in the store now; `request.session` is null afterwards and the response clears the cookie. */
+  destroy(callback: Callback): void;
+  destroy(): Promise<void>;
+  /** Drops this request's unsaved changes and reads the stored session again. */
+  reload(callback: Callback): void;
+  reload(): Promise<void>;
+  /** Writes the changes now (the plugin does it anyway before the response goes out). */
+  save(callback: Callback): void;
+  save(): Promise<void>;
+  /** Refreshes the last-seen time at commit even if throttling would skip it. */
+  touch(): void;
+  /** Whether a property changed since the session was loaded or last saved. */
+  isModified(): boolean;
+  /** Whether `save()` wrote the session in this request. */
+  isSaved(): boolean;
+  /** Cookie attributes are app-wide here (the plugin's `cookie` option): see the README. */
+  options(opts: Record<string, unknown>): void;
+}
+
+/**
+ * `request.session` in the default mode: the data as plain properties (read and assign them
+ * synchronously, as with @fastify/session) plus @fastify/session's methods.
+ */
+export type FastifySession = FastifySessionMethods &
+  (keyof FastifySessionData extends never ? { [key: string]: unknown } : Partial<FastifySessionData>);
+
+/** What `request.session` is, by the declared mode. */
+export type RequestSessionOf = IsLazy extends true ? LazySession : FastifySession;
+
+/** What `fastify.sessions` is, by the declared mode. */
+export type FastifySessions = IsSealed extends true ? SealedSessions<SessionShape> : Sessions<SessionShape>;
+
+/** Per-route session settings, in the route's `config`. */
+export interface RouteSessionConfig {
+  /**
+   * Serialise this route's requests with the others of their session (`true`), or not (`false`),
+   * whatever the plugin's `serialize` says. See the README's "Serialised mode".
+   */
+  serialize?: boolean;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /**
+     * This request's session (kvsession). By default loaded before your hooks and handler when the
+     * request carries a valid session cookie; with `lazy: true`, opened on first use.
+     */
+    readonly session: RequestSessionOf;
+  }
+  interface FastifyInstance {
+    /** The session core: `listUserSessions`, `revokeUser`, `revokeSession`, `revokeAll` (sealed mode: `revokeUser`). */
+    sessions: FastifySessions;
+  }
+  interface FastifyContextConfig {
+    /** @kvsession/session-fastify's settings for this route. */
+    session?: RouteSessionConfig;
+  }
+}

@@ -1,0 +1,190 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createMemoryStore, type KvStore } from "@kvsession/kv";
+import { createSqliteStore } from "@kvsession/kv-sqlite";
+import { createSessions } from "@kvsession/session";
+import { cookieJar, SECRET } from "@kvsession/test-helpers";
+import Fastify, { type FastifyInstance } from "fastify";
+import { afterEach, describe, expect, it } from "vitest";
+import kvSession, { type KvSessionOptions, type SessionShape } from "../src/index.js";
+
+// One browser (one session cookie) sends N read-modify-write requests at once: read n, yield to
+// the event loop and the store, write n + 1. Serialised, none is lost; without it, a barrier that
+// holds every request between its read and its write shows the loss the mode exists to prevent.
+
+const N = 8;
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const pause = () => new Promise<void>((r) => setTimeout(r, 1));
+
+function sqliteStore(): KvStore {
+  const dir = mkdtempSync(join(tmpdir(), "fastify-serialize-"));
+  const store = createSqliteStore({ path: join(dir, "sessions.db") });
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  cleanups.push(() => store.close());
+  return store;
+}
+
+/** A gate a test opens by hand: a request waits on it while holding its session. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => {
+    open = r;
+  });
+  let entered!: () => void;
+  const inside = new Promise<void>((r) => {
+    entered = r;
+  });
+  return { open, opened, entered, inside };
+}
+
+async function start(options: KvSessionOptions) {
+  const app: FastifyInstance = Fastify();
+  cleanups.push(() => app.close());
+  await app.register(kvSession, options);
+  let inHandler = 0;
+  let most = 0;
+  let reads = 0;
+  let allRead!: () => void;
+  const barrier = new Promise<void>((r) => {
+    allRead = r;
+  });
+  const hold = gate();
+  const increment = async (request: { session: { n?: number } }, wait: () => Promise<void>) => {
+    const n = request.session.n ?? 0;
+    inHandler++;
+    most = Math.max(most, inHandler);
+    await wait();
+    request.session.n = n + 1;
+    inHandler--;
+    return { n: n + 1 };
+  };
+  app.post("/start", async (request) => {
+    request.session.n = 0;
+    return { ok: true };
+  });
+  app.post("/serial", { config: { session: { serialize: true } } }, (request) => increment(request, pause));
+  app.post("/plain", (request) =>
+    increment(request, async () => {
+      if (++reads === N) allRead();
+      await barrier;
+    }),
+  );
+  app.post("/opted-out", { config: { session: { serialize: false } } }, (request) =>
+    increment(request, async () => {
+      if (++reads === N) allRead();
+      await barrier;
+    }),
+  );
+  app.post("/app-wide", (request) => increment(request, pause));
+  app.post("/hold", { config: { session: { serialize: true } } }, async (request) => {
+    hold.entered();
+    await hold.opened;
+    request.session.held = true;
+    return { ok: true };
+  });
+  app.post("/hijack", { config: { session: { serialize: true } } }, async (request, reply) => {
+    request.session.hijacked = true;
+    reply.hijack();
+    reply.raw.end("raw");
+  });
+  app.get("/peek", async (request) => ({ n: request.session.n ?? null, held: request.session.held ?? null }));
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  return { url, most: () => most, hold };
+}
+
+async function race(
+  url: string,
+  path: string,
+): Promise<{ statuses: number[]; seen: number[]; final: unknown }> {
+  const b = cookieJar();
+  await b.fetch(`${url}/start`, { method: "POST" });
+  const cookie = b.header();
+  const answers = await Promise.all(
+    Array.from({ length: N }, () => fetch(`${url}${path}`, { method: "POST", headers: { cookie } })),
+  );
+  const seen: number[] = [];
+  for (const a of answers) if (a.status === 200) seen.push(((await a.json()) as { n: number }).n);
+  const final = ((await (await b.fetch(`${url}/peek`)).json()) as { n: unknown }).n;
+  return { statuses: answers.map((a) => a.status), seen: seen.sort((x, y) => x - y), final };
+}
+
+const stores: Array<[string, () => KvStore]> = [
+  ["the memory store", () => createMemoryStore()],
+  ["SQLite", sqliteStore],
+];
+
+describe.each(stores)("serialised mode on %s through a real Fastify server", (_name, makeStore) => {
+  it("a route with config.session.serialize loses no increment of N concurrent requests on one cookie", async () => {
+    const app = await start({ store: makeStore(), secrets: [SECRET] });
+    const { statuses, seen, final } = await race(app.url, "/serial");
+    expect(statuses).toEqual(Array(N).fill(200));
+    // Each request saw the one before it: 1, 2, …, N.
+    expect(seen).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+    expect(final).toBe(N);
+    expect(app.most()).toBe(1);
+  });
+
+  it("the same requests on a route that is not serialised lose all but one (the control)", async () => {
+    const app = await start({ store: makeStore(), secrets: [SECRET] });
+    const { statuses, final } = await race(app.url, "/plain");
+    expect(statuses).toEqual(Array(N).fill(200));
+    expect(app.most()).toBe(N);
+    expect(final).toBe(1);
+  });
+
+  it("the plugin's serialize option serialises every route; config.session.serialize: false opts one out", async () => {
+    const app = await start({ store: makeStore(), secrets: [SECRET], serialize: true });
+    const serial = await race(app.url, "/app-wide");
+    expect([serial.final, app.most()]).toEqual([N, 1]);
+    const out = await race(app.url, "/opted-out");
+    expect(out.final).toBe(1);
+  });
+});
+
+describe("a serialised request that waits too long", () => {
+  it("answers 503 with Retry-After and a generic body, and the session is not left held", async () => {
+    const sessions = createSessions<SessionShape>({
+      store: createMemoryStore(),
+      secrets: [SECRET],
+      serialize: { waitMs: 150, leaseMs: 2_000 },
+    });
+    const app = await start({ sessions });
+    const b = cookieJar();
+    await b.fetch(`${app.url}/start`, { method: "POST" });
+    const holder = b.fetch(`${app.url}/hold`, { method: "POST" });
+    await app.hold.inside;
+    const busy = await b.fetch(`${app.url}/serial`, { method: "POST" });
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get("retry-after")).toBe("2");
+    expect(await busy.json()).toEqual({
+      statusCode: 503,
+      code: "SESSION_BUSY",
+      error: "Service Unavailable",
+      message: "Session busy",
+    });
+    expect(busy.headers.getSetCookie()).toEqual([]);
+    app.hold.open();
+    expect((await holder).status).toBe(200);
+    // The waiter wrote nothing, the holder's change is in, and the next request goes through.
+    expect(await (await b.fetch(`${app.url}/peek`)).json()).toEqual({ n: 0, held: true });
+    expect(await (await b.fetch(`${app.url}/serial`, { method: "POST" })).json()).toEqual({ n: 1 });
+  });
+});
+
+describe("a serialised route whose reply is hijacked (it never reaches onSend)", () => {
+  it("still ends its hold on the session, without writing its changes", async () => {
+    const app = await start({ store: createMemoryStore(), secrets: [SECRET] });
+    const b = cookieJar();
+    await b.fetch(`${app.url}/start`, { method: "POST" });
+    expect(await (await b.fetch(`${app.url}/hijack`, { method: "POST" })).text()).toBe("raw");
+    const next = await b.fetch(`${app.url}/serial`, { method: "POST" });
+    expect([next.status, await next.json()]).toEqual([200, { n: 1 }]);
+  });
+});
