@@ -1,6 +1,7 @@
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { KvError, type KvStore, utf8Length } from "@kvsession/kv";
+import { KvError, type KvStore } from "@kvsession/kv";
+import { utf8Length } from "@kvsession/kv/driver";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { embeddedDrivers, type OpenedStore, realDrivers } from "../src/drivers.js";

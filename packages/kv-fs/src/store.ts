@@ -9,18 +9,15 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
+import { KvArgumentError, KvCorruptError, type KvStore, type KvVersion } from "@kvsession/kv";
 import {
   createStore,
   type DriverEntry,
   type DriverListPage,
   type DriverSweepOptions,
-  KvArgumentError,
-  KvCorruptError,
   type KvDriver,
-  type KvStore,
-  type KvVersion,
   startDriverSweeper,
-} from "@kvsession/kv";
+} from "@kvsession/kv/driver";
 import { encodeKey, keyOfName, SHARDS, shardName } from "./encoding.js";
 import { toKvError } from "./errors.js";
 import {

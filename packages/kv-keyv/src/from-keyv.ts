@@ -1,3 +1,4 @@
+import { KvArgumentError, type KvStore, KvUnsupportedError } from "@kvsession/kv";
 import {
   assertKeysetCursor,
   createStore,
@@ -5,12 +6,9 @@ import {
   type DriverEntry,
   type DriverListPage,
   type DriverWrite,
-  KvArgumentError,
   type KvDriver,
-  type KvStore,
-  KvUnsupportedError,
   utf8Length,
-} from "@kvsession/kv";
+} from "@kvsession/kv/driver";
 import { toKvError } from "./errors.js";
 import { decodeRecord, encodeRecord, expiresOf } from "./record.js";
 import type { Keyv5Like, Keyv6Like, KeyvAdapterLike, KeyvLike } from "./shapes.js";

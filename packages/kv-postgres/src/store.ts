@@ -1,4 +1,5 @@
 import { constants } from "node:buffer";
+import { KvArgumentError, type KvStore, type KvVersion } from "@kvsession/kv";
 import {
   asBuffer,
   assertKeysetCursor,
@@ -9,14 +10,11 @@ import {
   type DriverListPage,
   type DriverSweepOptions,
   type DriverWrite,
-  KvArgumentError,
   type KvDriver,
-  type KvStore,
-  type KvVersion,
   prefixUpperBound,
   startDriverSweeper,
   storedBytes,
-} from "@kvsession/kv";
+} from "@kvsession/kv/driver";
 import pg from "pg";
 import { toKvError } from "./errors.js";
 import { migrate, tableNames } from "./schema.js";

@@ -1,4 +1,5 @@
-import { assertValidPrefix, KvArgumentError } from "@kvsession/kv";
+import { KvArgumentError } from "@kvsession/kv";
+import { assertValidPrefix } from "@kvsession/kv/driver";
 import { slotOf, tagForSlot } from "./slots.js";
 
 /**

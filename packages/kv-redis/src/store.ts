@@ -1,5 +1,12 @@
 import { randomBytes } from "node:crypto";
 import {
+  KvArgumentError,
+  KvConnectionError,
+  type KvStore,
+  KvTimeoutError,
+  type KvVersion,
+} from "@kvsession/kv";
+import {
   asBuffer,
   type BatchKind,
   createCoalescer,
@@ -8,13 +15,8 @@ import {
   DEFAULT_MAX_VALUE_BYTES,
   type DriverEntry,
   type DriverWrite,
-  KvArgumentError,
-  KvConnectionError,
   type KvDriver,
-  type KvStore,
-  KvTimeoutError,
-  type KvVersion,
-} from "@kvsession/kv";
+} from "@kvsession/kv/driver";
 import type { RedisClientOptions, RedisClusterOptions, RedisSentinelOptions } from "redis";
 import { type Commands, openConnection, type RedisLike } from "./connection.js";
 import { refusal, toKvError } from "./errors.js";
@@ -141,7 +143,7 @@ const isNoScript = (e: unknown) => e instanceof Error && e.message.startsWith("N
  * other `@kvsession/kv` wrappers.
  *
  * @example
- * import { createStore } from "@kvsession/kv";
+ * import { createStore } from "@kvsession/kv/driver";
  * const store = createStore(redisDriver({ url: process.env.REDIS_URL }));
  */
 export function redisDriver(options: RedisStoreOptions = {}): KvDriver {

@@ -1,3 +1,4 @@
+import { KvArgumentError, type KvStore, type KvVersion } from "@kvsession/kv";
 import {
   assertKeysetCursor,
   createStore,
@@ -5,14 +6,11 @@ import {
   type DriverListPage,
   type DriverSweepOptions,
   type DriverWrite,
-  KvArgumentError,
   type KvDriver,
-  type KvStore,
-  type KvVersion,
   prefixUpperBound,
   startDriverSweeper,
   storedBytes,
-} from "@kvsession/kv";
+} from "@kvsession/kv/driver";
 import Database from "better-sqlite3";
 import { toKvError } from "./errors.js";
 import { writeQueue } from "./group-commit.js";

@@ -1,4 +1,5 @@
-import { createMemoryStore, createStore, KvArgumentError, type KvDriver, type KvStore } from "@kvsession/kv";
+import { createMemoryStore, KvArgumentError, type KvStore } from "@kvsession/kv";
+import { createStore, type KvDriver } from "@kvsession/kv/driver";
 import { describe, expect, it } from "vitest";
 import { checkForgedCursors } from "../src/index.js";
 

@@ -7,7 +7,7 @@ import { KvCorruptError } from "./errors.js";
  *
  * @example
  * ```ts
- * import { asBuffer } from "@kvsession/kv";
+ * import { asBuffer } from "@kvsession/kv/driver";
  * await client.set(key, asBuffer(value));
  * ```
  */
@@ -25,7 +25,7 @@ const utf8 = new TextEncoder();
  *
  * @example
  * ```ts
- * import { storedBytes } from "@kvsession/kv";
+ * import { storedBytes } from "@kvsession/kv/driver";
  * const value = storedBytes(row.value, "my-engine", key);
  * ```
  */

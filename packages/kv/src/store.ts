@@ -75,7 +75,7 @@ interface Shared {
  * never returned, closed-state errors, per-item batches and prefix views.
  *
  * @example
- * import { createStore } from "@kvsession/kv";
+ * import { createStore } from "@kvsession/kv/driver";
  * export const createMyStore = (opts) => createStore(myDriver(opts));
  */
 export function createStore(driver: KvDriver): KvStore {

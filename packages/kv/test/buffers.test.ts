@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { asBuffer, KvCorruptError, storedBytes } from "../src/index.js";
+import { asBuffer, storedBytes } from "../src/driver.js";
+import { KvCorruptError } from "../src/index.js";
 
 describe("asBuffer", () => {
   it("wraps a view's own bytes, sharing its memory (no copy)", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type BatchKind, createCoalescer, KvConnectionError } from "../src/index.js";
+import { type BatchKind, createCoalescer } from "../src/driver.js";
+import { KvConnectionError } from "../src/index.js";
 
 /** A kind over a Map that records every command it is sent; `failMany` makes batches throw. */
 function recorder(data: Map<string, string>, failMany?: () => Error | undefined) {

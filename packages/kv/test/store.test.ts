@@ -1,13 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  createStore,
-  KvArgumentError,
-  KvClosedError,
-  type KvDriver,
-  KvUnsupportedError,
-  KvValueTooLargeError,
-  prefixUpperBound,
-} from "../src/index.js";
+import { createStore, type KvDriver, prefixUpperBound } from "../src/driver.js";
+import { KvArgumentError, KvClosedError, KvUnsupportedError, KvValueTooLargeError } from "../src/index.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

@@ -1,13 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { connect, createServer } from "node:net";
-import {
-  createMemoryStore,
-  createStore,
-  delegateDriver,
-  KvConnectionError,
-  type KvDriver,
-  type KvStore,
-} from "@kvsession/kv";
+import { createMemoryStore, KvConnectionError, type KvStore } from "@kvsession/kv";
+import { createStore, delegateDriver, type KvDriver } from "@kvsession/kv/driver";
 
 /** A loopback port that was free a moment ago and that nothing listens on now. */
 export async function closedPort(): Promise<number> {

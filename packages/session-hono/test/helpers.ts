@@ -1,4 +1,5 @@
-import { createMemoryStore, createStore, delegateDriver, type KvDriver, type KvStore } from "@kvsession/kv";
+import { createMemoryStore, type KvStore } from "@kvsession/kv";
+import { createStore, delegateDriver, type KvDriver } from "@kvsession/kv/driver";
 
 export const SECRET = "0123456789abcdef0123456789abcdef-test-secret";
 

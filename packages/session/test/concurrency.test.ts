@@ -1,4 +1,5 @@
-import { createMemoryStore, createStore, delegateDriver, type KvStore } from "@kvsession/kv";
+import { createMemoryStore, type KvStore } from "@kvsession/kv";
+import { createStore, delegateDriver } from "@kvsession/kv/driver";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createSessions, hashId, SessionConflictError, type Sessions } from "../src/index.js";
