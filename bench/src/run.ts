@@ -1,7 +1,9 @@
-// Runs the benchmark suites side by side and writes docs/benchmarks.md.
+// Runs the benchmark suites side by side and writes their sections of docs/benchmarks.md.
 //   pnpm bench                      every suite, 3 repeats
 //   pnpm bench --only memory,redis  some suites
 //   pnpm bench --quick              a tenth of the operations, 1 repeat (smoke run)
+//   pnpm bench --max-seconds N      cap every measurement at N s (default 20)
+//   pnpm bench --only memory --render   re-render a section from bench/results/memory.json, measuring nothing
 // Our packages run from their built `dist/` (the root script builds first), as npm users get them and as
 // the peers run from their published JavaScript; the TypeScript sources under tsx would carry its helpers.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -10,7 +12,8 @@ import { cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { median } from "./median.js";
-import type { BenchSuite, Interleaved, Measurement } from "./types.js";
+import { type RunMeta, renderSuiteSection } from "./report.js";
+import type { BenchSuite, Measurement, Pattern } from "./types.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -34,15 +37,22 @@ for (const n of names)
 
 const hasTaskset = spawnSync("taskset", ["-V"]).status === 0 && cpus().length >= 2;
 if (hasTaskset) {
-  // Servers on core 1, load generator on core 0: otherwise the scheduler moves them
-  // around and results jump up to 3x between runs (measured here).
-  for (const proc of ["redis-server", "postgres"]) {
+  // Servers on core 1, load generator on core 0: otherwise the scheduler moves them around and
+  // results jump between runs. The suites that start servers of their own pin them; the shared
+  // ones are pinned only when a suite selected uses them.
+  const shared = [
+    ...(names.some((n) => n.startsWith("postgres")) ? ["postgres"] : []),
+    ...(process.env.REDIS_URL !== undefined && names.some((n) => n.startsWith("redis"))
+      ? ["redis-server"]
+      : []),
+  ];
+  for (const proc of shared) {
     const pids = spawnSync("pgrep", ["-x", proc], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
     for (const pid of pids) spawnSync("taskset", ["-cp", "1", pid]);
   }
 }
 
-/** 1-minute load average before each measurement of the current suite: the machine is shared, so it is reported. */
+/** 1-minute load average before each measurement of the current suite, printed at its end (the machine is shared). */
 let loads: number[] = [];
 
 /** Runs a measuring script of this folder in a fresh process (on core 0 when pinned); returns its last line, parsed. */
@@ -58,8 +68,9 @@ function runChild<T>(script: string, args: Array<string | number>): T {
   return JSON.parse(out.trim().split("\n").pop()!) as T;
 }
 
-function measureOnce(suite: string, index: number, inFlight: number, ops: number): number {
-  return runChild<{ opsPerSec: number }>("child.ts", [suite, index, inFlight, ops, maxSeconds]).opsPerSec;
+function measureOnce(suite: string, index: number, inFlight: number, pattern: Pattern, ops: number): number {
+  return runChild<{ opsPerSec: number }>("child.ts", [suite, index, inFlight, ops, maxSeconds, pattern])
+    .opsPerSec;
 }
 
 /** One interleaved run of two cases in one process (`pair-child.ts`): A ÷ B per pair of chunks. */
@@ -68,102 +79,9 @@ function measurePair(suite: string, a: number, b: number, inFlight: number, chun
 }
 
 const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
-
-const label = (m: Measurement) => (m.scale ? `${m.name}, ${m.scale}` : m.name);
-
-function table(suite: BenchSuite, ms: Measurement[]): string {
-  const lines = [
-    "| variant | in flight | case | role | ops/s (median) | vs limit | vs peer |",
-    "| --- | ---: | --- | --- | ---: | ---: | ---: |",
-  ];
-  const verdicts: string[] = [];
-  for (const m of ms) {
-    const group = ms.filter(
-      (x) => x.variant === m.variant && x.inFlight === m.inFlight && x.scale === m.scale,
-    );
-    const limit = group.find((x) => x.role === "limit" && (m.limit === undefined || x.name === m.limit));
-    const peer = group.find((x) => x.role === "peer");
-    const ours = median(m.opsPerSec);
-    const ratio = (o?: Measurement) => (o && o !== m ? `${(ours / median(o.opsPerSec)).toFixed(2)}x` : "");
-    lines.push(
-      `| ${m.variant || "—"} | ${m.inFlight} | ${label(m)} | ${m.role} | ${fmt(ours)} | ${ratio(limit)} | ${ratio(peer)} |`,
-    );
-    const targets =
-      typeof suite.targets === "function" ? suite.targets(m.variant, m.inFlight) : suite.targets;
-    if (m.role === "ours" && targets) {
-      for (const [role, want] of Object.entries(targets)) {
-        const other = role === "limit" ? limit : group.find((x) => x.role === role);
-        if (!other || want === undefined) continue;
-        const separate = ours / median(other.opsPerSec);
-        const il = m.interleaved?.[role as "limit" | "peer"];
-        const got = il ? median(il.ratios) : separate;
-        verdicts.push(
-          `- ${m.variant ? `${m.variant}, ${m.name}` : m.name}${m.scale ? `, ${m.scale}` : ""}, ${m.inFlight} in flight: ${got.toFixed(2)}x ${role} (target ≥ ${want}x) — ${got >= want ? "met" : "**not met**"}${il ? interleavedNote(il, separate) : ""}`,
-        );
-      }
-    }
-  }
-  return [...lines, "", ...verdicts, ...scaleTable(ms)].join("\n");
-}
-
+const label = (m: Measurement) => `${m.name}${m.scale ? `, ${m.scale}` : ""}`;
 const x2 = (n: number) => `${n.toFixed(2)}x`;
 const spread = (xs: number[]) => `${x2(Math.min(...xs))}–${x2(Math.max(...xs))}`;
-
-function interleavedMethod(suite: BenchSuite): string {
-  const il = suite.interleaved;
-  if (il === undefined) return "";
-  return (
-    `. At ${il.inFlight.join(" and ")} in flight the verdicts come from interleaved runs: ours and the case it is judged against ` +
-    `in one process (${repeats} runs of up to ${maxSeconds} s after a 1 s warm-up), alternating chunks of ${il.chunk} operations, ` +
-    "each pair in alternate order; the verdict is the median over all pairs of ours' ops/s ÷ the other's, and the same " +
-    "done with the other case against a second copy of itself is given as a control"
-  );
-}
-
-function interleavedNote(il: Interleaved, separate: number): string {
-  return (
-    `; interleaved in one process: median of ${il.ratios.length} chunk pairs over ${il.runs.length} runs ` +
-    `(run medians ${spread(il.runs)}; the other case against itself read ${x2(median(il.control))}, ` +
-    `runs ${spread(il.control)}); separate processes, ratio of medians: ${x2(separate)}`
-  );
-}
-
-/**
- * Each case's ops/s at every scale side by side, and the ratio of the last scale to the first,
- * taken within each repeat (the scales run interleaved, so a repeat's two figures saw the same
- * machine conditions) and reported as the median and range over the repeats.
- */
-function scaleTable(ms: Measurement[]): string[] {
-  const scales = [...new Set(ms.flatMap((m) => (m.scale ? [m.scale] : [])))];
-  if (scales.length < 2) return [];
-  const lines = [
-    "",
-    `| variant | in flight | case | ${scales.map((s) => `${s}: ops/s`).join(" | ")} | ${scales.at(-1)} / ${scales[0]} | range over repeats |`,
-    `| --- | ---: | --- | ${scales.map(() => "---:").join(" | ")} | ---: | ---: |`,
-  ];
-  const seen = new Set<string>();
-  for (const m of ms) {
-    const id = JSON.stringify([m.variant, m.inFlight, m.name]);
-    if (seen.has(id)) continue;
-    seen.add(id);
-    const at = scales.map((s) =>
-      ms.find(
-        (x) => x.scale === s && x.variant === m.variant && x.inFlight === m.inFlight && x.name === m.name,
-      ),
-    );
-    const first = at[0];
-    const last = at.at(-1);
-    const ratios = first && last ? first.opsPerSec.map((f, r) => last.opsPerSec[r]! / f) : [];
-    const times = (n: number) => `${n.toFixed(2)}x`;
-    const ratio = ratios.length
-      ? `${times(median(ratios))} | ${times(Math.min(...ratios))}–${times(Math.max(...ratios))}`
-      : " | ";
-    lines.push(
-      `| ${m.variant || "—"} | ${m.inFlight} | ${m.name} | ${at.map((x) => (x ? fmt(median(x.opsPerSec)) : "")).join(" | ")} | ${ratio} |`,
-    );
-  }
-  return lines;
-}
 
 /**
  * For each target of each "ours" row: `repeats` interleaved runs against the other case, and as many
@@ -183,7 +101,7 @@ function interleave(
     const targets =
       typeof suite.targets === "function" ? suite.targets(c.variant ?? "", inFlight) : suite.targets;
     const row = rows[k]!;
-    for (const role of ["limit", "peer"] as const) {
+    for (const role of c.judge ?? (["limit", "peer"] as const)) {
       if (targets?.[role] === undefined) continue;
       const other = group.find(
         ({ c: o }) => o.role === role && (role !== "limit" || c.limit === undefined || o.name === c.limit),
@@ -212,39 +130,63 @@ function interleave(
 }
 
 const docPath = join(root, "docs", "benchmarks.md");
-const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
+const render = args.includes("--render");
+const resultsOf = (name: string) => join(here, "..", "results", `${name}.json`);
+
+function writeSection(section: string, name: string): void {
+  let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
+  const re = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`);
+  doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(docPath, doc);
+}
+
 for (const name of names) {
   const suite = (await import(`./suites/${name}.ts`)).default as BenchSuite;
+  if (render) {
+    const { meta, results } = JSON.parse(readFileSync(resultsOf(name), "utf8")) as {
+      meta: RunMeta;
+      results: Measurement[];
+    };
+    writeSection(renderSuiteSection(name, suite, results, meta), name);
+    console.log(`re-rendered the ${name} section from ${resultsOf(name)}`);
+    continue;
+  }
   const ops = quick ? Math.max(1000, Math.floor(suite.ops / 10)) : suite.ops;
   const results: Measurement[] = [];
   loads = [];
   const variants = [...new Set(suite.cases.map((c) => c.variant ?? ""))];
+  const drives: Array<[number, Pattern]> = [
+    ...suite.inFlight.map((n): [number, Pattern] => [n, "continuous"]),
+    ...(suite.batches ?? []).map((n): [number, Pattern] => [n, "batches"]),
+  ];
   console.log(`\n## ${suite.title}`);
   await suite.prepare?.();
   try {
     for (const variant of variants) {
-      for (const inFlight of suite.inFlight) {
+      for (const [inFlight, pattern] of drives) {
         const group = suite.cases
           .map((c, index) => ({ c, index }))
           .filter(({ c }) => (c.variant ?? "") === variant);
-        const rows = group.map(({ c }) => ({
+        const rows: Measurement[] = group.map(({ c }) => ({
           suite: name,
           variant,
           inFlight,
+          pattern,
           name: c.name,
           role: c.role,
           scale: c.scale,
           limit: c.limit,
+          judge: c.judge,
           opsPerSec: [] as number[],
         }));
         // Interleave the repeats so every case sees the same machine conditions.
         for (let r = 0; r < repeats; r++) {
           for (const [k, { index }] of group.entries())
-            rows[k]!.opsPerSec.push(measureOnce(name, index, inFlight, ops));
+            rows[k]!.opsPerSec.push(measureOnce(name, index, inFlight, pattern, ops));
         }
-        for (const row of rows)
-          console.log(`${variant || "-"} x${inFlight} ${label(row)}: ${fmt(median(row.opsPerSec))} ops/s`);
-        if (suite.interleaved?.inFlight.includes(inFlight))
+        const at = `${variant || "-"} x${inFlight}${pattern === "batches" ? " (batches)" : ""}`;
+        for (const row of rows) console.log(`${at} ${label(row)}: ${fmt(median(row.opsPerSec))} ops/s`);
+        if (pattern === "continuous" && suite.interleaved?.inFlight.includes(inFlight))
           interleave(suite, name, inFlight, group, rows, suite.interleaved.chunk);
         results.push(...rows);
       }
@@ -252,21 +194,19 @@ for (const name of names) {
   } finally {
     await suite.finish?.();
   }
-  writeFileSync(join(here, "..", "results", `${name}.json`), JSON.stringify(results, null, 2));
-  const section = [
-    `<!-- bench:${name}:start -->`,
-    `## ${suite.title}`,
-    "",
-    `Measured ${stamp} UTC with \`pnpm bench --only ${name}${quick ? " --quick" : ""}${flag("repeats") ? ` --repeats ${repeats}` : ""}${flag("max-seconds") ? ` --max-seconds ${maxSeconds}` : ""}\`: ${ops} operations (or ${maxSeconds} s including the warm-up, whichever ends first) per measurement after a warm-up (a tenth of the operations, and at least 1 s), each in a fresh child process${hasTaskset ? " pinned to core 0 (servers pinned to core 1)" : ""}, median of ${repeats}${interleavedMethod(suite)}; load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}.`,
-    "",
-    table(suite, results),
-    "",
-    suite.notes ?? "",
-    `<!-- bench:${name}:end -->`,
-  ].join("\n");
-  let doc = existsSync(docPath) ? readFileSync(docPath, "utf8") : "# Benchmarks\n";
-  const re = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`);
-  doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
-  writeFileSync(docPath, doc);
-  console.log(table(suite, results));
+  const meta: RunMeta = {
+    date: new Date().toISOString().slice(0, 10),
+    ops,
+    repeats,
+    maxSeconds,
+    quick,
+    flags: `${quick ? " --quick" : ""}${flag("repeats") ? ` --repeats ${repeats}` : ""}${flag("max-seconds") ? ` --max-seconds ${maxSeconds}` : ""}`,
+  };
+  writeFileSync(resultsOf(name), JSON.stringify({ meta, results }, null, 2));
+  const section = renderSuiteSection(name, suite, results, meta);
+  writeSection(section, name);
+  console.log(section);
+  console.log(
+    `load average (1 min) before each measurement: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`,
+  );
 }

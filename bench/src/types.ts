@@ -1,8 +1,12 @@
 /** One thing being measured: created fresh in its own child process for every measurement. */
 export interface BenchCase {
   name: string;
-  /** "limit": the raw client doing the same work (the ceiling); "peer": the library we are compared to. */
-  role: "ours" | "limit" | "peer";
+  /**
+   * "limit": the raw client doing what a user would otherwise write (the ceiling); "peer": the library
+   * we are compared to, used the way its own users use it; "reference": a diagnostic row shown with its
+   * ratios but never the base of one.
+   */
+  role: "ours" | "limit" | "peer" | "reference";
   /** Cases with the same variant ("get 100 B") are compared with each other. Default: "". */
   variant?: string;
   /**
@@ -17,6 +21,12 @@ export interface BenchCase {
    * Default: the variant's first limit case.
    */
   limit?: string;
+  /**
+   * For an "ours" case: which of the suite's targets it is judged by. Default: all. A case storing
+   * raw bytes is judged against the raw client; one storing what the peer's users store (strings,
+   * objects, through a codec) against the peer.
+   */
+  judge?: Array<"limit" | "peer">;
   create(): Promise<{ op(i: number): Promise<unknown>; close(): Promise<void> }>;
 }
 
@@ -24,8 +34,16 @@ export type Targets = Partial<Record<"limit" | "peer", number>>;
 
 export interface BenchSuite {
   title: string;
-  /** Operations in flight at once; one measurement per value. */
+  /**
+   * Operations in flight at once; one measurement per value, each worker starting its next operation
+   * as soon as its last one settles (continuously that many in flight).
+   */
   inFlight: number[];
+  /**
+   * Concurrencies measured a second time driven the other common way: `await Promise.all` over a
+   * batch of that many operations, then the next batch (in flight drops as a batch drains).
+   */
+  batches?: number[];
   /** Operations per measurement (after a warm-up of a tenth of that, and at least 1 s). */
   ops: number;
   /** Text placed under the suite's table in docs/benchmarks.md (method, targets). */
@@ -54,14 +72,18 @@ export interface BenchSuite {
   finish?(): Promise<void>;
 }
 
+export type Pattern = "continuous" | "batches";
+
 export interface Measurement {
   suite: string;
   variant: string;
   inFlight: number;
+  pattern: Pattern;
   name: string;
   role: BenchCase["role"];
   scale?: string;
   limit?: string;
+  judge?: BenchCase["judge"];
   opsPerSec: number[];
   /** Per target role, from interleaved runs (see `BenchSuite.interleaved`). */
   interleaved?: Partial<Record<"limit" | "peer", Interleaved>>;
