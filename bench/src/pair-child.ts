@@ -1,9 +1,8 @@
 // Two cases of one suite in one process, measured in alternating short chunks: for rows where the
 // difference being judged is smaller than what separates two child processes of the same case.
-// At 1 operation in flight a Redis or PostgreSQL operation is a loopback round trip (~100 µs) and
-// the client's own work a few µs; one case measured in two fresh processes reads up to ±10% apart
-// (the same EVALSHA limit: 9,464 and 11,380 ops/s, 2026-11-29), while the pair of cases measured
-// here moves by about 1% from run to run.
+// At 1 operation in flight a Redis or PostgreSQL operation is a loopback round trip and the client's
+// own work a small part of it; one case measured in two fresh processes reads further apart than the
+// difference being judged, while two cases alternating in one process see the same conditions.
 //   node --import tsx bench/src/pair-child.ts <suite> <case A> <case B> <in flight> <ops per chunk> <max seconds>
 // Prints {"ratios":[…]}: for each pair of chunks, A's ops/s divided by B's.
 import { performance } from "node:perf_hooks";

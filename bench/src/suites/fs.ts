@@ -18,7 +18,7 @@ import type { BenchCase, BenchSuite } from "../types.js";
 
 /**
  * Key counts measured. Pre-loaded directories are kept in the OS temp dir between
- * measurements and between runs (1M keys take minutes to write and ~4 GB of disk per
+ * measurements and between runs (the big set takes minutes to write and gigabytes of disk per
  * directory); `KVSESSION_BENCH_FS_CLEAN=1` removes them after the suite's last case.
  */
 const COUNTS = SCALES;
@@ -85,7 +85,7 @@ async function preload(
   mkdirSync(dir, { recursive: true });
   const seconds = await timed(async () => {
     const api = load(dir);
-    // One at a time: every write is synchronous file work, so more in flight only adds overhead (measured).
+    // One at a time: every write is synchronous file work, so more in flight only adds overhead.
     for (let i = 0; i < count; i++) await api.set(`k${i}`, values[0]!);
     await api.close?.();
   });
@@ -148,10 +148,10 @@ export default {
   },
   get notes() {
     return [
-      "Gets and sets of 100-byte values over stores pre-loaded with 10,000 and 1,000,000 keys, keys visited in a scattered order over the whole stored set; the sizes run interleaved (each repeat measures every case at both sizes), and the last table gives each case's ops/s at both sizes with the ratio 1M / 10k — 1.00x is a flat per-operation cost.",
+      "Gets and sets of 100-byte values over stores pre-loaded with 10,000 and 1,000,000 keys, keys visited in a scattered order over the whole stored set; the sizes run interleaved (each repeat measures every case at both sizes), and the table gives each case's ops/s at both sizes with the ratio 1M / 10k taken within each repeat — 1.00x is a flat per-operation cost.",
       "Both sides write atomically (temp file, `fdatasync`, rename) into 4096 hash shards (~244 files per shard at 1M keys); ours adds the key encoding, a 40-byte header (deadline, version, length), and a per-key lock file around every write (what makes compare-and-set atomic across processes); the `locking: false` row shows the store without that lock.",
-      "The lock file's create and unlink (two extra metadata operations per write) account for most of the gap to the limit on sets; gets take no lock, so differences between the two `ours` rows on gets are run-to-run noise (large on this shared 2-core VM). Sets are bounded by the disk's `fdatasync` rate, which varies widely between runs on a VM.",
-      "The 1M-key directories hold 2M files (~8 GB with the node:fs copy), all cached by this machine's 24 GB of RAM once read; a repeat that meets cold metadata (inodes, directory blocks) shows as the low end of a range.",
+      "The lock file's create and unlink (two extra metadata operations per write) account for most of the gap to the limit on sets; gets take no lock, so differences between the two `ours` rows on gets are run-to-run noise. Sets are bounded by the disk's `fdatasync` rate, which varies widely between runs.",
+      "The 1M-key directories hold 2M files with the node:fs copy, all in the page cache once read when the machine has the RAM; a repeat that meets cold metadata (inodes, directory blocks) shows as the low end of a range.",
       `Pre-loads (once, kept in the OS temp dir between measurements and runs; ours through the store itself with durability "none", one write at a time): ${preloadSeconds.join("; ") || "reused"}.`,
     ].join(" ");
   },

@@ -56,7 +56,7 @@ export default {
       "One table per size (`bench_scale_10k`, `bench_scale_1m`), created by the driver, filled once per run through the store's `setMany` (batches of 5,000, one `unnest` upsert each), then `VACUUM ANALYZE`d, and dropped at the end.",
       "Gets and sets of 100-byte values, keys visited in a scattered order over the whole table; both sizes run interleaved within each repeat.",
       `The raw rows are a bare \`pg.Pool\` running our driver's two statements as named prepared statements on the same table, so they show the engine's own scaling beside ours. Pre-loads: ${preloads.join(", ") || "none recorded"}.`,
-      "The last table is the flatness check (reported, not asserted): 1.00x means the same per-operation cost at 1M rows as at 10k. Sets leave dead row versions behind for autovacuum, as in production.",
+      "The 1M / 10k column is the flatness check (reported, not asserted): 1.00x means the same per-operation cost at 1M rows as at 10k. Sets leave dead row versions behind for autovacuum, as in production.",
     ].join(" ");
   },
   cases: scaleCases([

@@ -45,7 +45,7 @@ export default {
       "Per-operation cost with 10,000 vs 1,000,000 keys stored: each size in a private `redis-server` of its own (pinned to core 1, no persistence), started and pre-loaded once per run through the store's `setMany` (batches of 10,000), and stopped at the end.",
       "Gets and sets of 100-byte values, keys visited in a scattered order over the whole stored set; both sizes run interleaved within each repeat.",
       `Our store and the raw client (bare node-redis v5 \`GET\` / \`SET\`, Buffer replies) read and write the same keys, so the raw rows show the engine's own scaling beside ours. Pre-loads: ${preloads.join(", ") || "none recorded"}.`,
-      "The last table is the flatness check (reported, not asserted): 1.00x means the same per-operation cost at 1M keys as at 10k.",
+      "The 1M / 10k column is the flatness check (reported, not asserted): 1.00x means the same per-operation cost at 1M keys as at 10k.",
     ].join(" ");
   },
   cases: scaleCases([
