@@ -5,8 +5,8 @@
 //   ... --warmup N --requests N    (defaults 3000 and 2000)
 //   ... --keep DIR         keep each counted window's callgrind files in DIR, for callgrind_annotate
 //                          (where the instructions go: builtins and Node's C++ by name, JIT code by address)
-// Why: req/s and CPU time on this shared 2-core VM move by ±30% from one run to the next, and by 2x
-// within one when a neighbour wakes up. The main thread's instruction count repeats within about 1%.
+// Why: req/s and CPU time on a shared VM move a lot from one run to the next, and within one when a
+// neighbour wakes up; the main thread's instruction count repeats closely.
 // It counts the app server's own work only — not the kernel's, not Redis's, not cache misses — so it
 // complements req/s, it does not replace it.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
@@ -170,7 +170,7 @@ function render(rows: Counted[], date: string): string {
     "<!-- bench:http-instructions:start -->",
     "## HTTP: server instructions per request (callgrind)",
     "",
-    `Measured ${date} with \`pnpm --filter @kvsession/bench bench:http:instructions\`: the servers of the HTTP benchmark above, one at a time under valgrind's callgrind, each answering ${WARMUP} warm-up requests and then ${REQUESTS} counted ones per route, ${CONCURRENCY} keep-alive connections, a pool of ${POOL} session cookies. Counted: the server's main thread (JavaScript, the event loop, Node's C++, scavenges) — not V8's helper threads (optimising compiler, concurrent marking), not the kernel, not Redis, not cache misses. Repeated runs agree within about 1%, where req/s on this VM moves by ±30%; but under valgrind the JIT warms up slowly, so longer warm-ups give lower counts for every server (ours on Fastify: 167k after 1,500 warm-up requests, 147k after 4,000): compare rows of one run, not across runs with different settings. Lower is better; "peer / ours" and "limit / ours" above 1 mean ours does less work.`,
+    `The servers of the \`bench:http\` section, one at a time under valgrind's callgrind, each answering ${WARMUP} warm-up requests and then ${REQUESTS} counted ones per route, ${CONCURRENCY} keep-alive connections, a pool of ${POOL} session cookies. Counted: the server's main thread (JavaScript, the event loop, Node's C++, scavenges) — not V8's helper threads (optimising compiler, concurrent marking), not the kernel, not Redis, not cache misses. Repeated runs agree closely where req/s moves a lot; but under valgrind the JIT warms up slowly, so longer warm-ups give lower counts for every server: compare rows of one run, not across runs with different settings. Lower is better; "peer / ours" and "limit / ours" above 1 mean ours does less work.`,
     "",
     "| framework | route | case | role | instructions / request | over bare | peer / ours | limit / ours |",
     "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
@@ -189,7 +189,11 @@ function render(rows: Counted[], date: string): string {
       `| ${r.v.framework} | ${r.route.toUpperCase()} | ${r.v.name} | ${r.v.role} | ${fmt(r.kIr)} | ${over} | ${peerOurs} | ${limitOurs} |`,
     );
   }
-  lines.push("<!-- bench:http-instructions:end -->");
+  lines.push(
+    "",
+    `Reproduce: \`pnpm --filter @kvsession/bench bench:http:instructions\` (needs valgrind; about 15 min). Last run ${date}.`,
+    "<!-- bench:http-instructions:end -->",
+  );
   return lines.join("\n");
 }
 

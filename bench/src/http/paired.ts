@@ -7,8 +7,8 @@
 //   ... --alone   each round loads the two servers one after the other (order alternating by round) instead of
 //   at once: each has core 1 to itself, as a deployed server has, and the two measurements of a round are
 //   seconds apart. Its own section in docs/benchmarks.md ("HTTP, alternated").
-// Why: this VM's speed moves by up to 2x within minutes, so two servers measured one after the other can
-// differ by that much for no reason of their own. Measured side by side, a slowdown hits both alike and
+// Why: a shared VM's speed moves within minutes, so two servers measured one after the other can
+// differ for no reason of their own. Measured side by side, a slowdown hits both alike and
 // the ratio of their CPU time per request (user + system, from /proc) holds. That ratio is what req/s
 // would show for two CPU-bound servers; it leaves out what redis-server spends for them.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -196,7 +196,7 @@ async function main() {
       await big.quit();
     }
   }
-  const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
+  const date = new Date().toISOString().slice(0, 10);
   // What the two modes' introductions share.
   const routes = "route A (reads and writes the session) unless the row says B (never touches it)";
   const figure =
@@ -206,12 +206,12 @@ async function main() {
     ? [
         "## HTTP, alternated: CPU per request of each server loaded alone",
         "",
-        `Measured ${stamp} UTC with \`pnpm --filter @kvsession/bench bench:http:paired --alone\`: ${routes}, ${rounds} rounds per pair; each round starts two fresh server processes on ${core}, then loads one and then the other, each alone for ${seconds} s after a 2 s warm-up (64 connections, 1000 session cookies), the order alternating from round to round. ${figure}; the ratio is taken within each round (its two loads are seconds apart) and the median over the rounds is the verdict. It leaves out redis-server's CPU. Unlike the side-by-side section below, each server has the core and its caches to itself while measured, as a deployed server does — the figure the issue's req/s targets describe for a CPU-bound server — and the alternation keeps the machine's slower drifts out of the ratios; what moves between the two loads of one round still shows in the rounds column.`,
+        `The servers of the \`bench:http\` section, two at a time: ${routes}, ${rounds} rounds per pair; each round starts two fresh server processes on ${core}, then loads one and then the other, each alone for ${seconds} s after a 2 s warm-up (64 connections, 1000 session cookies), the order alternating from round to round. ${figure}; the ratio is taken within each round (its two loads are seconds apart) and the median over the rounds is the verdict. It leaves out redis-server's CPU. Each server has the core and its caches to itself while measured, as a deployed server does, and the alternation keeps the machine's slower drifts out of the ratios; what moves between the two loads of one round shows in the rounds column.`,
       ]
     : [
         "## HTTP, paired: CPU per request of two servers loaded side by side",
         "",
-        `Measured ${stamp} UTC with \`pnpm --filter @kvsession/bench bench:http:paired\`: ${routes}, ${rounds} rounds of ${seconds} s per pair, each round two fresh server processes sharing ${core} and loaded at the same time (64 connections each, 1000 session cookies each, after a 2 s warm-up). ${figure}. It leaves out redis-server's CPU (the Redis rows' store work). Run side by side, a change in machine speed hits both servers alike, which the one-after-the-other req/s of the \`bench:http\` section cannot promise. The price: the two also share the core's caches, which costs the server with the larger working set more — the bare apps' rows read better here than in the \`bench:http\` section (Fastify ours / bare read 1.81 and 1.44 here in two runs, 45 / 33 µs = 1.36 there), so read the bare pairs as an upper bound of what the middleware adds, and the pairs of two session libraries as the comparison this mode is for.`,
+        `The servers of the \`bench:http\` section, two at a time: ${routes}, ${rounds} rounds of ${seconds} s per pair, each round two fresh server processes sharing ${core} and loaded at the same time (64 connections each, 1000 session cookies each, after a 2 s warm-up). ${figure}. It leaves out redis-server's CPU (the Redis rows' store work). Run side by side, a change in machine speed hits both servers alike, which one-after-the-other req/s cannot promise. The price: the two also share the core's caches, which costs the server with the larger working set more, so read the pairs against a bare app as an upper bound of what the middleware adds, and the pairs of two session libraries as the comparison this mode is for.`,
       ];
   const paired = results.filter((x) => !x.pair.scale);
   if (paired.length > 0)
@@ -251,6 +251,10 @@ async function main() {
       );
     }
   }
+  lines.push(
+    "",
+    `Reproduce: \`pnpm bench:http:paired${alone ? " --alone" : ""}\` (\`--rounds N\`, \`--seconds N\`, \`--prefill N\`). Last run ${date}.`,
+  );
   const section = lines.join("\n");
   console.log(section);
   if (only !== undefined) {

@@ -35,39 +35,37 @@ const ratio = (a: number | undefined, b: number | undefined) =>
   a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : undefined;
 const x = (r: number | undefined) => (r === undefined ? "—" : `${r.toFixed(2)}x`);
 
+const FRAMEWORK = { express: "Express", fastify: "Fastify" } as const;
+
 export function find(rows: Row[], framework: string, name: string, route: "a" | "b"): Row | undefined {
   return rows.find((r) => r.framework === framework && r.name === name && r.route === route);
 }
 
-function scaleTable(rows: Row[]): string {
+/** Every row in one table: each framework's route A, then route B, then the scale rows. */
+function table(rows: Row[]): string {
   const lines = [
-    "| framework | case | req/s (median) | p99 ms | errors |",
-    "| --- | --- | ---: | ---: | ---: |",
+    "| framework | route | case | role | req/s | p99 ms | server CPU µs/req | vs bare | vs peer | vs limit | errors |",
+    "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
-  for (const r of rows.filter((x) => x.name.includes("stored sessions)")))
-    lines.push(
-      `| ${r.framework} | ${r.name} | ${fmt(r.rps)} | ${Number.isFinite(r.p99) ? r.p99 : "—"} | ${r.errors} |`,
-    );
-  return lines.join("\n");
-}
-
-function table(rows: Row[], framework: "express" | "fastify"): string {
-  const own = rows.filter((r) => r.framework === framework && !r.name.includes("stored sessions)"));
-  const lines = [
-    "| route | case | role | req/s (median) | p99 ms | server CPU µs/req | vs bare | vs peer | vs limit | errors |",
-    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-  ];
-  for (const route of ["a", "b"] as const) {
-    const bare = own.find((r) => r.role === "bare" && r.route === route);
-    const limit = own.find((r) => r.role === "limit" && r.route === route);
-    for (const r of own.filter((x) => x.route === route)) {
-      // The peer with the same store (memory or Redis), when there is one.
-      const peer = own.find((p) => p.role === "peer" && p.route === route && p.store === r.store);
-      lines.push(
-        `| ${route.toUpperCase()} | ${r.name}${r.failure ? ` (failed: ${r.failure})` : ""} | ${r.role} | ${fmt(r.rps)} | ${Number.isFinite(r.p99) ? r.p99 : "—"} | ${fmt(r.cpuUs)} | ${r.role === "bare" ? "" : x(ratio(r.rps, bare?.rps))} | ${r.role === "ours" ? x(ratio(r.rps, peer?.rps)) : ""} | ${r.role === "ours" || r.role === "peer" ? x(ratio(r.rps, limit?.rps)) : ""} | ${r.errors} |`,
-      );
+  const isScale = (r: Row) => r.name.includes("stored sessions)");
+  for (const framework of ["express", "fastify"] as const) {
+    const own = rows.filter((r) => r.framework === framework && !isScale(r));
+    for (const route of ["a", "b"] as const) {
+      const bare = own.find((r) => r.role === "bare" && r.route === route);
+      const limit = own.find((r) => r.role === "limit" && r.route === route);
+      for (const r of own.filter((x) => x.route === route)) {
+        // The peer with the same store (memory or Redis), when there is one.
+        const peer = own.find((p) => p.role === "peer" && p.route === route && p.store === r.store);
+        lines.push(
+          `| ${FRAMEWORK[framework]} | ${route.toUpperCase()} | ${r.name}${r.failure ? ` (failed: ${r.failure})` : ""} | ${r.role} | ${fmt(r.rps)} | ${Number.isFinite(r.p99) ? r.p99 : "—"} | ${fmt(r.cpuUs)} | ${r.role === "bare" ? "" : x(ratio(r.rps, bare?.rps))} | ${r.role === "ours" ? x(ratio(r.rps, peer?.rps)) : ""} | ${r.role === "ours" || r.role === "peer" ? x(ratio(r.rps, limit?.rps)) : ""} | ${r.errors} |`,
+        );
+      }
     }
   }
+  for (const r of rows.filter(isScale))
+    lines.push(
+      `| ${FRAMEWORK[r.framework]} | ${r.route.toUpperCase()} | ${r.name} | ${r.role} | ${fmt(r.rps)} | ${Number.isFinite(r.p99) ? r.p99 : "—"} | ${fmt(r.cpuUs)} |  |  |  | ${r.errors} |`,
+    );
   return lines.join("\n");
 }
 
@@ -149,29 +147,17 @@ export function renderSection(rows: Row[], meta: Meta): string {
     "<!-- bench:http:start -->",
     "## HTTP: session middleware in Express and Fastify",
     "",
-    `Measured ${meta.date}, Node ${meta.node}, ${meta.cpus}; ${meta.minutes} min for the whole run. Command: \`pnpm --filter @kvsession/bench bench:http\`.`,
-    "",
-    `Route A reads a counter from the session and increments it, with a pool of ${meta.pool} distinct session cookies created beforehand and rotated per request; route B answers "ok" without touching the session (requests still carry a session cookie). autocannon, ${meta.connections} connections, ${meta.seconds} s per measurement, median of ${meta.repeats} runs, each in a fresh server process; ${meta.pinned ? "server (and redis-server) pinned to core 1 with `taskset -c 1`, autocannon to core 0" : "not pinned (no taskset)"}. Rounds are interleaved (every server once per round), so drift in machine load spreads over all rows. Loopback only; Redis DB 15, emptied before and after. autocannon tops out near 85k req/s on one core here, so the bare figures are lower bounds. "ours" mounted app-wide loads the session on every request that carries a verifying cookie (plain-property access is synchronous); "mounted on route A only" is the documented way to keep other routes free of store I/O — on route B it runs exactly the bare app's code, so its distance from the bare row is the noise floor of the run. "server CPU µs/req" is the server process's user + system CPU time during the measurement (from /proc, 10 ms ticks) over the requests it answered: unlike req/s it is not capped by the load generator.`,
+    `Each framework bare (no session library), with its session peer, with ours, and with a hand-written Redis \`GET\` + \`SET\` per request (the limit). Route A reads a counter from the session and increments it, with ${meta.pool.toLocaleString("en-US")} distinct session cookies created beforehand and rotated per request; route B answers "ok" without touching the session (its requests still carry a session cookie). autocannon, ${meta.connections} connections, ${meta.seconds} s per measurement, median of ${meta.repeats}, each in a fresh server process, every server once per round; ${meta.pinned ? "server and redis-server pinned to core 1, autocannon to core 0" : "not pinned (no taskset)"}. autocannon tops out near 85k req/s on one core, so the bare rows are lower bounds. Express code reads \`req.session\` synchronously, so ours mounted app-wide loads the session before every request that carries a cookie; mounted on route A only (the documented way to keep other routes free of store I/O) it runs exactly the bare app's code on route B, so that row's distance from bare is the run's noise. Server CPU is the server process's user + system time per request (from /proc): unlike req/s it is not capped by the load generator.${meta.prefill > 0 ? ` The last rows run ours on Redis alternately against the bench DB (~1k sessions) and a DB of the same Redis pre-filled with ${meta.prefill.toLocaleString("en-US")} more session records.` : ""}`,
     "",
     "![HTTP benchmark](http-bench.svg)",
     "",
-    "### Express",
+    table(rows),
     "",
-    table(rows, "express"),
-    "",
-    "### Fastify",
-    "",
-    table(rows, "fastify"),
-    "",
-    "### Targets (reported, not asserted)",
+    "Targets (reported, not asserted):",
     "",
     ...targets(rows),
     "",
-    "### Scale: 1 thousand vs 1 million stored sessions",
-    "",
-    meta.prefill > 0
-      ? `Ours on Redis, route A, alternating round after round between the usual bench DB (the ~1k pool sessions) and a second DB of the same Redis pre-filled with ${meta.prefill.toLocaleString("en-US")} small session records (pipelined SETs in batches of 10k; both DBs emptied afterwards).\n\n${scaleTable(rows)}`
-      : "Not run in this pass (`--quick` or `--no-scale`).",
+    `Reproduce: \`pnpm bench:http\` (about ${Math.max(1, Math.round(Number(meta.minutes)))} min; \`--quick\` for a smoke run, \`--no-scale\` without the pre-filled DB). Last run ${meta.date}, Node ${meta.node}, ${meta.cpus}.`,
     "<!-- bench:http:end -->",
   ].join("\n");
 }
