@@ -73,10 +73,7 @@ export class LazyRequestSession implements LazySession {
   private async guarded<T>(fn: () => Promise<T>, refresh = true): Promise<T> {
     try {
       const out = await fn();
-      if (refresh) {
-        this.slot.id = await this.slot.core.handle();
-        this.slot.mayHold ||= this.slot.id !== undefined;
-      }
+      if (refresh) this.slot.id = await this.slot.core.handle();
       return out;
     } catch (err) {
       throw this.slot.failed(err);

@@ -44,7 +44,7 @@ function setUp(options: KvSessionOptions): { sessions: Core; lazy: boolean; seri
 
 function openSlot(sessions: Core, request: FastifyRequest, serialize: boolean | undefined): Slot {
   const raw = request.raw;
-  return new Slot(
+  const slot = new Slot(
     sessions.open({
       cookieHeader: raw.headers.cookie,
       secure: (raw.socket as { encrypted?: boolean } | null)?.encrypted === true,
@@ -52,6 +52,9 @@ function openSlot(sessions: Core, request: FastifyRequest, serialize: boolean | 
       serialize: request.routeOptions.config?.session?.serialize ?? serialize,
     }),
   );
+  // Only a request that names a stored session can come to hold one.
+  slot.mayHold = raw.headers.cookie !== undefined;
+  return slot;
 }
 
 /**
@@ -126,7 +129,11 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
         })
         .then(
           () => next(),
-          (err: unknown) => next(slot.failed(err) as Error),
+          (err: unknown) => {
+            // A load that failed took no hold on the session.
+            slot.mayHold = false;
+            next(slot.failed(err) as Error);
+          },
         );
     });
   }

@@ -18,7 +18,7 @@ const noop = () => {};
 export class Slot {
   /** The first session failure of this request: its error response must not write the session again. */
   failure: unknown = undefined;
-  /** A stored session was loaded, so this request may hold it (serialised mode) until it commits. */
+  /** This request may hold a stored session (serialised mode) until it commits: it named one, and loading did not find it gone. */
   mayHold = false;
   committed = false;
   /** Set while the commit runs: the head of the reply the route sent, which the commit holds back. */

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMemoryStore, type KvStore } from "@kvsession/kv";
+import { createMemoryStore, KvConnectionError, type KvStore } from "@kvsession/kv";
 import { createSqliteStore } from "@kvsession/kv-sqlite";
 import { createSessions } from "@kvsession/session";
-import { cookieJar, SECRET } from "@kvsession/test-helpers";
+import { cookieJar, SECRET, wrapStore } from "@kvsession/test-helpers";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import kvSession, { type KvSessionOptions, type SessionShape } from "../src/index.js";
@@ -186,5 +186,44 @@ describe("a serialised route whose reply is hijacked (it never reaches onSend)",
     expect(await (await b.fetch(`${app.url}/hijack`, { method: "POST" })).text()).toBe("raw");
     const next = await b.fetch(`${app.url}/serial`, { method: "POST" });
     expect([next.status, await next.json()]).toEqual([200, { n: 1 }]);
+  });
+});
+
+describe("a serialised request whose save() fails while it holds the session", () => {
+  it("answers 503, and its hold ends: the next request waits for the lease only, not for ever", async () => {
+    let failWrites = false;
+    const store = wrapStore(createMemoryStore(), (method, call) =>
+      failWrites && method === "compareAndSet"
+        ? Promise.reject(new KvConnectionError("the store refused a write"))
+        : call(),
+    );
+    // A short lease: what is left of the failed holder's lease once its hold in this process ended.
+    const sessions = createSessions<SessionShape>({ store, secrets: [SECRET], serialize: { leaseMs: 300 } });
+    const app = Fastify();
+    cleanups.push(() => app.close());
+    await app.register(kvSession, { sessions });
+    app.post("/start", async (request) => {
+      request.session.n = 0;
+      return { ok: true };
+    });
+    app.post("/save-fails", { config: { session: { serialize: true } } }, async (request) => {
+      request.session.n = 100;
+      failWrites = true;
+      await request.session.save();
+      return { saved: true };
+    });
+    app.post("/serial", { config: { session: { serialize: true } } }, async (request) => {
+      request.session.n = (request.session.n ?? 0) + 1;
+      return { n: request.session.n };
+    });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const b = cookieJar();
+    await b.fetch(`${url}/start`, { method: "POST" });
+    const failed = await b.fetch(`${url}/save-fails`, { method: "POST" });
+    expect([failed.status, failed.headers.get("retry-after")]).toEqual([503, "1"]);
+    failWrites = false;
+    // Its change was not written afterwards either.
+    expect(await (await b.fetch(`${url}/serial`, { method: "POST" })).json()).toEqual({ n: 1 });
   });
 });
