@@ -1,3 +1,3 @@
-export { withResponse } from "./errors.js";
+export { retryResponse, withResponse } from "./errors.js";
 export { type SessionVariables, session } from "./middleware.js";
 export type { HonoSessionOptions } from "./options.js";

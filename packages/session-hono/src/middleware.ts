@@ -1,7 +1,7 @@
 import type { Session, SessionData } from "@kvsession/session";
-import { createSessionsFrom } from "@kvsession/session";
+import { createSessionsFrom, SessionBusyError, SessionConfigError, SessionError } from "@kvsession/session";
 import type { Context, MiddlewareHandler } from "hono";
-import { withResponse } from "./errors.js";
+import { retryResponse, withResponse } from "./errors.js";
 import type { HonoSessionOptions } from "./options.js";
 
 /** What the middleware puts in the context: type your app as `Hono<{ Variables: SessionVariables }>`. */
@@ -9,37 +9,12 @@ export interface SessionVariables<D extends object = SessionData> {
   session: Session<D>;
 }
 
-/** Methods whose failures must reach Hono's error handler as a 503 (the rest do no I/O). */
-const ASYNC = [
-  "get",
-  "has",
-  "all",
-  "flashes",
-  "regenerate",
-  "destroy",
-  "reload",
-  "save",
-  "bindUser",
-  "userId",
-  "exists",
-] as const;
+/** Requests a session middleware already serves, and whether it serialises them. */
+const owners = new WeakMap<Context, { serialize: boolean | undefined }>();
+const noop = () => {};
 
-/**
- * Gives this request's session errors a 503 response, in place: the object must stay the one
- * the core made, or `listUserSessions({ current })` and `revokeUser({ except })` cannot recognise it.
- */
-function guard<D extends object>(s: Session<D>, failed: { yes: boolean }): Session<D> {
-  const m = s as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  for (const name of ASYNC) {
-    const f = m[name]!;
-    m[name] = (...a) =>
-      f.apply(s, a).catch((err: unknown) => {
-        failed.yes = true;
-        throw withResponse(err);
-      });
-  }
-  return s;
-}
+const NESTED =
+  "a session middleware with serialize: true runs after another session middleware that already opened this request's session unserialised: register the serialised one (e.g. on its route group) before the app-wide one";
 
 /**
  * Through `c.header()`, not `c.res.headers`: Hono then copies a finalized response itself
@@ -52,9 +27,43 @@ function appendHeaders(c: Context, setCookie: string[], cacheControl: string | u
 }
 
 /**
+ * Ends a request whose session call failed without writing its changes: they are dropped first,
+ * so the commit writes nothing but the end of a serialised hold (and a request that waited in vain
+ * holds nothing). In the background: the error response does not wait for a store that just failed.
+ */
+function release(s: Session<object>, err: SessionError): void {
+  if (err instanceof SessionBusyError) return;
+  s.reload()
+    .catch(noop)
+    .then(() => s.commit())
+    .catch(noop);
+}
+
+/** Splits the middleware's own `serialize` (a core you built) from the core's options, and builds the core. */
+function setUp<D extends object>(options: HonoSessionOptions<D>) {
+  const o = (options ?? {}) as Record<string, unknown>;
+  if (!("sessions" in o) || o.serialize === undefined)
+    return {
+      sessions: createSessionsFrom<D>(options as never, "@kvsession/session-hono"),
+      serialize: undefined,
+    };
+  if (typeof o.serialize !== "boolean")
+    throw new SessionConfigError(
+      "with options.sessions, serialize is true or false; lease timings go to createSessions({ serialize })",
+    );
+  const { serialize, ...rest } = o;
+  return {
+    sessions: createSessionsFrom<D>(rest as never, "@kvsession/session-hono"),
+    serialize: serialize as boolean,
+  };
+}
+
+/**
  * Session middleware for Hono on Web standards (Node via @hono/node-server, Bun,
  * Deno, Workers): `c.get("session")` is the core `Session`, lazily loaded, and is
- * committed after the handler ran, its Set-Cookie appended to the response.
+ * committed after the handler ran, its Set-Cookie appended to the response. A session
+ * error a retry can fix answers 503 with `Retry-After`. `serialize` serialises the
+ * requests of one session through this middleware (mount one on a route group).
  *
  * @example
  * import { Hono } from "hono";
@@ -73,22 +82,32 @@ function appendHeaders(c: Context, setCookie: string[], cacheControl: string | u
 export function session<D extends object = SessionData>(
   options: HonoSessionOptions<D>,
 ): MiddlewareHandler<{ Variables: SessionVariables<D> }> {
-  const sessions = createSessionsFrom(options, "@kvsession/session-hono");
+  const { sessions, serialize } = setUp(options);
   return async (c, next) => {
-    const failed = { yes: false };
-    const s = guard(
-      sessions.open({
-        cookieHeader: c.req.header("cookie"),
-        // Behind @hono/node-server the URL says https only on a TLS server; proxies are `trustProxy`'s job.
-        secure: c.req.url.startsWith("https:"),
-        forwardedProto: c.req.header("x-forwarded-proto"),
-      }),
-      failed,
-    );
+    const owner = owners.get(c);
+    if (owner !== undefined) {
+      // Mounted twice on one request (app-wide and on a route group): the first one serves it.
+      if (serialize === true && owner.serialize !== true) throw new SessionConfigError(NESTED);
+      return next();
+    }
+    owners.set(c, { serialize });
+    const s = sessions.open({
+      cookieHeader: c.req.header("cookie"),
+      // Behind @hono/node-server the URL says https only on a TLS server; proxies are `trustProxy`'s job.
+      secure: c.req.url.startsWith("https:"),
+      forwardedProto: c.req.header("x-forwarded-proto"),
+      serialize,
+    });
     c.set("session", s);
     await next();
-    // The store already failed in this request: the 503 goes out without a second attempt.
-    if (failed.yes) return;
+    // A session call failed in the handler; Hono's onError already answered it (c.error).
+    if (c.error instanceof SessionError) {
+      release(s, c.error);
+      // Hono's default handler answers an error it knows nothing about with a 500: a retry can fix this one.
+      const retry = c.res.status === 500 ? retryResponse(c.error) : undefined;
+      if (retry) c.res = retry;
+      return;
+    }
     let result: Awaited<ReturnType<Session<D>["commit"]>>;
     try {
       result = await s.commit();

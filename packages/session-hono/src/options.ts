@@ -1,4 +1,11 @@
-import type { SessionData, SessionsFromOptions } from "@kvsession/session";
+import type { SealedSessions, SessionData, Sessions, SessionsFromOptions } from "@kvsession/session";
 
-/** Exactly one of: a store (server-side sessions), `sealed: true` (encrypted cookie), or a core you built. */
-export type HonoSessionOptions<D extends object = SessionData> = SessionsFromOptions<D>;
+/**
+ * Exactly one of: a store (server-side sessions), `sealed: true` (encrypted cookie), or a core you
+ * built. With a store, `serialize` is the core's option (`true` or lease timings) for every request
+ * through this middleware; with a core you built, `serialize: true` serialises the requests through
+ * this middleware, with the core's lease timings.
+ */
+export type HonoSessionOptions<D extends object = SessionData> =
+  | Exclude<SessionsFromOptions<D>, { sessions: unknown }>
+  | { sessions: Sessions<D> | SealedSessions<D>; serialize?: boolean };

@@ -2,10 +2,10 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import { createSessions, SessionConfigError, SessionStoreError } from "@kvsession/session";
+import { cookieJar, countingStore, SECRET } from "@kvsession/test-helpers";
 import { Hono } from "hono";
 import { afterEach, describe, expect, it } from "vitest";
 import { type HonoSessionOptions, type SessionVariables, session } from "../src/index.js";
-import { cookieJar, countingStore, SECRET } from "./helpers.js";
 
 type Data = { n: number; user: string; blind: boolean };
 
@@ -39,6 +39,13 @@ function makeApp(options: HonoSessionOptions<Data>) {
     return c.json({ ok: true });
   });
   return app;
+}
+
+/** A signed session cookie for `secret`, made by a core on a store of its own. */
+async function validCookieFor(secret: string): Promise<string> {
+  const s = createSessions({ store: createMemoryStore(), secrets: [secret] }).open({ secure: false });
+  s.set("n", 1);
+  return (await s.commit()).setCookie[0]!.split(";")[0]!;
 }
 
 const closers: Array<() => Promise<void>> = [];
@@ -122,10 +129,10 @@ describe("through a real @hono/node-server", () => {
     const b = cookieJar();
     expect(await (await b.fetch(`${url}/count`)).json()).toEqual({ n: 1 });
     expect(await (await b.fetch(`${url}/count`)).json()).toEqual({ n: 2 });
-    const before = calls();
+    calls.reset();
     const res = await b.fetch(`${url}/plain`);
     expect(await res.json()).toEqual({ ok: true });
-    expect(calls()).toBe(before);
+    expect(calls.total()).toBe(0);
     expect(res.headers.getSetCookie()).toEqual([]);
     expect(res.headers.get("cache-control")).toBeNull();
   });
@@ -143,6 +150,15 @@ describe("through a real @hono/node-server", () => {
     expect(await (await b.fetch(`${url}/peek`)).json()).toEqual({ n: 1 });
     expect(await (await fetch(`${url}/peek`, { headers: { cookie: before } })).json()).toEqual({ n: null });
     expect(await sessions.listUserSessions("ada")).toHaveLength(1);
+  });
+
+  it("c.get('session') is the core's object as the core made it: no method replaced per request", async () => {
+    const app = makeApp({ store: createMemoryStore(), secrets: [SECRET] });
+    app.get("/own", (c) => c.json(Object.getOwnPropertyNames(c.get("session"))));
+    const own = (await (await app.request("/own")).json()) as string[];
+    expect(
+      own.filter((name) => ["get", "all", "save", "regenerate", "destroy", "exists"].includes(name)),
+    ).toEqual([]);
   });
 
   it("c.get('session') is the core's own object, so listUserSessions recognises the current one", async () => {
@@ -201,11 +217,28 @@ describe("store failures answer 503 through Hono's error handler", () => {
     return { url, b, store };
   }
 
-  it("a failed read in the handler", async () => {
+  it("a failed read in the handler, with Retry-After and a generic body", async () => {
     const { url, b } = await downApp();
     const res = await b.fetch(`${url}/count`);
-    expect(res.status).toBe(503);
+    expect([res.status, res.headers.get("retry-after"), await res.text()]).toEqual([
+      503,
+      "1",
+      "Session store unavailable",
+    ]);
     expect(res.headers.getSetCookie()).toEqual([]);
+  });
+
+  it("an app's onError that answers a retryable session error with a 500 is turned into the 503", async () => {
+    const store = createMemoryStore();
+    const app = makeApp({ store, secrets: [SECRET] });
+    app.onError((_err, c) => c.text("oops", 500));
+    await store.close();
+    const res = await app.request("/count", { headers: { cookie: await validCookieFor(SECRET) } });
+    expect([res.status, res.headers.get("retry-after"), await res.text()]).toEqual([
+      503,
+      "1",
+      "Session store unavailable",
+    ]);
   });
 
   it("a failed write at commit, after the handler answered 200", async () => {
@@ -215,12 +248,12 @@ describe("store failures answer 503 through Hono's error handler", () => {
     expect(res.headers.getSetCookie()).toEqual([]);
   });
 
-  it("an app's onError still sees the SessionStoreError itself", async () => {
+  it("an app's onError still sees the SessionStoreError itself, and its own status stands", async () => {
     const store = createMemoryStore();
     const app = makeApp({ store, secrets: [SECRET] });
     app.onError((err, c) => c.json({ name: err.name, store: err instanceof SessionStoreError }, 502));
     await store.close();
-    const res = await app.request("/count", { headers: { cookie: "sid=x.y" } });
+    const res = await app.request("/count", { headers: { cookie: await validCookieFor(SECRET) } });
     expect(res.status).toBe(502);
     expect(await res.json()).toEqual({ name: "SessionStoreError", store: true });
   });

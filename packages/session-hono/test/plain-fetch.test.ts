@@ -1,8 +1,8 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { createMemoryStore } from "@kvsession/kv";
+import { cookieJar, SECRET } from "@kvsession/test-helpers";
 import { afterEach, describe, expect, it } from "vitest";
-import { cookieJar, SECRET } from "./helpers.js";
 import { createHandler } from "./plain-fetch.js";
 
 const closers: Array<() => Promise<void>> = [];
