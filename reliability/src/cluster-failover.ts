@@ -1,4 +1,4 @@
-import { slotOf } from "@kvsession/kv-redis";
+import slotOf from "cluster-key-slot";
 import type { ClusterApp } from "./cluster-app.js";
 import { type Answer, type Call, send, startLoad } from "./load.js";
 import { clusterNodes, masterOfSlot, type RedisServer, replicaInSync, type TestCluster } from "./servers.js";

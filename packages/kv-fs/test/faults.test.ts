@@ -12,8 +12,9 @@ import {
 } from "@kvsession/kv";
 import { requireService } from "@kvsession/kv-test-suite";
 import { afterAll, describe, expect, it } from "vitest";
-import { createFsStore, encodeKey, fsDriver } from "../src/index.js";
+import { encodeKey } from "../src/encoding.js";
 import { holderLine, thisProcess } from "../src/locks.js";
+import { createFsStore, fsDriver } from "../src/store.js";
 import { tempDir } from "./helpers.js";
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -150,7 +150,7 @@ if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
     });
 
     it("maps pg_sleep past statement_timeout to KvTimeoutError through the error mapper", async () => {
-      const { toKvError } = await import("../src/index.js");
+      const { toKvError } = await import("../src/errors.js");
       const pool = new pg.Pool({ connectionString: DATABASE_URL, statement_timeout: 100, max: 1 });
       try {
         const err = await pool.query("SELECT pg_sleep(5)").catch((e: unknown) => toKvError(e, "test"));

@@ -3,7 +3,8 @@ import { createMemoryStore, KvArgumentError, KvCorruptError, KvValueTooLargeErro
 import { requireService } from "@kvsession/kv-test-suite";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { createPostgresStore, MAX_VALUE_BYTES, SCHEMA_VERSION } from "../src/index.js";
+import { createPostgresStore, MAX_VALUE_BYTES } from "../src/index.js";
+import { SCHEMA_VERSION } from "../src/schema.js";
 import { DATABASE_URL, dropTable, probe, uniqueTable } from "./helpers.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -3,7 +3,8 @@ import { KvClosedError } from "@kvsession/kv";
 import { requireService } from "@kvsession/kv-test-suite";
 import { createClient } from "redis";
 import { describe, expect, it } from "vitest";
-import { createRedisStore, escapeGlob } from "../src/index.js";
+import { createRedisStore } from "../src/index.js";
+import { escapeGlob } from "../src/keys.js";
 import { ping } from "./servers.js";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";

@@ -1,6 +1,7 @@
 import { KvConnectionError, KvTimeoutError } from "@kvsession/kv";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createRedisStore, slotOf } from "../src/index.js";
+import { createRedisStore } from "../src/index.js";
+import { slotOf } from "../src/slots.js";
 import { type RedisServer, startCluster } from "./servers.js";
 
 // A 3-master Cluster of this file's own; one master is killed and restarted mid-run.

@@ -3,7 +3,8 @@ import { promisify } from "node:util";
 import { runStoreConformance } from "@kvsession/kv-test-suite";
 import { createCluster as createCluster6 } from "redis6";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedisStore, slotOf } from "../src/index.js";
+import { createRedisStore } from "../src/index.js";
+import { slotOf } from "../src/slots.js";
 import { type RedisServer, startCluster } from "./servers.js";
 
 const run = promisify(execFile);

@@ -1,5 +1,5 @@
 import type { KvStore } from "@kvsession/kv";
-import { slotOf } from "../src/index.js";
+import { slotOf } from "../src/slots.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));

@@ -2,7 +2,8 @@ import { join } from "node:path";
 import { KvArgumentError } from "@kvsession/kv";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { createSqliteStore, SCHEMA_VERSION } from "../src/index.js";
+import { createSqliteStore } from "../src/index.js";
+import { SCHEMA_VERSION } from "../src/schema.js";
 import { tempDir } from "./helpers.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
