@@ -27,7 +27,9 @@ beforeAll(async () => {
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
     { stdio: "ignore" },
   );
-  store = createRedisStore({ url: `redis://127.0.0.1:${port}`, connectWaitMs: 200, commandTimeoutMs: 300 });
+  // A stopped Redis never answers, so any timeout detects the outage; a generous one keeps a slow
+  // answer on a busy machine from passing for an outage while Redis runs.
+  store = createRedisStore({ url: `redis://127.0.0.1:${port}`, connectWaitMs: 200, commandTimeoutMs: 2_000 });
   for (let i = 0; ; i++) {
     try {
       await store.has("ping");
