@@ -212,7 +212,7 @@ export function fsDriver(
     return deleted;
   }
   let sweepAt = 0;
-  // Defaults: 200 files deleted per tick (at most 20x that many examined), every 30 s.
+  // Defaults: a bounded batch of files per tick, examining a bounded multiple of it, every half minute.
   const sweeper = startDriverSweeper(options, { intervalMs: 30_000, batch: 200 }, sweep);
 
   const driver: FsDriver = {

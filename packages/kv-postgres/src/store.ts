@@ -137,8 +137,7 @@ function postgresDriver(
   /**
    * Gets, versioned gets and sets issued in one turn while another call is in flight share one
    * statement per 16 keys (`unnest($1)`) instead of one each: a pool spends its time per statement
-   * (round trip, protocol, executor start), and a multi-row upsert also shares one commit. Measured at
-   * 64 in flight: 2.7x (gets) and 4.6x (sets) a pool sending one statement per call (bench `postgres`).
+   * (round trip, protocol, executor start), and a multi-row upsert also shares one commit.
    */
   const getKind: BatchKind<string, DriverEntry | undefined> = {
     one: (key) => q<Row>("get", st.get, [key]).then((res) => entryOrAbsent(key, res.rows[0])),

@@ -57,7 +57,7 @@ return { v, n, t }`);
 /**
  * ARGV: expected version ("" = absent), value, px ("" = none), the new version. Returns 1 when written.
  * `SET NX` / `SET XX` check the value's existence in the same call that writes it: three calls
- * for an update, two for a create (each call inside a script costs the server about 1 µs).
+ * for an update, two for a create (each call inside a script costs the server time).
  */
 export const COMPARE_AND_SET = script(`
 local ok

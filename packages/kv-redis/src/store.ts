@@ -90,7 +90,7 @@ export interface RedisStoreOptions {
   /**
    * Keep compare-and-set versions (default true). Every plain write must then
    * also drop the key's version record, so `set` is one `EVALSHA` instead of
-   * one `SET` (about 3 µs more server time per write, see docs/benchmarks.md).
+   * one `SET` (more server time per write, see docs/benchmarks.md).
    * `false` makes `set` a bare `SET` and declares `compareAndSet: false`.
    */
   versions?: boolean;
@@ -111,17 +111,13 @@ function px(expiresAt: number | undefined): string {
 }
 
 /**
- * Operations one batched command carries at most: 32, not the coalescer's default 16. At 64 in
- * flight the client's fixed work per command is most of a small write's cost, and 64 callers then
- * cost two commands instead of four (bench `redis`, 16 vs 32 alternated by hand, 4 rounds: 100 B
- * versioned sets +11%, `versions: false` sets +14%, 100 B gets +7%).
+ * Operations one batched command carries at most, twice the coalescer's default: under many callers
+ * the client's fixed work per command is most of a small write's cost, so fewer, fuller commands win.
  */
 const MAX_BATCH = 32;
 /**
- * Bytes of values one batched write carries at most (16 writes of 10 KiB). Redis starts on a command
- * only once all of it has arrived, so a big one leaves the server idle while the client writes it:
- * 32 writes of 10 KB per transaction ran 10–12% slower than 16 (bench `redis`, 64 in flight, 4
- * alternated rounds), 64 ran 25% slower.
+ * Bytes of values one batched write carries at most. Redis starts on a command only once all of it
+ * has arrived, so a big one leaves the server idle while the client writes it.
  */
 const MAX_BATCH_BYTES = 16 * 10 * 1024;
 const valueBytes = (w: { value: Buffer }) => w.value.length;
@@ -338,10 +334,8 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   /**
    * Several plain writes as one MULTI/EXEC (per Cluster slot): the writes without expiry as one `MSET`
    * (a write with one, a `SET … PX`, ends the run, so a key written twice keeps the later value), then,
-   * with versions, one `DEL` of their version records. The same work in a looping script cost the
-   * server twice the CPU per write, a Lua string per argument and a `redis.call` per command (bench
-   * `redis`, 100 B at 64 in flight: 2.5–3.2 µs vs 5.1–5.7 µs of redis-server CPU per write, 1.2–1.45x
-   * the writes/s). A transaction the server refuses (out of memory) fails as a whole, and the
+   * with versions, one `DEL` of their version records. The same work in a looping script costs the
+   * server more per write (a Lua string per argument and a `redis.call` per command). A transaction the server refuses (out of memory) fails as a whole, and the
    * coalescer then retries its writes one by one, so each gets its own typed error.
    */
   function setTransaction(g: Write[], c: Commands): Promise<unknown> {
@@ -372,9 +366,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
 
   /**
    * Without versions a lone write is one `SET`, and concurrent ones the same transaction minus the
-   * `DEL`: 100-byte writes at 64 in flight ran at 0.92x raw node-redis as pipelined `SET`s and 1.33x
-   * as transactions, 10 KB writes 0.93x and 2.7x (bench `redis`, redis-server CPU per write 11.7 µs
-   * vs 4.3 µs for 10 KB).
+   * `DEL`: one transaction costs the server less than the same writes pipelined one by one.
    */
   const setKind = versions ? versionedSet : plainSetKind;
   const set = (key: string, value: Uint8Array, expiresAt: number | undefined): Promise<void> =>
@@ -431,7 +423,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     );
   /**
    * One `MGET` of the version record and the value: atomic, and the cheapest read Redis has
-   * (a script costs the server about three times as much, measured). Only a value without a
+   * (a script costs the server several times as much). Only a value without a
    * version record takes the script, which writes one.
    */
   const versionedPair = (key: string) =>
@@ -473,7 +465,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     );
   /**
    * One looping script per Cluster slot: each item's two keys and four arguments laid end to end
-   * (written out: `flatMap` here was 5% of the client's time on batched writes, profiled).
+   * (written out rather than with `flatMap`, which allocates an array per item on a hot path).
    */
   function compareAndSetScript(g: Swap[], c: Commands, source?: boolean): Promise<unknown> {
     const keys = new Array<string>(2 * g.length);

@@ -37,10 +37,8 @@ export interface Coalescer {
  * goes out at once as its own single command (one caller at a time pays
  * nothing) — unless two or more commands were answered in this turn of the
  * event loop: then the callers they woke are issuing their next operations
- * right now, and the first of those going out alone cost each round of 64
- * callers in lockstep an extra socket write and server wake-up (bench `redis`,
- * 64 in flight: 18–20% more client CPU per operation, 5–13% fewer operations
- * per second). Otherwise it queues until `setImmediate`, which runs right after
+ * right now, and the first of those going out alone would cost each round of
+ * callers in lockstep an extra socket write and server wake-up. Otherwise it queues until `setImmediate`, which runs right after
  * the poll phase that issued it. Order is kept: commands go out in the order
  * their operations were issued (consecutive operations of one kind share a
  * command), provided the driver calls `flush()` before every command that
@@ -48,8 +46,8 @@ export interface Coalescer {
  *
  * Batches hold at most `maxBatch` operations (16 by default): a flush of 64
  * then leaves as four pipelined commands, so the client handles the first
- * reply while the server still runs the others (one batch of 64 left both idle
- * in turn, measured on Redis). For kinds that say how big an operation is
+ * reply while the server still runs the others (one huge batch leaves both
+ * idle in turn). For kinds that say how big an operation is
  * (`bytes`), a batch also ends before its operations pass `maxBytes` (no limit
  * by default; an operation bigger than that goes alone): the server starts on
  * a command only once all of it has arrived, so big values want fewer per

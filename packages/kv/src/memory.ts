@@ -42,15 +42,15 @@ interface Slot {
    * This entry's item in the expiry heap, due at or before `expiresAt`; any other item of its key is
    * stale. A write whose deadline is no earlier leaves it be, and the sweep re-arms it when it comes
    * due early: a session store pushes its deadline later on every write, and an item per write was a
-   * long-lived object per write for the collector (~10% of session write cycles, measured).
+   * long-lived object per write for the collector.
    */
   armed: HeapItem | undefined;
 }
 
 /**
  * Copies handed to callers are carved from a shared read pool, like Node's
- * own Buffer pool but without its argument checks (a third of a read's cost,
- * measured); they are short-lived, and only the caller's copy pins its chunk.
+ * own Buffer pool but without its argument checks (a large share of a read's
+ * cost); they are short-lived, and only the caller's copy pins its chunk.
  */
 const READ_POOL = 64 * 1024;
 let pool = new ArrayBuffer(READ_POOL);
@@ -210,7 +210,7 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
   function read(key: string): Slot | undefined {
     const slot = map.get(key);
     if (slot === undefined) return undefined;
-    // Date.now() costs ~80 ns here: only pay for it when the entry has a deadline.
+    // Date.now() is a real cost at this rate: only pay for it when the entry has a deadline.
     if (slot.expiresAt !== undefined && slot.expiresAt <= Date.now()) {
       remove(key, slot);
       return undefined;

@@ -2,15 +2,13 @@
  * Store-owned slabs for the memory store's small values.
  *
  * Every stored value must be a copy of its own (the caller may reuse its
- * buffer). A fresh ArrayBuffer per value costs ~600 ns, more than the rest of a
- * write; a slice of Node's shared 8 KiB pool is cheap but pins its whole slab
+ * buffer). A fresh ArrayBuffer per value costs more than the rest of a write; a slice of Node's shared 8 KiB pool is cheap but pins its whole slab
  * for as long as the entry lives, alongside unrelated short-lived buffers, so
- * the memory really held could be 80x what `maxBytes` counted. Here the store
+ * the memory really held could be many times what `maxBytes` counted. Here the store
  * packs copies into 64 KiB slabs of its own and knows, per slab, how many of
  * its bytes are still live. Slabs whose every value died are dropped; when the
  * dead bytes grow past twice the live ones, the live values of the half-empty
- * slabs are moved into fresh ones (compaction: on random overwrites about one
- * move per two writes). Dead bytes are memory held, so only a store without a
+ * slabs are moved into fresh ones (compaction). Dead bytes are memory held, so only a store without a
  * byte bound uses slabs: with `maxBytes`, values keep buffers of their own.
  */
 
@@ -19,8 +17,8 @@ export const SLAB_VALUE_MAX = 4 * 1024;
 export const SLAB_BYTES = 64 * 1024;
 /**
  * Emptied slabs kept for reuse. Allocating a fresh 64 KiB buffer costs a zero-fill, and V8 counts
- * every such buffer as external memory, whose growth triggers full collections: on random
- * overwrites that was a quarter of a `set` (measured). Two spares bound what is held besides live
+ * every such buffer as external memory, whose growth triggers full collections on random
+ * overwrites. Two spares bound what is held besides live
  * slabs to 128 KiB.
  */
 export const SPARE_SLABS = 2;

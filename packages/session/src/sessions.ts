@@ -84,8 +84,8 @@ function storeError(operation: string, err: unknown): Error {
  * Re-walking the whole record on every save would cost more than the rest of the cycle.
  */
 function encode(value: unknown): Uint8Array {
-  // Buffer.from carves small records from Node's pool (TextEncoder allocates an ArrayBuffer each time:
-  // ~1.5k more instructions per write). The bytes only travel to the store, which copies or sends them.
+  // Buffer.from carves small records from Node's pool (TextEncoder allocates an ArrayBuffer each time).
+  // The bytes only travel to the store, which copies or sends them.
   return Buffer.from(JSON.stringify(value), "utf8");
 }
 

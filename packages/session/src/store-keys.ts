@@ -3,10 +3,8 @@ import { VERIFIED_IDS_MAX } from "./verified-ids.js";
 /**
  * The store key of each session handle (`sess:` + handle), built once and kept.
  * The core reads and writes a session on nearly every request, and a key built
- * afresh each time is a new string the store must flatten and hash again: a
- * `MemoryStore` lookup costs ~260 ns with a fresh key and ~45 ns with a kept
- * one, whose hash V8 caches in the string (+8% session write cycles, measured
- * with `pnpm bench --only session`). Bounded like the verified IDs whose
+ * afresh each time is a new string the store must flatten and hash again,
+ * where a kept one carries the hash V8 cached in it. Bounded like the verified IDs whose
  * handles it serves: the oldest entry goes first.
  */
 export interface StoreKeys {

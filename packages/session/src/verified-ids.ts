@@ -5,9 +5,8 @@ import { hashId, ID_CHARS, isWellFormedId, SIG_CHARS, signId, signingKeyOf } fro
 export const VERIFIED_IDS_MAX = 10_000;
 
 /**
- * Cookie verification with a memory: `unsignId` and `hashId` cost about a
- * fifth of a whole Express request's work (an HMAC and a SHA-256: ~33k of
- * ~170k instructions, measured with callgrind), and a returning browser sends
+ * Cookie verification with a memory: `unsignId` and `hashId` (an HMAC and a
+ * SHA-256) are a large share of a whole request's work, and a returning browser sends
  * the same cookie on every request. So the signature and store handle of an ID
  * that verified are kept, and the next cookie carrying that ID is checked
  * against the kept signature instead of recomputing it.
