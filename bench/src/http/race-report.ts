@@ -165,7 +165,7 @@ function calmTargets(rows: CalmRow[]): string[] {
     const what =
       r.route === "a"
         ? "costs at most 10%"
-        : "costs nothing (within the 5% this benchmark tells apart from noise)";
+        : "costs nothing (5% allowed for noise)";
     return `- ${FRAMEWORK[r.framework]}, ${r.name.includes("route A only") ? "mounted on route A only" : "app-wide"}, route ${r.route.toUpperCase()}: serialised mode ${what}: ${x(q)} — ${Number.isFinite(q) ? (q >= goal ? "met" : "**not met**") : "not measured"}`;
   });
 }

@@ -50,7 +50,7 @@ const only = flag("only");
 const runRace = !args.includes("--no-race");
 const runCalm = !args.includes("--no-calm");
 /** Requests on the warm-up session before each measured race. */
-const WARM_UP = 1000;
+const WARM_UP = 500;
 
 pinLoadGenerator();
 

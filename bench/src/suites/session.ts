@@ -114,7 +114,7 @@ export default {
     "hash the ID (the store key), read the record (getVersioned), decode it (JSON codec with the prototype-pollution",
     "check), and for the write variant apply the patch and compare-and-set the new record. The limit does the same",
     "crypto and JSON by hand on a plain Map, without validation, expiry checks or concurrency control; like the core",
-    "(since 2026-11-29) it remembers the signature and store key of each ID it verified, so a returning cookie costs it",
+    "it remembers the signature and store key of each ID it verified, so a returning cookie costs it",
     "one constant-time comparison too. The breakdown rows time one piece each (1e6 / ops/s = µs).",
   ].join(" "),
   cases: [
