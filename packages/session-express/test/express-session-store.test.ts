@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import { createMemoryStore, createStore, delegateDriver, type KvStore } from "@kvsession/kv";
+import { createMemoryStore, type KvStore } from "@kvsession/kv";
+import { createStore, delegateDriver } from "@kvsession/kv/driver";
 import express from "express";
 import session from "express-session";
 import { afterEach, describe, expect, it } from "vitest";
