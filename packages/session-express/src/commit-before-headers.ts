@@ -1,4 +1,5 @@
 import { ServerResponse } from "node:http";
+import { retryableResponse } from "@kvsession/session";
 
 /** The calls that send the head or the body: held while the commit runs. */
 type Held = "writeHead" | "write" | "end" | "flushHeaders";
@@ -46,9 +47,9 @@ interface Pending {
 }
 
 /**
- * Per-response state lives here, not on the response: in Express every property
- * added to `res` costs a new hidden class (Express swaps the prototype of each
- * response, which stops V8 sharing property transitions), ~5 µs each, measured.
+ * Per-response state lives here, not on the response: Express swaps the prototype of each
+ * response, after which V8 cannot share property transitions, so every property added to `res`
+ * builds a new hidden class.
  */
 const pending = new WeakMap<object, Pending>();
 
@@ -56,9 +57,10 @@ function settleHooks(res: ServerResponse, p: Pending): void {
   p.done = true;
   // A closed response keeps its own hooks: they drop what Express's error handling still sends.
   if (!p.own || p.closed) return;
+  // Only a hook still in place goes: one a later middleware wrapped stays in its chain, forwarding.
   // By assignment, never `delete`: deleting properties turns the response into a slow dictionary-mode object.
   const r = res as unknown as Record<Method, Fn>;
-  for (const m of METHODS) r[m] = p.methods[m];
+  for (const m of METHODS) if (r[m] === OWN_HOOKS[m]) r[m] = p.methods[m];
 }
 
 function release(res: ServerResponse, p: Pending, result: HeaderCommit): void {
@@ -103,14 +105,16 @@ function fail(res: ServerResponse, p: Pending, err: unknown): void {
   }
   if (p.closed) {
     // Express's error handling already ran for the refused call, and what it sends is dropped:
-    // the 503 is written here, through hooks that let it pass.
+    // the error answer is written here, through hooks that let it pass.
     p.closed = false;
     try {
       for (const name of res.getHeaderNames()) res.removeHeader(name);
-      res.statusCode = 503;
+      const retry = retryableResponse(err);
+      res.statusCode = retry?.status ?? 500;
       res.setHeader("content-type", "text/plain; charset=utf-8");
       res.setHeader("cache-control", "no-store");
-      res.end("Service Unavailable");
+      if (retry !== undefined) res.setHeader("retry-after", retry.headers["retry-after"]);
+      res.end(retry?.message ?? "Internal Server Error");
     } finally {
       p.closed = true;
     }
@@ -162,14 +166,16 @@ function headersSentError(m: Method): Error {
  * Express) or a write (`ERR_STREAM_WRITE_AFTER_END`). The first such call throws the same
  * error to its caller. Express then hands it to its error handlers; in plain Express their
  * answer could not be sent, and the final handler destroys the socket once headers are out,
- * which here would cut the held response. So `headersSent` stays false, and from that call on
- * everything sent on this response is dropped: the client gets the response the app ended.
+ * which here would cut the held response (Express runs it a tick later, when the commit may have
+ * sent it). So `headersSent` reads false on this response from then on, and everything sent on
+ * it is dropped: the client gets the response the app ended.
  */
 function late(res: ServerResponse, p: Pending, m: Method, args: unknown[]): unknown {
   // A bare end() or flushHeaders() on an ended response does nothing in Node either.
   if ((m === "end" && (args[0] === undefined || typeof args[0] === "function")) || m === "flushHeaders")
     return dropped(res, m);
   p.closed = true;
+  Object.defineProperty(res, "headersSent", { configurable: true, get: () => false });
   if (m === "write" || m === "end")
     throw Object.assign(new Error("write after end"), { code: "ERR_STREAM_WRITE_AFTER_END" });
   throw headersSentError(m);
@@ -209,9 +215,11 @@ const hookedProtos = new WeakMap<object, ProtoHooks>();
  * The prototype to carry the hooks: the response's own prototype when a framework
  * put one between it and `http.ServerResponse.prototype` (Express's `app.response`;
  * a sub-app's inherits from its parent's), hooked once, so a request adds no
- * property to `res`. The hooks forward at once for a response with nothing pending.
- * A plain `http` response gets own-property hooks instead (cheap there: no
- * prototype swap), and the built-in prototype is never touched.
+ * property to `res`: setting the hooks on each Express response instead costs more
+ * than all the rest of the middleware's work. The hooks forward at once for a
+ * response with nothing pending. A plain `http` response gets own-property hooks
+ * instead (cheap there: no prototype swap), and the built-in prototype is never
+ * touched.
  */
 function frameworkProto(res: ServerResponse): object | undefined {
   const proto = Object.getPrototypeOf(res) as object | null;
@@ -262,12 +270,17 @@ function hookProto(proto: object): ProtoHooks {
  * when an earlier middleware already wrapped one of the methods on the response
  * itself (compression, say), or on a plain `http` response, they are set on the
  * response, so they always run before the methods they wrap.
+ *
+ * @example
+ * commitBeforeHeaders(res, () => session.commit(), (err) => next(err));
  */
 export function commitBeforeHeaders(
   res: ServerResponse,
   commit: () => Promise<HeaderCommit>,
   onError: (err: unknown) => void,
 ): void {
+  // A second commit on one response would take the first one's place and lose it.
+  if (pending.has(res)) throw new TypeError("commitBeforeHeaders: this response already has a commit");
   const r = res as unknown as Record<Method, Fn>;
   const proto = frameworkProto(res);
   if (proto !== undefined) {

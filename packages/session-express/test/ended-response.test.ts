@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import express from "express";
@@ -87,6 +87,45 @@ describe("a response the app ended is final while it waits for the commit", () =
     }
   });
 
+  it("the connection survives a second send whose error reaches Express's final handler after the commit", async () => {
+    // The session is untouched, so the commit settles before Express's final handler runs for the
+    // refused second send: that handler must not find the headers sent and cut the connection.
+    const app = express();
+    app.use(kvSession({ store: createMemoryStore(), secrets: [SECRET] }));
+    const sockets: unknown[] = [];
+    app.get("/ok", (req, res) => {
+      sockets.push(req.socket);
+      res.send("ok");
+    });
+    // Last in the stack: Express then runs its final handler a tick later (setImmediate).
+    app.get("/twice", (req, res) => {
+      sockets.push(req.socket);
+      res.send("a");
+      res.send("bb");
+    });
+    const { base } = await serve(app);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        request(base + path, { agent }, (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => {
+            body += d.toString();
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        })
+          .on("error", reject)
+          .end();
+      });
+    try {
+      expect(await get("/twice")).toEqual({ status: 200, body: "a" });
+      expect(await get("/ok")).toEqual({ status: 200, body: "ok" });
+      expect(sockets[1]).toBe(sockets[0]);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it("a bare res.end() after the end does nothing and is not refused, as in Node", async () => {
     const app = express();
     app.use(kvSession({ store: createMemoryStore(), secrets: [SECRET] }));
@@ -104,7 +143,7 @@ describe("a response the app ended is final while it waits for the commit", () =
     expect([r.status, r.text, r.headers.get("x-after")]).toEqual([200, "once", null]);
   });
 
-  it("when the commit then fails, the client gets a 503 (Express's error handling already ran)", async () => {
+  it("when the commit then fails, the client gets a 503 with Retry-After (Express's error handling already ran)", async () => {
     const store: KvStore = createMemoryStore();
     await store.close();
     const handled: string[] = [];
@@ -120,12 +159,13 @@ describe("a response the app ended is final while it waits for the commit", () =
       res.status(500).send("error page");
     });
     const r = await (await serve(app)).client().request("/");
-    expect([r.status, r.text, r.headers.get("cache-control"), r.setCookie]).toEqual([
-      503,
-      "Service Unavailable",
-      "no-store",
-      [],
-    ]);
+    expect([
+      r.status,
+      r.text,
+      r.headers.get("cache-control"),
+      r.headers.get("retry-after"),
+      r.setCookie,
+    ]).toEqual([503, "Session store unavailable", "no-store", "1", []]);
     expect(handled).toEqual(["ERR_HTTP_HEADERS_SENT"]);
   });
 });

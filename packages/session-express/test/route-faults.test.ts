@@ -1,3 +1,4 @@
+import { get } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ChildServer, startChildServer } from "./child-server.js";
@@ -17,16 +18,29 @@ interface Answer {
   sessionCookie: boolean;
 }
 
-async function ask(server: ChildServer, path: string): Promise<Answer> {
-  try {
-    const res = await fetch(server.url + path);
-    const sessionCookie = res.headers.getSetCookie().some((c) => c.startsWith("sid="));
-    return { status: res.status, body: await res.text(), sessionCookie };
-  } catch (err) {
-    throw new Error(`${path}: no answer (server alive: ${server.alive()})\n${server.stderr()}`, {
-      cause: err,
-    });
-  }
+/**
+ * One request on a connection of its own: plain Express destroys the socket of a response whose
+ * error reaches its final handler after the headers went out, which must not fail the next request.
+ */
+function ask(server: ChildServer, path: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    get(server.url + path, { agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        body += d;
+      });
+      res.on("end", () => {
+        const sessionCookie = (res.headers["set-cookie"] ?? []).some((c) => c.startsWith("sid="));
+        resolve({ status: res.statusCode ?? 0, body, sessionCookie });
+      });
+      res.on("error", reject);
+    }).on("error", (err) =>
+      reject(
+        new Error(`${path}: no answer (server alive: ${server.alive()})\n${server.stderr()}`, { cause: err }),
+      ),
+    );
+  });
 }
 
 let plain: ChildServer;
