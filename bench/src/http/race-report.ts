@@ -162,10 +162,7 @@ function calmTargets(rows: CalmRow[]): string[] {
   return rows.map((r) => {
     const q = med(r.rounds.map(([d, s]) => s.rps / d.rps));
     const goal = r.route === "a" ? 0.9 : 0.95;
-    const what =
-      r.route === "a"
-        ? "costs at most 10%"
-        : "costs nothing (5% allowed for noise)";
+    const what = r.route === "a" ? "costs at most 10%" : "costs nothing (5% allowed for noise)";
     return `- ${FRAMEWORK[r.framework]}, ${r.name.includes("route A only") ? "mounted on route A only" : "app-wide"}, route ${r.route.toUpperCase()}: serialised mode ${what}: ${x(q)} — ${Number.isFinite(q) ? (q >= goal ? "met" : "**not met**") : "not measured"}`;
   });
 }
