@@ -1,27 +1,31 @@
-import { SessionError } from "@kvsession/session";
+import { retryableResponse } from "@kvsession/session";
 
-/** The message a store failure carries once it reaches Express: clients may see it. */
-export const STORE_UNAVAILABLE = "Session store unavailable";
+type HttpError = Error & {
+  status?: number;
+  statusCode?: number;
+  expose?: boolean;
+  headers?: Record<string, string>;
+};
 
 /**
- * A store failure's own text names the store (its host and port, a file path), and Express's
- * final handler sends `err.stack` to the client whenever NODE_ENV is not "production": the
- * message becomes generic and the stack keeps only that line. The failure itself, with its own
- * message and stack, stays on `err.cause` for logs.
+ * Session errors a retry can fix (the store is down, the session kept changing, serialised mode
+ * timed out) become what `retryableResponse` says: status 503 and a `Retry-After` in `err.headers`,
+ * which Express's final handler sends, and its generic message. The error's own text can name the
+ * store (host and port, a file path), and Express's final handler sends `err.stack` to the client
+ * whenever NODE_ENV is not "production": the stack keeps only the generic line. What failed stays on
+ * `err.cause` for logs. Other errors pass unchanged (a 500 through Express's usual path).
  */
-function hideStoreDetail(err: SessionError): void {
-  err.message = STORE_UNAVAILABLE;
-  err.stack = `${err.name}: ${STORE_UNAVAILABLE}`;
-}
-
-/** Store outages and exhausted retries are the client's cue to retry: 503, not 500. */
 export function withStatus(err: unknown): unknown {
-  if (err instanceof SessionError && (err.code === "SESSION_STORE" || err.code === "SESSION_CONFLICT")) {
-    const e = err as SessionError & { status?: number; statusCode?: number; expose?: boolean };
-    if (e.code === "SESSION_STORE" && e.message !== STORE_UNAVAILABLE) hideStoreDetail(e);
-    e.status ??= 503;
-    e.statusCode ??= 503;
-    e.expose ??= false;
+  const r = retryableResponse(err);
+  if (r === undefined) return err;
+  const e = err as HttpError;
+  if (e.message !== r.message) {
+    e.message = r.message;
+    e.stack = `${e.name}: ${r.message}`;
   }
+  e.status ??= r.status;
+  e.statusCode ??= r.status;
+  e.expose ??= false;
+  e.headers = { ...e.headers, ...r.headers };
   return err;
 }

@@ -5,20 +5,26 @@ import type { Session, SessionData } from "@kvsession/session";
 export type Callback = (err?: unknown) => void;
 
 /**
- * `req.session.cookie`: read-only facts about the session cookie. The cookie's
- * lifetime is set once for the whole app (`cookie.persistent`), so assigning
- * `maxAge`/`expires` here is accepted but changes nothing (a one-time warning says so).
+ * `req.session.cookie`: read-only facts about the session cookie, as the app configured them. The
+ * cookie's lifetime is set once for the whole app (`cookie.maxAge`, or `cookie.persistent` with
+ * `absoluteTimeoutMs`), so assigning `maxAge`/`expires` here is accepted but changes nothing (a
+ * one-time warning says so). An attribute the app left to the core's default reads `undefined`.
  */
 export interface SessionCookieInfo {
-  /** Milliseconds the cookie has left; `null` for a browser-session cookie (the default). */
-  maxAge: number | null;
-  /** When the cookie expires; `null` for a browser-session cookie. */
-  expires: Date | null;
-  originalMaxAge: number | null;
+  /**
+   * The configured lifetime in ms; `null` for a browser-session cookie (the default); `undefined`
+   * for a persistent cookie with the core's default lifetime (`absoluteTimeoutMs`).
+   */
+  maxAge: number | null | undefined;
+  /** Now plus `maxAge`; `null` for a browser-session cookie; `undefined` when `maxAge` is. */
+  expires: Date | null | undefined;
+  originalMaxAge: number | null | undefined;
   readonly httpOnly: true;
-  readonly path: string;
+  readonly path: string | undefined;
+  readonly domain: string | undefined;
+  /** Whether this response's cookie is Secure. */
   readonly secure: boolean;
-  readonly sameSite: string;
+  readonly sameSite: string | undefined;
 }
 
 /**
@@ -48,13 +54,24 @@ export interface ExpressSession {
 
 /** The part of the middleware's configuration a session object needs. */
 export interface SessionContext {
-  cookie: Omit<SessionCookieInfo, "maxAge" | "expires" | "originalMaxAge"> & { lifetimeMs: number | null };
+  cookie: Omit<SessionCookieInfo, "maxAge" | "expires" | "originalMaxAge"> & {
+    lifetimeMs: number | null | undefined;
+  };
   warnCookieWrite(): void;
 }
 
 /** Per-request state behind `req.session`, kept off the object so it never mixes with data. */
 export interface SessionState {
-  readonly core: Session;
+  /** The core session; replaced once when a route asks for serialised mode after an earlier load. */
+  core: Session;
+  /** The `sessions` the core came from (a second instance's `serialize()` must not take it over). */
+  readonly owner: object;
+  /** The request reached us over HTTPS. */
+  readonly https: boolean;
+  /** This request runs in serialised mode. */
+  serial: boolean;
+  /** A method ran on the session (save, regenerate…): it can no longer be reopened in serialised mode. */
+  used: boolean;
   readonly ctx: SessionContext;
   readonly req: { session?: unknown; sessionID?: string | undefined; headers: { cookie?: string } };
   /** The object currently exposed as `req.session`. */
@@ -137,6 +154,7 @@ function cookieInfo(ctx: SessionContext): SessionCookieInfo {
   const info = {
     httpOnly: true as const,
     path: ctx.cookie.path,
+    domain: ctx.cookie.domain,
     secure: ctx.cookie.secure,
     sameSite: ctx.cookie.sameSite,
     originalMaxAge: life,
@@ -149,15 +167,41 @@ function cookieInfo(ctx: SessionContext): SessionCookieInfo {
     },
     expires: {
       enumerable: true,
-      get: () => (life === null ? null : new Date(Date.now() + life)),
+      get: () => (typeof life === "number" ? new Date(Date.now() + life) : life),
       set: () => ctx.warnCookieWrite(),
     },
   }) as SessionCookieInfo;
 }
 
+/** express-session's error for a reload of a session the store no longer holds. */
+const NOT_LOADED = "failed to load session";
+
+/** The data keys the app changed on the object since the core last saw it (undefined: deleted). */
+export function unsavedChanges(state: SessionState): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  const obj = state.object;
+  for (const key of Object.keys(obj)) {
+    if (RESERVED.has(key)) continue;
+    const value = obj[key];
+    if (value === undefined || typeof value === "function") continue;
+    if (state.snapshot.get(key) !== json(value)) out.set(key, value);
+  }
+  for (const key of state.snapshot.keys())
+    if (!out.has(key) && obj[key] === undefined) out.set(key, undefined);
+  return out;
+}
+
+/** Replaces the data on the current object with `data` (a fresh snapshot); the object stays the same. */
+export function replaceData(state: SessionState, data: Partial<SessionData>): void {
+  const obj = state.object;
+  for (const key of Object.keys(obj)) if (!RESERVED.has(key)) delete obj[key];
+  adopt(state, data);
+}
+
 const methods: Record<string, (this: ExpressSession, ...args: never[]) => unknown> = {
   regenerate(this: ExpressSession, cb?: Callback) {
     const state = stateOf(this);
+    state.used = true;
     return settle(async () => {
       await state.core.regenerate({ keepData: false });
       state.id = await state.core.handle();
@@ -169,34 +213,42 @@ const methods: Record<string, (this: ExpressSession, ...args: never[]) => unknow
   },
   destroy(this: ExpressSession, cb?: Callback) {
     const state = stateOf(this);
+    state.used = true;
     return settle(async () => {
       await state.core.destroy();
       state.destroyed = true;
       state.id = undefined;
       delete state.req.session;
-      // Under Express req.session is an accessor (see request-session.ts), which delete cannot remove.
-      if (state.req.session !== undefined) state.req.session = undefined;
       state.req.sessionID = undefined;
     }, cb);
   },
   reload(this: ExpressSession, cb?: Callback) {
     const state = stateOf(this);
+    state.used = true;
     return settle(async () => {
       await state.core.reload();
       const data = await state.core.all();
-      for (const key of Object.keys(this)) if (!RESERVED.has(key)) delete this[key];
-      adopt(state, data);
+      // The object shows what the store holds: nothing, when the session is gone (see below).
+      replaceData(state, data);
+      // As express-session: a session the store no longer holds (destroyed or expired meanwhile, or
+      // never stored) is an error, not a silent empty session.
+      if (!(await state.core.exists())) throw new Error(NOT_LOADED);
     }, cb);
   },
   save(this: ExpressSession, cb?: Callback) {
     const state = stateOf(this);
+    state.used = true;
     return settle(async () => {
       flush(state);
       await state.core.save();
+      // A new session has its ID from this write on, as express-session's req.sessionID would.
+      state.id = await state.core.handle();
+      if (state.req.session === this) state.req.sessionID = state.id;
     }, cb);
   },
   touch(this: ExpressSession, cb?: Callback) {
     const state = stateOf(this);
+    state.used = true;
     return settle(async () => state.core.touch(), cb);
   },
   resetMaxAge(this: ExpressSession) {

@@ -1,28 +1,17 @@
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
-import { createStore, delegateDriver } from "@kvsession/kv/driver";
 import express from "express";
 import session from "express-session";
 import { afterEach, describe, expect, it } from "vitest";
 import { toExpressSessionStore } from "../src/express-session-store.js";
 import { closedPort, closedPortStore } from "./closed-port-store.js";
+import { withoutCompareAndSet } from "./no-cas-store.js";
 
 const servers: Array<{ close(): void }> = [];
 afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
-
-/** A real memory store whose driver declares no compare-and-set (as a Keyv store does). */
-function withoutCompareAndSet(inner: KvStore): KvStore {
-  const driver = delegateDriver(inner, "no-cas");
-  return createStore({
-    ...driver,
-    capabilities: { ...driver.capabilities, compareAndSet: false },
-    getVersioned: undefined,
-    compareAndSet: undefined,
-  });
-}
 
 /** A request the test holds open: the route has loaded its session and waits for `release`. */
 function gate() {

@@ -10,10 +10,22 @@ import { closeServers, SECRET, serve } from "./helpers.js";
 afterEach(closeServers);
 
 function freshState(): SessionState {
+  const sessions = createSessions({ store: createMemoryStore(), secrets: [SECRET] });
   return {
-    core: createSessions({ store: createMemoryStore(), secrets: [SECRET] }).open({ secure: false }),
+    core: sessions.open({ secure: false }),
+    owner: sessions,
+    https: false,
+    serial: false,
+    used: false,
     ctx: {
-      cookie: { httpOnly: true, path: "/", secure: false, sameSite: "Lax", lifetimeMs: null },
+      cookie: {
+        httpOnly: true,
+        path: undefined,
+        domain: undefined,
+        secure: false,
+        sameSite: undefined,
+        lifetimeMs: null,
+      },
       warnCookieWrite: () => {},
     },
     req: { headers: {} },
