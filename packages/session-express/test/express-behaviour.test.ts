@@ -35,6 +35,19 @@ async function app(
 const rawId = (cookie: string) => cookie.split("=")[1]!.slice(0, 43);
 
 describe("what express-session does, done the same way here", () => {
+  it("a new visitor whose session stays empty gets no cookie and no store entry (saveUninitialized: false)", async () => {
+    const store = createMemoryStore();
+    const { client } = await app(
+      { "/look": (req, res) => res.json({ ...req.session }) },
+      {},
+      undefined,
+      store,
+    );
+    const r = await client().request("/look");
+    expect([r.status, r.setCookie]).toEqual([200, []]);
+    expect((await store.listKeys()).keys).toEqual([]);
+  });
+
   it("req.session.id and req.sessionID are set by save() of a new session, before the response", async () => {
     const { client } = await app({
       "/new": (req, res, next) => {
