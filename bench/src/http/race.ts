@@ -192,12 +192,11 @@ async function calmOnce(v: Variant): Promise<Map<"a" | "b", Sample> | string> {
   }
 }
 
-/** The no-contention pairs: the same server in the default mode and in serialised mode. */
-const CALM_PAIRS = [
-  ["express", "ours, Redis", "ours, Redis, serialised"],
-  ["express", "ours, Redis, mounted on route A only", "ours, Redis, serialised, mounted on route A only"],
-  ["fastify", "ours, Redis", "ours, Redis, serialised"],
-] as const;
+/**
+ * The no-contention servers of each framework: ours on Redis in the default mode, then serialised
+ * for the whole app and on route A only, each compared with the default mode in the same round.
+ */
+const CALM = ["ours, Redis", "ours, Redis, serialised", "ours, Redis, serialised on route A"] as const;
 
 const byName = (framework: string, name: string) => {
   const v = RACE_VARIANTS.find((x) => x.framework === framework && x.name === name);
@@ -208,13 +207,13 @@ const byName = (framework: string, name: string) => {
 async function main() {
   const started = Date.now();
   const stacks = RACE_VARIANTS.filter(
-    (v) => !v.name.includes("route A only") && (only === undefined || variantKey(v).includes(only)),
+    (v) => v.mode !== "serialised on A" && (only === undefined || variantKey(v).includes(only)),
   );
-  const pairs = CALM_PAIRS.filter(
-    ([f, d, s]) => only === undefined || `${f}: ${d}`.includes(only) || `${f}: ${s}`.includes(only),
+  const frameworks = (["express", "fastify"] as const).filter(
+    (f) => only === undefined || CALM.some((name) => `${f}: ${name}`.includes(only)),
   );
   log(
-    `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? pairs.length : 0} pairs, ${seconds} s per route; pinned: ${pinned}`,
+    `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? frameworks.length * CALM.length : 0} servers, ${seconds} s per route; pinned: ${pinned}`,
   );
   let redis: RedisServer | undefined;
   const raceSamples = new Map<Variant, { ss: RaceSample[]; failure?: string }>();
@@ -240,20 +239,26 @@ async function main() {
     if (runCalm)
       for (let rep = 0; rep < repeats; rep++) {
         log(`no contention, round ${rep + 1}/${repeats}`);
-        for (const [framework, dName, sName] of pairs) {
-          // The order alternates by round, so neither mode always runs first.
-          const order = rep % 2 === 0 ? [dName, sName] : [sName, dName];
+        for (const framework of frameworks) {
+          // The order rotates by round, so no mode always runs first.
+          const order = CALM.map((_, i) => CALM[(i + rep) % CALM.length]!);
           const got = new Map<string, Map<"a" | "b", Sample> | string>();
           for (const name of order) got.set(name, await calmOnce(byName(framework, name)));
-          const d = got.get(dName)!;
-          const s = got.get(sName)!;
-          if (typeof d === "string" || typeof s === "string") {
-            calmFailure = typeof d === "string" ? d : (s as string);
+          const d = got.get(CALM[0])!;
+          if (typeof d === "string") {
+            calmFailure = d;
             continue;
           }
-          for (const route of byName(framework, dName).routes) {
-            const k = `${framework}|${dName}|${route}`;
-            calmSamples.set(k, [...(calmSamples.get(k) ?? []), { d: d.get(route), s: s.get(route) }]);
+          for (const sName of CALM.slice(1)) {
+            const s = got.get(sName)!;
+            if (typeof s === "string") {
+              calmFailure = s;
+              continue;
+            }
+            for (const route of byName(framework, sName).routes) {
+              const k = `${framework}|${sName}|${route}`;
+              calmSamples.set(k, [...(calmSamples.get(k) ?? []), { d: d.get(route), s: s.get(route) }]);
+            }
           }
         }
       }
