@@ -1,7 +1,8 @@
 import type { JsonValue } from "@kvsession/kv";
-import type { Session, SessionData } from "@kvsession/session";
+import type { Session } from "@kvsession/session";
 import type { FastifyRequest } from "fastify";
 import { slotOf } from "./plugin.js";
+import type { SessionShape } from "./types.js";
 
 function slotFor(request: FastifyRequest) {
   const slot = slotOf(request);
@@ -21,10 +22,11 @@ function slotFor(request: FastifyRequest) {
  * @example
  * await app.sessions.revokeUser(userId, { except: coreSession(request) });
  */
-export function coreSession(request: FastifyRequest): Session<SessionData> {
+export function coreSession(request: FastifyRequest): Session<SessionShape> {
   const slot = slotFor(request);
   slot.flush();
-  return slot.core;
+  // The same object: typed with the data the app declared, as `fastify.sessions` is.
+  return slot.core as unknown as Session<SessionShape>;
 }
 
 /**
