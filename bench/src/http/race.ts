@@ -174,7 +174,8 @@ async function calmOnce(v: Variant): Promise<Map<"a" | "b", Sample> | string> {
     server = await startServer(RACE_VARIANTS.indexOf(v), redisEnv, "race");
     const base = `http://127.0.0.1:${server.port}`;
     const pool = await cookiePool(base, v.cookie);
-    await load(base, "/a", pool, 1);
+    const warm = await load(base, "/a", pool, 1);
+    if (warm.errors > 0) log(`  ${variantKey(v)}: ${warm.errors} failed requests during the warm-up`);
     const out = new Map<"a" | "b", Sample>();
     for (const r of v.routes) {
       const s = await load(base, `/${r}`, pool, seconds, server.child.pid);
