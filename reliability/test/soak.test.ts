@@ -47,7 +47,12 @@ async function visitor(
   await send({ method: "GET", path: "/", cookie: t.cookie });
   const kind = pass % 4;
   if (kind === 0 || kind === 3) {
-    const a = await send({ method: "POST", path: "/login", cookie: t.cookie, form: { _csrf: t.csrf } });
+    const a = await send({
+      method: "POST",
+      path: "/login",
+      cookie: t.cookie,
+      form: { _csrf: t.csrf, name: `u${pass % 16}`, pin: "1234" },
+    });
     if (a.cookie) t.cookie = a.cookie;
     const page = await send({ method: "GET", path: "/", cookie: t.cookie });
     t.csrf = csrfOf(page.body) ?? t.csrf;

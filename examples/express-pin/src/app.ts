@@ -20,6 +20,8 @@ import { createThrottle, LOGIN_LIMITS } from "./throttle.js";
 export interface PinSession {
   csrf?: string;
   notice?: string;
+  /** A display name the visitor chose, kept in the session (the PIN never is). */
+  name?: string;
 }
 
 export interface AppOptions {
@@ -120,7 +122,20 @@ export function createApp(options: AppOptions): { app: express.Express; sessions
     delete r.session.notice;
     const user = await sessionUserId(r);
     const active = user === undefined ? [] : await sessions.sessions.listUserSessions(user);
-    res.type("html").send(page({ csrf: csrfToken(r), user, activeSessions: active.length, notice }));
+    res
+      .type("html")
+      .send(page({ csrf: csrfToken(r), user, activeSessions: active.length, notice, name: r.session.name }));
+  });
+
+  /** A display name kept in the session only: no account, no PIN (a PIN field sent along is ignored). */
+  app.post("/profile", checkCsrf, (req, res) => {
+    const r = req as Req;
+    const raw = (req.body as Record<string, unknown>).name;
+    const name = typeof raw === "string" ? raw.trim() : "";
+    if (!NAME.test(name))
+      return back(r, res, "A name is 1 to 40 characters, none of them control characters.");
+    r.session.name = name;
+    back(r, res, "Saved in the session (on the server).");
   });
 
   app.post("/login", checkCsrf, async (req, res) => {

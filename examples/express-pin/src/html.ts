@@ -16,6 +16,8 @@ export interface PageModel {
   user: string | undefined;
   activeSessions: number;
   notice: string | undefined;
+  /** The display name kept in the session, if any. */
+  name?: string | undefined;
 }
 
 const form = (action: string, csrf: string, body: string, label: string) =>
@@ -26,6 +28,7 @@ export function page(m: PageModel): string {
   const e = escapeHtml;
   const parts: string[] = [];
   if (m.notice) parts.push(`<p role="status" id="notice">${e(m.notice)}</p>`);
+  if (m.name !== undefined) parts.push(`<p>Display name: <strong id="name">${e(m.name)}</strong></p>`);
   if (m.user !== undefined) {
     parts.push(
       `<p id="who">Logged in as <strong>${e(m.user)}</strong> (${m.activeSessions} active session${m.activeSessions === 1 ? "" : "s"}).</p>`,
@@ -43,6 +46,15 @@ export function page(m: PageModel): string {
       ),
     );
   }
+  // After the login form, so the page's first "name" field stays the login's.
+  parts.push(
+    form(
+      "/profile",
+      m.csrf,
+      `<label>Display name <input name="name" maxlength="40" value="${e(m.name ?? "")}"></label> `,
+      "Save",
+    ),
+  );
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kvsession PIN demo</title>
 <meta name="viewport" content="width=device-width,initial-scale=1">
