@@ -81,23 +81,33 @@ return 1`);
  * whole batch is atomic, which is more than any one of them needs.
  */
 
-/** KEYS: value, version pairs. ARGV: expected, value, px, new version — four per pair. Returns 1 or 0 per pair. */
+/**
+ * KEYS: value, version pairs. ARGV: expected, value, px, new version — four per pair. Returns 1 or 0
+ * per pair, or the error text of a pair whose version record could not be read (another program's
+ * non-string value): an error must not end the script, since the pairs before it are already written
+ * and a caller told they failed would apply its change again.
+ */
 export const COMPARE_AND_SET_MANY = script(`
 local out = {}
 for i = 1, #KEYS, 2 do
   local a = (i - 1) * 2
   local expected, value, px, nv = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local ok = false
-  if expected == "" then
-    if px == "" then ok = redis.call("SET", KEYS[i], value, "NX") else ok = redis.call("SET", KEYS[i], value, "NX", "PX", px) end
-  elseif redis.call("GET", KEYS[i + 1]) == expected then
-    if px == "" then ok = redis.call("SET", KEYS[i], value, "XX") else ok = redis.call("SET", KEYS[i], value, "XX", "PX", px) end
-  end
-  if ok then
-    if px == "" then redis.call("SET", KEYS[i + 1], nv) else redis.call("SET", KEYS[i + 1], nv, "PX", px) end
-    out[#out + 1] = 1
+  local current = expected ~= "" and redis.pcall("GET", KEYS[i + 1])
+  if type(current) == "table" and current.err then
+    out[#out + 1] = current.err
   else
-    out[#out + 1] = 0
+    if expected == "" then
+      if px == "" then ok = redis.call("SET", KEYS[i], value, "NX") else ok = redis.call("SET", KEYS[i], value, "NX", "PX", px) end
+    elseif current == expected then
+      if px == "" then ok = redis.call("SET", KEYS[i], value, "XX") else ok = redis.call("SET", KEYS[i], value, "XX", "PX", px) end
+    end
+    if ok then
+      if px == "" then redis.call("SET", KEYS[i + 1], nv) else redis.call("SET", KEYS[i + 1], nv, "PX", px) end
+      out[#out + 1] = 1
+    else
+      out[#out + 1] = 0
+    end
   end
 end
 return out`);

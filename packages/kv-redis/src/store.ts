@@ -481,6 +481,9 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     }
     return evalOn(c, COMPARE_AND_SET_MANY, keys, args, source);
   }
+  /** One pair's answer from the batch script: 1 or 0, or the error of that pair alone. */
+  const swapped = (r: unknown): Each<boolean> =>
+    typeof r === "number" ? r === 1 : Promise.reject(toKvError(new Error(String(r)), conn.where));
   const compareAndSetKind: BatchKind<Swap, Each<boolean>> = {
     one: compareAndSetOne,
     many: (ws) =>
@@ -490,7 +493,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
         (g) =>
           run(
             () => write((g[0] as Swap).key, (c, source) => compareAndSetScript(g, c, source)),
-            (r) => (r as unknown[]).map(isOne),
+            (r) => (r as unknown[]).map(swapped),
           ),
         compareAndSetOne,
       ),

@@ -223,6 +223,34 @@ describe("one bad key never fails its neighbours", () => {
     ]).toEqual(["good1!", "bad", "good2!"]);
   });
 
+  it("a compare-and-set batched before a failing one answers true for the write it applied", async () => {
+    // The first operation of a turn goes out alone; the next three share one script, the bad key in the middle.
+    const keys = ["lead", "before", "bad", "after"];
+    for (const k of keys) await store.set(k, enc(k));
+    const versions = await Promise.all(keys.map((k) => store.getVersioned(k)));
+    const badVersion = createKeySpace("co:").version("bad");
+    await admin.del(badVersion);
+    await admin.hSet(badVersion, "f", "v");
+    await admin.configResetStat();
+    const results = await Promise.allSettled(
+      keys.map((k, i) => store.compareAndSet(k, versions[i]?.version ?? null, enc(`${k}!`))),
+    );
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : r.reason.constructor.name))).toEqual([
+      true,
+      true,
+      "KvCorruptError",
+      true,
+    ]);
+    expect(await Promise.all(keys.map(async (k) => dec(await store.get(k))))).toEqual([
+      "lead!",
+      "before!",
+      "bad",
+      "after!",
+    ]);
+    // One lone script and one batch script: nothing was sent again one by one.
+    expect((await commandCalls()).evalsha).toBe(2);
+  });
+
   it("a value key holding another type: a lone get fails typed; batched reads (MGET) see it as absent", async () => {
     await store.set("good", enc("g"));
     await admin.hSet("co:bad", "f", "v");
