@@ -364,8 +364,7 @@ export function fsDriver(
       return locked(key, "compareAndSet", async (f) => {
         const h = liveHeader(f);
         if (expected === null ? h !== undefined : h?.version !== expected) return false;
-        await writeEntry(dir, f, value, expiresAt, durability);
-        return true;
+        return writeEntry(dir, f, value, expiresAt, durability);
       });
     },
 

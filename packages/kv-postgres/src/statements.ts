@@ -47,7 +47,7 @@ export function statements(n: TableNames) {
     setIfAbsent: s(
       "sia",
       `INSERT INTO ${t} AS t (key, value, expires_at) VALUES ($1, $2, $3) ${upsertTail}
-       WHERE t.expires_at IS NOT NULL AND t.expires_at <= $4`,
+       WHERE t.expires_at IS NOT NULL AND t.expires_at <= $4 RETURNING t.version::text AS version`,
     ),
     getVersioned: s("vget", `SELECT value, expires_at, version::text AS version FROM ${t} WHERE key = $1`),
     getVersionedMany: s(
@@ -59,7 +59,7 @@ export function statements(n: TableNames) {
     compareAndSet: s(
       "cas",
       `UPDATE ${t} SET value = $2, expires_at = $3, version = nextval('${n.seqLiteral.replaceAll("'", "''")}')
-       WHERE key = $1 AND version = $4::bigint AND ${live("$5")}`,
+       WHERE key = $1 AND version = $4::bigint AND ${live("$5")} RETURNING version::text AS version`,
     ),
     list,
     clearAll: s("clear", `DELETE FROM ${t}`),

@@ -119,6 +119,10 @@ function postgresDriver(
     }
   }
 
+  /** The version a conditional write created (its statement returns it), or false when it wrote nothing. */
+  const newVersion = (res: pg.QueryResult<{ version: string }>): string | false =>
+    res.rows[0]?.version ?? false;
+
   // The value column may have been retyped underneath (to text: a string comes back).
   const where = `PostgreSQL table ${names.id}`;
   type Row = { value: unknown; expires_at: number | null };
@@ -274,19 +278,24 @@ function postgresDriver(
     async compareAndSet(key, expected, value, expiresAt) {
       const now = Date.now();
       if (expected === null) {
-        const res = await q("compareAndSet", st.setIfAbsent, [key, asBuffer(value), expiresAt ?? null, now]);
-        return (res.rowCount ?? 0) > 0;
+        const res = await q<{ version: string }>("compareAndSet", st.setIfAbsent, [
+          key,
+          asBuffer(value),
+          expiresAt ?? null,
+          now,
+        ]);
+        return newVersion(res);
       }
       // Not one of ours (versions are decimal bigints): it can match nothing.
       if (!/^[0-9]{1,19}$/.test(expected) || BigInt(expected) > 9223372036854775807n) return false;
-      const res = await q("compareAndSet", st.compareAndSet, [
+      const res = await q<{ version: string }>("compareAndSet", st.compareAndSet, [
         key,
         asBuffer(value),
         expiresAt ?? null,
         expected,
         now,
       ]);
-      return (res.rowCount ?? 0) > 0;
+      return newVersion(res);
     },
 
     async close() {

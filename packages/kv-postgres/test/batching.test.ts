@@ -77,7 +77,9 @@ if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
       const swapped = await Promise.all(
         keys.map((k, i) => store.compareAndSet(k, read[i]!.version, enc(`${k}!`))),
       );
-      expect(swapped).toEqual([true, true, true, true]);
+      const after = await Promise.all(keys.map((k) => store.getVersioned(k)));
+      expect(swapped).toEqual(after.map((r) => r.version));
+      expect(swapped.every((v) => typeof v === "string")).toBe(true);
       const again = await Promise.all(
         keys.map((k, i) => store.compareAndSet(k, read[i]!.version, enc("late"))),
       );

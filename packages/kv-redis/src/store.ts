@@ -268,7 +268,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   function perSlotEach<A, R>(
     items: A[],
     keyOf: (a: A) => string,
-    send: (g: A[]) => Promise<R[]>,
+    send: (g: A[]) => Promise<Array<Each<R>>>,
     one: (a: A) => Promise<R>,
   ): Promise<Array<Each<R>>> {
     if (!conn.cluster) return send(items);
@@ -277,7 +277,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
       const sent = send(idx.map((i) => items[i] as A));
       idx.forEach((i, j) => {
         out[i] = sent.then(
-          (res) => res[j] as R,
+          (res) => res[j] as Each<R>,
           (err: unknown) => (isOutage(err) ? Promise.reject(err) : one(items[i] as A)),
         );
       });
@@ -456,12 +456,14 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
 
   interface Swap extends Write {
     expected: KvVersion;
+    /** The version this write creates when it lands. */
+    next: string;
   }
-  const casArgs = (w: Swap) => [w.expected ?? "", w.value, px(w.expiresAt), newVersion()];
+  const casArgs = (w: Swap) => [w.expected ?? "", w.value, px(w.expiresAt), w.next];
   const compareAndSetOne = (w: Swap) =>
     run(
       () => write(w.key, (c, source) => evalOn(c, COMPARE_AND_SET, pairOf(w.key), casArgs(w), source)),
-      isOne,
+      (r) => (r === 1 ? w.next : false),
     );
   /**
    * One looping script per Cluster slot: each item's two keys and four arguments laid end to end
@@ -477,23 +479,23 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
       args[4 * i] = w.expected ?? "";
       args[4 * i + 1] = w.value;
       args[4 * i + 2] = px(w.expiresAt);
-      args[4 * i + 3] = newVersion();
+      args[4 * i + 3] = w.next;
     }
     return evalOn(c, COMPARE_AND_SET_MANY, keys, args, source);
   }
   /** One pair's answer from the batch script: 1 or 0, or the error of that pair alone. */
-  const swapped = (r: unknown): Each<boolean> =>
-    typeof r === "number" ? r === 1 : Promise.reject(toKvError(new Error(String(r)), conn.where));
-  const compareAndSetKind: BatchKind<Swap, Each<boolean>> = {
+  const swapped = (r: unknown, w: Swap): Each<string | false> =>
+    typeof r === "number" ? r === 1 && w.next : Promise.reject(toKvError(new Error(String(r)), conn.where));
+  const compareAndSetKind: BatchKind<Swap, Each<string | false>> = {
     one: compareAndSetOne,
     many: (ws) =>
-      perSlotEach(
+      perSlotEach<Swap, string | false>(
         ws,
         dataKeyOf,
         (g) =>
           run(
             () => write((g[0] as Swap).key, (c, source) => compareAndSetScript(g, c, source)),
-            (r) => (r as unknown[]).map(swapped),
+            (r) => (r as unknown[]).map((x, i) => swapped(x, g[i] as Swap)),
           ),
         compareAndSetOne,
       ),
@@ -587,7 +589,15 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     },
 
     compareAndSet(key, expected: KvVersion, value, expiresAt) {
-      return own(batches.add(compareAndSetKind, { key, expected, value: asBuffer(value), expiresAt }));
+      return own(
+        batches.add(compareAndSetKind, {
+          key,
+          expected,
+          value: asBuffer(value),
+          expiresAt,
+          next: newVersion(),
+        }),
+      );
     },
 
     async list({ prefix, cursor, limit, values }) {

@@ -75,7 +75,7 @@ describe("kv-redis on a cluster", () => {
       for (const key of ["{a}b", "x{}y", "}{", "{", "{é}", "plain"]) {
         await store.set(key, enc("1"));
         const { version } = await store.getVersioned(key);
-        expect(await store.compareAndSet(key, version, enc("2")), key).toBe(true);
+        expect(await store.compareAndSet(key, version, enc("2")), key).toEqual(expect.any(String));
         expect(slotOf(`tags:${key}`)).toBeGreaterThanOrEqual(0);
       }
     } finally {

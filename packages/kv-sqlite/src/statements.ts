@@ -44,8 +44,10 @@ export function statements(db: Database.Database, table: string): Statements {
     // An expired row counts as absent: the conflict arm overwrites it, a live one is left alone.
     setIfAbsent: p(`${insert} WHERE expires_at IS NOT NULL AND expires_at <= ?`),
     getVersioned: p(`SELECT value, expires_at, epoch, gen FROM ${t} WHERE key = ?`),
+    // The written row's version comes back with the write, so a caller's next compare-and-set needs no read.
+    createIfAbsent: p(`${insert} WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING epoch, gen`),
     compareAndSet: p(
-      `UPDATE ${t} SET value = ?, expires_at = ?, gen = gen + 1 WHERE key = ? AND epoch = ? AND gen = ? AND ${LIVE}`,
+      `UPDATE ${t} SET value = ?, expires_at = ?, gen = gen + 1 WHERE key = ? AND epoch = ? AND gen = ? AND ${LIVE} RETURNING gen`,
     ),
     list,
     clearAll: p(`DELETE FROM ${t}`),
@@ -66,6 +68,7 @@ export interface Statements {
   bumpEpoch: Stmt;
   setIfAbsent: Stmt;
   getVersioned: Stmt;
+  createIfAbsent: Stmt;
   compareAndSet: Stmt;
   list(values: boolean, upper: boolean, cursor: boolean): Stmt;
   clearAll: Stmt;

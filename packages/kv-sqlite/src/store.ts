@@ -17,6 +17,9 @@ import { writeQueue } from "./group-commit.js";
 import { checkTableName, migrate } from "./schema.js";
 import { statements } from "./statements.js";
 
+/** A row's version parts, as the statements return them. */
+type Version = { epoch: number; gen: number };
+
 export interface SqliteStoreOptions extends DriverSweepOptions {
   /** Database file to open (created if missing; its directory must exist). Give this or `database`. */
   path?: string;
@@ -300,13 +303,17 @@ function sqliteDriver(
       queue.flush();
       const now = Date.now();
       try {
-        if (expected === null) return st.setIfAbsent.run(key, value, expiresAt ?? null, now).changes > 0;
+        if (expected === null) {
+          const row = st.createIfAbsent.get(key, value, expiresAt ?? null, now) as Version | undefined;
+          return row === undefined ? false : `${row.epoch}.${row.gen}`;
+        }
         // Not one of ours: it can match nothing.
         const m = /^([0-9]{1,15})\.([0-9]{1,15})$/.exec(expected);
         if (!m) return false;
-        return (
-          st.compareAndSet.run(value, expiresAt ?? null, key, Number(m[1]), Number(m[2]), now).changes > 0
-        );
+        const row = st.compareAndSet.get(value, expiresAt ?? null, key, Number(m[1]), Number(m[2]), now) as
+          | { gen: number }
+          | undefined;
+        return row === undefined ? false : `${m[1]}.${row.gen}`;
       } catch (error) {
         throw fail("compareAndSet", error);
       }

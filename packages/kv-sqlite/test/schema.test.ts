@@ -102,7 +102,7 @@ describe("kv-sqlite: schema and options", () => {
     const same = createSqliteStore({ path, table: "sessions", sweepIntervalMs: false });
     expect(dec(await same.get("k"))).toBe("A");
     const before = await same.getVersioned("k");
-    expect(await same.compareAndSet("k", before.version, enc("A2"))).toBe(true);
+    expect(await same.compareAndSet("k", before.version, enc("A2"))).toEqual(expect.any(String));
     await same.close();
     await a.close();
   });

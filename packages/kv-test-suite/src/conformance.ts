@@ -512,18 +512,25 @@ export function runStoreConformance(
         }
         const absent = await store.getVersioned("k");
         expect(absent).toMatchObject({ value: undefined, version: null });
-        expect(await store.compareAndSet("k", null, enc("v1"))).toBe(true);
+        const created = await store.compareAndSet("k", null, enc("v1"));
         expect(await store.compareAndSet("k", null, enc("again"))).toBe(false);
         const v1 = await store.getVersioned("k");
         expect(dec(v1.value)).toBe("v1");
         expect(typeof v1.version).toBe("string");
-        expect(await store.compareAndSet("k", v1.version, enc("v2"), { ttl: 60_000 })).toBe(true);
+        // A write answers with the version it created: the one the next read sees.
+        expect(created).toBe(v1.version);
+        const written = await store.compareAndSet("k", v1.version, enc("v2"), { ttl: 60_000 });
         expect(await store.compareAndSet("k", v1.version, enc("v3"))).toBe(false);
         expect(dec(await store.get("k"))).toBe("v2");
         const v2 = await store.getVersioned("k");
         expect(v2.version).not.toBe(v1.version);
+        expect(written).toBe(v2.version);
+        // …and that version is good for the next compare-and-set without a read in between.
+        const chained = await store.compareAndSet("k", written as string, enc("v2b"));
+        expect(chained).toBe((await store.getVersioned("k")).version);
+        expect(typeof chained === "string" && chained !== "").toBe(true);
         await store.set("k", enc("plain"));
-        expect(await store.compareAndSet("k", v2.version, enc("v4"))).toBe(false);
+        expect(await store.compareAndSet("k", chained as string, enc("v4"))).toBe(false);
       });
 
       it("never reuses a version after delete and re-create (no ABA)", async () => {
@@ -544,7 +551,8 @@ export function runStoreConformance(
         await sleep(60 + slack);
         expect(await store.getVersioned("k")).toMatchObject({ value: undefined, version: null });
         expect(await store.compareAndSet("k", live.version, enc("stale"))).toBe(false);
-        expect(await store.compareAndSet("k", null, enc("new"))).toBe(true);
+        const recreated = await store.compareAndSet("k", null, enc("new"));
+        expect(recreated).toBe((await store.getVersioned("k")).version);
         expect(dec(await store.get("k"))).toBe("new");
       });
 
@@ -555,8 +563,10 @@ export function runStoreConformance(
         const results = await Promise.all(
           Array.from({ length: concurrency }, (_, i) => store.compareAndSet("k", version, enc(`w${i}`))),
         );
-        expect(results.filter(Boolean).length).toBe(1);
-        expect(dec(await store.get("k"))).toBe(`w${results.indexOf(true)}`);
+        const won = results.filter((r) => r !== false);
+        expect(won.length).toBe(1);
+        expect(dec(await store.get("k"))).toBe(`w${results.findIndex((r) => r !== false)}`);
+        expect(won[0]).toBe((await store.getVersioned("k")).version);
       });
 
       it("loses no increment when concurrent writers retry on conflict", async () => {

@@ -80,7 +80,8 @@ export async function runModelCheck(store: KvStore, runs: number): Promise<void>
               model.set(o.key, model.get(o.key) ?? "bump");
               expect(await store.compareAndSet(o.key, version, enc(o.value))).toBe(false);
             } else {
-              expect(await store.compareAndSet(o.key, version, enc(o.value))).toBe(true);
+              const written = await store.compareAndSet(o.key, version, enc(o.value));
+              expect(written).toBe((await store.getVersioned(o.key)).version);
               model.set(o.key, o.value);
             }
             break;

@@ -292,7 +292,7 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
       const current = slot === undefined ? null : String(slot.stamp);
       if (current !== expected) return false;
       write(key, value, expiresAt);
-      return true;
+      return String(stamp);
     },
     list({ prefix, cursor, limit, values }): DriverListPage {
       assertKeysetCursor(cursor);

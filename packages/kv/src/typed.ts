@@ -24,7 +24,7 @@ export interface TypedStore<T> {
   getVersioned(
     key: string,
   ): Promise<{ value: T | undefined; version: KvVersion; expiresAt?: number | undefined }>;
-  compareAndSet(key: string, expected: KvVersion, value: T, options?: SetOptions): Promise<boolean>;
+  compareAndSet(key: string, expected: KvVersion, value: T, options?: SetOptions): Promise<string | false>;
   entries(prefix?: string): AsyncIterableIterator<[string, T]>;
   listEntries(options?: ListOptions): Promise<{ entries: Array<[string, T]>; cursor: string | undefined }>;
   withPrefix(prefix: string): TypedStore<T>;

@@ -88,13 +88,16 @@ export interface KvDriver {
   setIfAbsent?(key: string, value: Uint8Array, expiresAt: number | undefined): Awaitable<boolean>;
   /** Read the value and its version; an absent or expired key has version null. */
   getVersioned?(key: string): Awaitable<{ entry: DriverEntry | undefined; version: KvVersion }>;
-  /** Write only when the current version equals `expected` (null = absent or expired). Must be atomic. */
+  /**
+   * Write only when the current version equals `expected` (null = absent or expired). Must be atomic.
+   * Returns the version the write created (what `getVersioned` reads next), or false when nothing was written.
+   */
   compareAndSet?(
     key: string,
     expected: KvVersion,
     value: Uint8Array,
     expiresAt: number | undefined,
-  ): Awaitable<boolean>;
+  ): Awaitable<string | false>;
   close?(): Awaitable<void>;
 }
 
@@ -172,7 +175,23 @@ export interface KvStore {
   deleteMany(keys: readonly string[]): Promise<boolean[]>;
   setIfAbsent(key: string, value: Uint8Array, options?: SetOptions): Promise<boolean>;
   getVersioned(key: string): Promise<Versioned>;
-  compareAndSet(key: string, expected: KvVersion, value: Uint8Array, options?: SetOptions): Promise<boolean>;
+  /**
+   * Writes only when the key's version is still `expected` (from `getVersioned`; null = absent).
+   * Resolves with the new version when written (a non-empty string: pass it to the next
+   * compareAndSet without reading again), or false when the key had changed.
+   * @example
+   * ```ts fragment
+   * const { value, version } = await store.getVersioned("counter");
+   * const next = await store.compareAndSet("counter", version, bump(value));
+   * if (next === false) retry();
+   * ```
+   */
+  compareAndSet(
+    key: string,
+    expected: KvVersion,
+    value: Uint8Array,
+    options?: SetOptions,
+  ): Promise<string | false>;
   listKeys(options?: ListOptions): Promise<KeyPage>;
   listEntries(options?: ListOptions): Promise<EntryPage>;
   keys(prefix?: string, pageSize?: number): AsyncIterableIterator<string>;

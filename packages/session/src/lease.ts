@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { KvVersion } from "@kvsession/kv";
 import { SessionBusyError, SessionConfigError } from "./errors.js";
-import { isRecord, type Lease, type StoredRecord, type Tombstone } from "./record.js";
+import { isRecord, type Lease, type StoredRecord, type Tombstone, type Written } from "./record.js";
 
 /** How serialised mode holds a session (see `SessionsOptions.serialize`). */
 export interface SerializeOptions {
@@ -33,7 +33,7 @@ type Read = { rec: StoredRecord | Tombstone | undefined; version: KvVersion };
 /** What the leases need from the session engine: its record I/O. */
 export interface LeaseStore {
   read(handle: string): Promise<Read>;
-  writeIf(handle: string, version: KvVersion, next: StoredRecord, expiresAt: number): Promise<boolean>;
+  writeIf(handle: string, version: KvVersion, next: StoredRecord, expiresAt: number): Promise<Written>;
   expired(r: StoredRecord, now: number): boolean;
   deadline(r: StoredRecord): number;
 }
@@ -43,6 +43,8 @@ export interface HeldLease {
   readonly token: string;
   /** The record as it was when the lease was taken (without the lease). */
   readonly rec: StoredRecord;
+  /** The version of this lease's last write (taking, renewing, or the holder's own `save()`). */
+  version: KvVersion;
   /** False once a renewal found the record taken over, or the hold limit passed. */
   held(): boolean;
   /** Waits for a renewal in flight, then stops renewing. */
@@ -113,8 +115,8 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
           const rec: StoredRecord = { ...r.rec };
           delete rec.lease;
           const lease: Lease = { token, until: now + times.leaseMs };
-          if (await io.writeIf(handle, r.version, { ...rec, lease }, io.deadline(rec)))
-            return hold(handle, token, rec, now, endTurn);
+          const written = await io.writeIf(handle, r.version, { ...rec, lease }, io.deadline(rec));
+          if (written !== false) return hold(handle, token, rec, written, now, endTurn);
           continue;
         }
         if (now >= deadline) throw new SessionBusyError(Math.ceil((other.until - now) / 1000));
@@ -130,6 +132,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
     handle: string,
     token: string,
     rec: StoredRecord,
+    version: KvVersion,
     since: number,
     endTurn: () => void,
   ): HeldLease {
@@ -148,7 +151,8 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
         }
         const next = { ...r.rec, lease: { token, until: Date.now() + times.leaseMs } };
         // A lost race here is a write of this request's own session by a request not serialised: try again next time.
-        await io.writeIf(handle, r.version, next, io.deadline(r.rec));
+        const written = await io.writeIf(handle, r.version, next, io.deadline(r.rec));
+        if (written !== false) held.version = written;
       } catch {
         // The store is down: the lease runs out by itself; the commit reports the outage.
       }
@@ -161,9 +165,10 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
       Math.max(1, Math.floor(times.leaseMs / 3)),
     );
     timer.unref();
-    return {
+    const held: HeldLease = {
       token,
       rec,
+      version,
       held: () => ok,
       async stop() {
         clearInterval(timer);
@@ -171,6 +176,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
       },
       release: endTurn,
     };
+    return held;
   }
 
   return { acquire };

@@ -1,4 +1,4 @@
-import { type JsonValue, json } from "@kvsession/kv";
+import { type JsonValue, json, type KvVersion } from "@kvsession/kv";
 import { SessionDataError } from "./errors.js";
 import type { SessionData } from "./types.js";
 
@@ -14,6 +14,15 @@ export interface StoredRecord {
   /** Serialised mode: the request that holds this session now, and until when. */
   lease?: Lease;
   flash?: Record<string, JsonValue[]>;
+}
+
+/** What a conditional write answers: the version it wrote (null: the store keeps none), or false when the record had changed. */
+export type Written = KvVersion | false;
+
+/** A record as the store holds it, at `version`. */
+export interface Known {
+  rec: StoredRecord;
+  version: KvVersion;
 }
 
 export interface Lease {

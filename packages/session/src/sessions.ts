@@ -33,8 +33,10 @@ import {
   classify,
   deadlineOf,
   isRecord,
+  type Known,
   type StoredRecord,
   type Tombstone,
+  type Written,
 } from "./record.js";
 import { RequestSession } from "./request-session.js";
 import { createStoreKeys } from "./store-keys.js";
@@ -166,18 +168,21 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     }
   }
 
-  /** Writes `next` if the record is still at `version`; stores without CAS get a plain set (documented). */
+  /**
+   * Writes `next` if the record is still at `version`: the version written, or false. Stores
+   * without CAS get a plain set (documented) and answer null, a version that matches nothing.
+   */
   async function writeIf(
     handle: string,
     version: KvVersion,
     next: unknown,
     expiresAt: number,
-  ): Promise<boolean> {
+  ): Promise<Written> {
     const bytes = encode(next);
     try {
       if (cas) return await store.compareAndSet(keys.of(handle), version, bytes, { expiresAt });
       await store.set(keys.of(handle), bytes, { expiresAt });
-      return true;
+      return null;
     } catch (err) {
       throw storeError("save", err);
     }
@@ -189,7 +194,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     return io("create", async () => {
       const key = keys.of(handle);
       if (sia) return store.setIfAbsent(key, bytes, { expiresAt });
-      if (cas) return store.compareAndSet(key, null, bytes, { expiresAt });
+      if (cas) return (await store.compareAndSet(key, null, bytes, { expiresAt })) !== false;
       await store.set(key, bytes, { expiresAt });
       return true;
     });
@@ -258,7 +263,9 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     writeIf,
     create,
     expired,
-    writeGroup: createGroupWriter<GroupWriter>((handle, group) => ServerSession.flush(engine, handle, group)),
+    writeGroup: createGroupWriter<GroupWriter, Known>((handle, group, last) =>
+      ServerSession.flush(engine, handle, group, last),
+    ),
   };
 
   function open(input: OpenInput = {}): Session<D> {
@@ -347,7 +354,7 @@ interface Engine {
   enforceLimit(userId: string, keep: string): Promise<void>;
   planCookie: CookiePlanner;
   read(handle: string): Promise<{ rec: StoredRecord | Tombstone | undefined; version: KvVersion }>;
-  writeIf(handle: string, version: KvVersion, next: unknown, expiresAt: number): Promise<boolean>;
+  writeIf(handle: string, version: KvVersion, next: unknown, expiresAt: number): Promise<Written>;
   create(handle: string, rec: StoredRecord): Promise<boolean>;
   expired(r: StoredRecord, now: number): boolean;
   /** Queues a write of one request's changes; see `createGroupWriter`. */
@@ -393,9 +400,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
   async #acquire(found: { id: string; handle: string }): Promise<void> {
     const lease = await this.#e.leases!.acquire(found.handle);
     this.#lease = lease;
-    this.#adopt(lease && { ...found, rec: lease.rec, version: null });
-    // The version after the lease's own write is unknown: the first write reads it again.
-    this.#fresh = false;
+    this.#adopt(lease && { ...found, rec: lease.rec, version: lease.version });
   }
 
   /** Stops renewing and lets this process's next request of the session go. */
@@ -616,19 +621,28 @@ class ServerSession<D extends object> extends RequestSession<D> {
 
   /**
    * Writes a group of this process's requests of one session with one compare-and-set, each
-   * request's changes applied in the order they came, retried on conflict. Settles every writer.
+   * request's changes applied in the order they came, retried on conflict. Settles every writer,
+   * and answers what it wrote, for the next group of the line to build on without a read.
    */
-  static async flush(e: Engine, handle: string, group: GroupWriter[]): Promise<void> {
+  static async flush(
+    e: Engine,
+    handle: string,
+    group: GroupWriter[],
+    last: Known | undefined,
+  ): Promise<Known | undefined> {
     const first = group[0]!.session;
     try {
-      // A request alone in line still holds the version it loaded: no need to read again.
-      let loaded = group.length === 1 && first.#fresh;
+      // The line's previous write, or a request alone in line that still holds the version it
+      // loaded, is the record as the store holds it unless another process wrote: no read first.
+      let known =
+        last ??
+        (group.length === 1 && first.#fresh ? { rec: first.#rec!, version: first.#version } : undefined);
       for (let attempt = 0; attempt < e.maxRetries; attempt++) {
         let base: StoredRecord;
         let ver: KvVersion;
-        if (loaded) {
-          base = first.#rec!;
-          ver = first.#version;
+        if (known) {
+          base = known.rec;
+          ver = known.version;
         } else {
           const r = await e.read(handle);
           if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
@@ -636,7 +650,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
               w.session.#gone(r.rec);
               w.resolve("gone");
             }
-            return;
+            return undefined;
           }
           base = r.rec;
           ver = r.version;
@@ -646,25 +660,29 @@ class ServerSession<D extends object> extends RequestSession<D> {
         for (const w of group) next = w.session.#build(next, now, w.session.changes);
         // A serialised request holds this session: its lease stays.
         if (base.lease !== undefined) next.lease = base.lease;
-        if (await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
+        const written = await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs));
+        if (written !== false) {
           await first.#refile(handle, base, next);
           for (const w of group) {
-            w.session.#saved(next);
+            w.session.#saved(next, written);
             w.resolve("saved");
           }
-          return;
+          return written === null ? undefined : { rec: next, version: written };
         }
-        loaded = false;
+        known = undefined;
       }
       throw new SessionConflictError(e.maxRetries);
     } catch (err) {
       for (const w of group) w.reject(err);
+      return undefined;
     }
   }
 
-  #saved(next: StoredRecord): void {
+  /** After this request's own write: `version` is what the store holds now (null: not known). */
+  #saved(next: StoredRecord, version: KvVersion): void {
     this.#rec = next;
-    this.#fresh = false;
+    this.#version = version;
+    this.#fresh = version !== null;
     this.changes = undefined;
     this.touchWanted = false;
   }
@@ -678,29 +696,41 @@ class ServerSession<D extends object> extends RequestSession<D> {
   }
 
   /**
-   * The lease holder's write (serialised mode): read, check the lease is still this request's,
-   * compare-and-set. `release`: this is the commit, which ends the lease; a `save()` keeps it.
+   * The lease holder's write (serialised mode): a compare-and-set on the version the lease last
+   * wrote, which only succeeds while the record is as this request left it (so the lease is still
+   * its own); after a conflict, read, check the lease, and apply the changes on top. `release`:
+   * this is the commit, which ends the lease; a `save()` keeps it.
    */
   async #update(handle: string, release: boolean): Promise<"saved" | "gone"> {
     const e = this.#e;
     const lease = this.#lease!;
+    // No renewal may land between the commit and its write.
+    if (release) await lease.stop();
+    let base: StoredRecord | undefined = this.#rec!;
+    let ver = lease.version;
     for (let attempt = 0; attempt < e.maxRetries; attempt++) {
-      const r = await e.read(handle);
-      if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
-        this.#gone(r.rec);
-        return "gone";
+      if (base === undefined) {
+        const r = await e.read(handle);
+        if (!isRecord(r.rec) || e.expired(r.rec, Date.now())) {
+          this.#gone(r.rec);
+          return "gone";
+        }
+        if (r.rec.lease?.token !== lease.token) throw this.#lost();
+        base = r.rec;
+        ver = r.version;
       }
-      if (r.rec.lease?.token !== lease.token) throw this.#lost();
-      const next = this.#build(r.rec, Date.now(), this.changes);
+      const next = this.#build(base, Date.now(), this.changes);
       delete next.lease;
-      if (release) await lease.stop();
-      else next.lease = { token: lease.token, until: Date.now() + e.leaseMs };
-      if (await e.writeIf(handle, r.version, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
-        await this.#refile(handle, r.rec, next);
-        this.#saved(next);
+      if (!release) next.lease = { token: lease.token, until: Date.now() + e.leaseMs };
+      const written = await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs));
+      if (written !== false) {
+        await this.#refile(handle, base, next);
+        this.#saved(next, written);
+        lease.version = written;
         return "saved";
       }
-      // A request not serialised wrote meanwhile (it keeps the lease): apply the changes on top of it.
+      // A renewal, or a request not serialised (it keeps the lease), wrote meanwhile: read it.
+      base = undefined;
     }
     throw new SessionConflictError(e.maxRetries);
   }
@@ -766,7 +796,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       }
       if (handle !== undefined && base !== undefined) {
         const expiresAt = Math.min(now + TOMBSTONE_MS, deadlineOf(next, e.t.idleMs, e.t.absoluteMs));
-        if (!(await e.writeIf(handle, ver, { movedAt: now }, expiresAt))) {
+        if ((await e.writeIf(handle, ver, { movedAt: now }, expiresAt)) === false) {
           await io("regenerate", () => e.records.delete(nh));
           if (uid !== undefined) await io("index", () => e.index.remove(uid, nh));
           haveFresh = false;
