@@ -268,7 +268,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
   function perSlotEach<A, R>(
     items: A[],
     keyOf: (a: A) => string,
-    send: (g: A[]) => Promise<R[]>,
+    send: (g: A[]) => Promise<Array<Each<R>>>,
     one: (a: A) => Promise<R>,
   ): Promise<Array<Each<R>>> {
     if (!conn.cluster) return send(items);
@@ -277,7 +277,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
       const sent = send(idx.map((i) => items[i] as A));
       idx.forEach((i, j) => {
         out[i] = sent.then(
-          (res) => res[j] as R,
+          (res) => res[j] as Each<R>,
           (err: unknown) => (isOutage(err) ? Promise.reject(err) : one(items[i] as A)),
         );
       });
