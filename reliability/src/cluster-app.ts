@@ -4,7 +4,11 @@ import { CRASH_SIGNS } from "./app-process.js";
 import { freePort } from "./servers.js";
 
 const REPO = join(import.meta.dirname, "..", "..");
-const MAIN = join(import.meta.dirname, "cluster-app-main.ts");
+/** The apps of the failover scenarios: ours (kvSession over kv-redis) and the peer's (express-session + connect-redis over ioredis). */
+export const APP_MAIN = {
+  kvSession: join(import.meta.dirname, "cluster-app-main.ts"),
+  peer: join(import.meta.dirname, "peer-app-main.ts"),
+};
 
 export interface ClusterApp {
   base: string;
@@ -16,17 +20,21 @@ export interface ClusterApp {
 }
 
 /**
- * Starts `cluster-app-main.ts` (kvSession over a kv-redis Cluster store) as a child process on a
- * free loopback port, and resolves once it listens.
+ * Starts a failover scenario app (by default `cluster-app-main.ts`, kvSession over a kv-redis
+ * Cluster or Sentinel store) as a child process on a free loopback port, and resolves once it listens.
  *
  * @example
  * const app = await startClusterApp({ CLUSTER_NODES: "redis://127.0.0.1:7000", WAIT_REPLICAS: "1" });
+ * const peer = await startClusterApp({ CLUSTER_NODES: "redis://127.0.0.1:7000" }, APP_MAIN.peer);
  */
-export async function startClusterApp(env: Record<string, string>): Promise<ClusterApp> {
+export async function startClusterApp(
+  env: Record<string, string>,
+  main: string = APP_MAIN.kvSession,
+): Promise<ClusterApp> {
   const port = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", "tsx", "--conditions=@kvsession/source", MAIN],
+    ["--import", "tsx", "--conditions=@kvsession/source", main],
     { cwd: REPO, env: { ...process.env, ...env, PORT: String(port) }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let err = "";
@@ -43,16 +51,16 @@ export async function startClusterApp(env: Record<string, string>): Promise<Clus
     }),
   );
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cluster app did not start in 30 s:\n${err}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${main} did not start in 30 s:\n${err}`)), 30_000);
     child.stdout!.on("data", (d: Buffer) => {
-      if (d.toString().includes("cluster app on")) {
+      if (d.toString().includes("app on ")) {
         clearTimeout(timer);
         resolve();
       }
     });
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`cluster app exited (${code ?? signal}) before listening:\n${err}`));
+      reject(new Error(`${main} exited (${code ?? signal}) before listening:\n${err}`));
     });
   });
   return {

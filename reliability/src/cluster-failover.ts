@@ -17,7 +17,7 @@ interface Hit {
   write: boolean;
 }
 
-interface AppLoad {
+export interface AppLoad {
   hits: Hit[];
   acked: Map<number, number>;
   lost: string[];
@@ -26,7 +26,7 @@ interface AppLoad {
 }
 
 /** Polls `check` every 25 ms until it returns a value, for at most `ms`. */
-async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+export async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
     const v = await check().catch(() => undefined);
@@ -44,21 +44,38 @@ function counterOf(a: Answer): number | undefined {
 }
 
 /**
- * Sessions on the app, `perSide` whose record lives on the faulted shard and `perSide` elsewhere:
- * new sessions are opened until both sides have enough (a session's shard is its key's slot).
+ * Sessions on the app, `onCount` whose record lives on the faulted server and `offCount` elsewhere:
+ * new sessions are opened until both sides have enough.
  */
-async function openSessions(app: ClusterApp, namespace: string, faulted: Set<number>, perSide: number) {
+export async function openSessions(
+  app: ClusterApp,
+  faulted: (cookie: string) => boolean,
+  onCount: number,
+  offCount: number,
+) {
   const url = new URL(app.base);
   const on: string[] = [];
   const off: string[] = [];
-  for (let i = 0; i < 200 && (on.length < perSide || off.length < perSide); i++) {
+  for (let i = 0; i < 200 && (on.length < onCount || off.length < offCount); i++) {
     const a = await send(url, undefined, { method: "POST", path: "/set/n/0" }, 10_000);
     if (a.status !== 200 || !a.cookie) throw new Error(`opening a session answered ${a.status} ${a.body}`);
-    const side = faulted.has(slotOf(`${namespace}sess:${handleOfCookie(a.cookie)}`)) ? on : off;
-    if (side.length < perSide) side.push(a.cookie);
+    if (faulted(a.cookie)) {
+      if (on.length < onCount) on.push(a.cookie);
+    } else if (off.length < offCount) off.push(a.cookie);
   }
+  if (on.length < onCount || off.length < offCount) throw new Error("not enough sessions on each side");
   return { on, off };
 }
+
+/** The Redis key of a session, from its cookie: kvSession's (under `namespace`) or connect-redis's (under `prefix`). */
+export const keyOf = {
+  kvSession: (namespace: string) => (cookie: string) => `${namespace}sess:${handleOfCookie(cookie)}`,
+  connectRedis: (prefix: string) => (cookie: string) => {
+    // express-session's cookie: "s:" + session ID + "." + signature, URL-encoded.
+    const value = decodeURIComponent(cookie.slice(cookie.indexOf("=") + 1));
+    return prefix + value.slice(2, value.lastIndexOf("."));
+  },
+};
 
 /**
  * The load of one app: each user reads its session (GET /data, checking that the counter is not
@@ -66,7 +83,7 @@ async function openSessions(app: ClusterApp, namespace: string, faulted: Set<num
  * loop, as a session handler does. An acknowledged write that a later read does not see is lost,
  * even if a later write covers it up.
  */
-function loadApp(app: ClusterApp, users: { on: string[]; off: string[] }): AppLoad {
+export function loadApp(app: ClusterApp, users: { on: string[]; off: string[] }): AppLoad {
   const cookies = [...users.on, ...users.off];
   const faultedUser = (w: number) => w < users.on.length;
   const hits: Hit[] = [];
@@ -118,7 +135,7 @@ function loadApp(app: ClusterApp, users: { on: string[]; off: string[] }): AppLo
 }
 
 /** After the load: every user's session read once more (retried while the store refuses). */
-async function finalCheck(app: ClusterApp, run: AppLoad): Promise<void> {
+export async function finalCheck(app: ClusterApp, run: AppLoad): Promise<void> {
   const url = new URL(app.base);
   for (const [w, n] of run.acked) {
     let seen: number | undefined;
@@ -145,7 +162,7 @@ const count = (hits: Hit[]) => {
 export type AppFigures = ReturnType<typeof figuresOf>;
 
 /** What one app went through, relative to the fault and to the promotion. */
-function figuresOf(run: AppLoad, faultAt: number, promotedAt: number, backAt: number) {
+export function figuresOf(run: AppLoad, faultAt: number, promotedAt: number, backAt: number) {
   // Everything that ended after the fault began, including what was in flight when it did.
   const during = run.hits.filter((h) => h.at + h.ms >= faultAt);
   const failed = during.filter((h) => h.faulted && h.status !== 200);
@@ -185,12 +202,18 @@ function figuresOf(run: AppLoad, faultAt: number, promotedAt: number, backAt: nu
   };
 }
 
+export interface FailoverApp {
+  name: string;
+  app: ClusterApp;
+  keyOf: (cookie: string) => string;
+}
+
 export interface FailoverOptions {
   kind: "kill" | "stop";
   /** The slot whose master is taken down. */
   slot: number;
-  /** Apps under load, each with its store namespace. */
-  apps: Array<{ name: string; app: ClusterApp; namespace: string }>;
+  /** Apps under load, each with the Redis key of a session, from its cookie. */
+  apps: FailoverApp[];
   /** Sessions per app on the failed shard, and as many on the others. */
   perSide: number;
 }
@@ -215,7 +238,9 @@ export async function failover(cluster: TestCluster, o: FailoverOptions) {
 
   const loads: AppLoad[] = [];
   for (const a of o.apps)
-    loads.push(loadApp(a.app, await openSessions(a.app, a.namespace, faulted, o.perSide)));
+    loads.push(
+      loadApp(a.app, await openSessions(a.app, (c) => faulted.has(slotOf(a.keyOf(c))), o.perSide, o.perSide)),
+    );
   await sleep(600);
 
   const faultAt = Date.now();

@@ -1,6 +1,7 @@
 /**
  * The throwaway servers the driver fault tests already start on free loopback ports
- * (a redis-server of their own, a Redis Cluster with replicas, a private PostgreSQL cluster),
+ * (a redis-server of their own, a Redis Cluster with replicas, a master with a replica and
+ * Sentinels, a private PostgreSQL cluster),
  * shared here rather than copied.
  */
 
@@ -15,7 +16,9 @@ export {
   masterOfSlot,
   type RedisServer,
   replicaInSync,
+  type SentinelGroup,
   startCluster,
   startRedis,
+  startSentinelGroup,
   type TestCluster,
 } from "../../packages/kv-redis/test/servers.js";

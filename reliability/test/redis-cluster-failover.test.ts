@@ -1,17 +1,20 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type ClusterApp, startClusterApp } from "../src/cluster-app.js";
-import { type AppFigures, failover } from "../src/cluster-failover.js";
+import { APP_MAIN, startClusterApp } from "../src/cluster-app.js";
+import { type AppFigures, type FailoverApp, failover, keyOf } from "../src/cluster-failover.js";
 import { record } from "../src/record.js";
 import { startCluster, type TestCluster } from "../src/servers.js";
 
 // A 3-master + 3-replica Redis Cluster (AOF, fsync on every write, node timeout 2 s) of this file's
 // own, two kvSession apps on it (the store as configured by default, and with `wait` for one
-// replica), each under HTTP load while a master is killed, then while another one stalls.
+// replica) and the peer (express-session + connect-redis on an ioredis Cluster client), each under
+// HTTP load while a master is killed, then while another one stalls. Only our stack is asserted:
+// the peer's figures are measured for comparison.
 const NODE_TIMEOUT_MS = 2000;
 const PER_SIDE = 4;
 
 let cluster: TestCluster | undefined;
-const apps: Array<{ name: string; app: ClusterApp; namespace: string }> = [];
+const apps: FailoverApp[] = [];
+const ours = () => apps.filter((a) => a.name !== "peer");
 beforeAll(async () => {
   cluster = await startCluster({
     replicas: 1,
@@ -27,10 +30,15 @@ beforeAll(async () => {
     const namespace = `rel-${name}:`;
     apps.push({
       name,
-      namespace,
+      keyOf: keyOf.kvSession(namespace),
       app: await startClusterApp({ CLUSTER_NODES: seed, STORE_NAMESPACE: namespace, ...env }),
     });
   }
+  apps.push({
+    name: "peer",
+    keyOf: keyOf.connectRedis("peer:"),
+    app: await startClusterApp({ CLUSTER_NODES: seed, STORE_PREFIX: "peer:" }, APP_MAIN.peer),
+  });
 }, 90_000);
 afterAll(async () => {
   for (const a of apps) await a.app.kill();
@@ -38,7 +46,7 @@ afterAll(async () => {
 });
 
 function expectFollowed(run: Awaited<ReturnType<typeof failover>>) {
-  for (const a of apps) {
+  for (const a of ours()) {
     const f = run.apps[a.name] as AppFigures;
     // Sessions on the other masters never fail.
     expect(f.healthyShards.failed, `${a.name}: ${JSON.stringify(f.healthyShards.answers)}`).toBe(0);
@@ -60,7 +68,7 @@ function expectFollowed(run: Awaited<ReturnType<typeof failover>>) {
 it("a master SIGKILLed under HTTP load: its replica is followed, other shards unaffected, the old master rejoins", async () => {
   const run = await failover(cluster as TestCluster, { kind: "kill", slot: 0, apps, perSide: PER_SIDE });
   record("redis-cluster-kill", {
-    what: `kvSession apps on a kv-redis Cluster store (3 masters + 3 replicas, AOF fsync always, cluster-node-timeout ${NODE_TIMEOUT_MS}); ${2 * PER_SIDE} users per app (half on the failed shard) reading then writing their sessions; the master of slot 0 SIGKILLed, restarted once the failed shard answered again`,
+    what: `kvSession apps on a kv-redis Cluster store, and the peer (express-session + connect-redis 8 on an ioredis Cluster client, saving before it answers) (3 masters + 3 replicas, AOF fsync always, cluster-node-timeout ${NODE_TIMEOUT_MS}); ${2 * PER_SIDE} users per app (half on the failed shard) reading then writing their sessions; the master of slot 0 SIGKILLed, restarted once the failed shard answered again`,
     ...run,
   });
   console.log(JSON.stringify(run));

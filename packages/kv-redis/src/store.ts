@@ -59,9 +59,11 @@ export interface RedisStoreOptions {
   namespace?: string;
   /**
    * How long an operation waits for a connection before failing with
-   * KvConnectionError: on a single server or through Sentinel, for a
-   * (re)connection; in a Cluster, only for the first one (a command for a master
-   * whose connection is down fails at once, and the store looks for the replica
+   * KvConnectionError: on a single server, for a (re)connection; through Sentinel
+   * and in a Cluster, only for the first one (through Sentinel, the client holds
+   * an operation whose master is down while it asks the Sentinels for the master,
+   * bounded by commandTimeoutMs; in a Cluster, a command for a master whose
+   * connection is down fails at once, and the store looks for the replica
    * promoted in its place). Default 1000 ms, and 5000 ms before the store's first
    * connection (which may include DNS, TLS and a cluster's slot discovery).
    * Nothing is ever queued offline.

@@ -250,3 +250,115 @@ export async function startSentinel(master: RedisServer): Promise<{ port: number
     throw e;
   }
 }
+
+export interface SentinelGroupOptions {
+  /** Sentinels watching the master (default 3). */
+  sentinels?: number;
+  /** How many Sentinels must agree that the master is down (default 2). */
+  quorum?: number;
+  /** down-after-milliseconds: how long a silent master goes before it counts as down (default 1000). */
+  downAfterMs?: number;
+  /** failover-timeout (default 5000). */
+  failoverTimeoutMs?: number;
+  /** Extra redis-server arguments for the master and its replica (persistence, say). */
+  args?: string[];
+}
+
+export interface SentinelGroup {
+  /** The first master, then its replica: which one is master changes with a failover. */
+  nodes: [RedisServer, RedisServer];
+  sentinels: Array<{ port: number; process: ChildProcess }>;
+  name: string;
+  /** The master's port as the first Sentinel that answers names it. */
+  masterPort(): Promise<number | undefined>;
+  stop(): Promise<void>;
+}
+
+async function cli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args]);
+  return stdout;
+}
+
+/**
+ * A master with one replica and Sentinels of the test's own watching them under the name
+ * "kvmaster"; resolves once the replica is in sync and every Sentinel knows the replica and the
+ * other Sentinels (before that, a failover could not reach its quorum or find a replica).
+ */
+export async function startSentinelGroup(options: SentinelGroupOptions = {}): Promise<SentinelGroup> {
+  const name = "kvmaster";
+  const count = options.sentinels ?? 3;
+  const nodes: RedisServer[] = [];
+  const sentinels: Array<{ port: number; process: ChildProcess; dir: string }> = [];
+  const stop = async () => {
+    for (const p of [...nodes.map((n) => n.process), ...sentinels.map((s) => s.process)])
+      if (p?.signalCode === "SIGSTOP") p.kill("SIGCONT");
+    for (const s of sentinels) {
+      if (s.process.exitCode === null && s.process.signalCode === null) {
+        const exited = new Promise((r) => s.process.once("exit", r));
+        s.process.kill("SIGKILL");
+        await exited;
+      }
+      await rm(s.dir, { recursive: true, force: true });
+    }
+    await Promise.all(nodes.map((n) => n.stop()));
+  };
+  try {
+    const master = await startRedis(options.args ?? []);
+    nodes.push(master);
+    nodes.push(await startRedis([...(options.args ?? []), "--replicaof", "127.0.0.1", String(master.port)]));
+    for (let i = 0; i < count; i++) {
+      const port = await freePort();
+      const dir = await mkdtemp(join(tmpdir(), `kv-sentinel-${port}-`));
+      const conf = join(dir, "sentinel.conf");
+      await writeFile(
+        conf,
+        [
+          `port ${port}`,
+          "bind 127.0.0.1",
+          `dir ${dir}`,
+          `sentinel monitor ${name} 127.0.0.1 ${master.port} ${options.quorum ?? 2}`,
+          `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 1000}`,
+          `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 5000}`,
+          "",
+        ].join("\n"),
+      );
+      const proc = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
+      sentinels.push({ port, process: proc, dir });
+      await waitPing(port, 10_000);
+    }
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const views = await Promise.all(
+        sentinels.map((s) => cli(s.port, "sentinel", "master", name).catch(() => "")),
+      );
+      const field = (v: string, f: string) => {
+        const lines = v.split("\n");
+        return lines[lines.indexOf(f) + 1];
+      };
+      const known = views.every(
+        (v) => field(v, "num-slaves") === "1" && field(v, "num-other-sentinels") === String(count - 1),
+      );
+      if (known && (await replicaInSync(nodes[1]!.port))) break;
+      if (Date.now() > until)
+        throw new Error("Sentinels did not discover the replica and each other in 30 s");
+      await sleep(100);
+    }
+    return {
+      nodes: nodes as [RedisServer, RedisServer],
+      sentinels,
+      name,
+      async masterPort() {
+        for (const s of sentinels) {
+          const out = await cli(s.port, "sentinel", "get-master-addr-by-name", name).catch(() => "");
+          const port = Number(out.split("\n")[1]);
+          if (port > 0) return port;
+        }
+        return undefined;
+      },
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

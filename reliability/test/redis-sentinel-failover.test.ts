@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { APP_MAIN, startClusterApp } from "../src/cluster-app.js";
+import { type FailoverApp, keyOf } from "../src/cluster-failover.js";
+import { record } from "../src/record.js";
+import { sentinelFailover } from "../src/sentinel-failover.js";
+import { type SentinelGroup, startSentinelGroup } from "../src/servers.js";
+
+// A master with one replica (AOF, fsync on every write) and three Sentinels (quorum 2) of this
+// file's own, two kvSession apps on kv-redis's `sentinel` option (the store as configured by
+// default, and with `wait` for one replica) and the peer (express-session + connect-redis on an
+// ioredis Sentinel client), each under HTTP load while the master is killed, then while the
+// promoted one stalls. Only our stack is asserted: the peer's figures are measured for comparison.
+const DOWN_AFTER_MS = 1000;
+const FAILOVER_TIMEOUT_MS = 3000;
+const USERS = 6;
+
+let group: SentinelGroup | undefined;
+const apps: FailoverApp[] = [];
+const ours = () => apps.filter((a) => a.name !== "peer");
+beforeAll(async () => {
+  group = await startSentinelGroup({
+    sentinels: 3,
+    quorum: 2,
+    downAfterMs: DOWN_AFTER_MS,
+    failoverTimeoutMs: FAILOVER_TIMEOUT_MS,
+    args: ["--appendonly", "yes", "--appendfsync", "always"],
+  });
+  const sentinels = group.sentinels.map((s) => `127.0.0.1:${s.port}`).join(",");
+  for (const [name, env] of [
+    ["default", {}],
+    ["wait", { WAIT_REPLICAS: "1", WAIT_TIMEOUT_MS: "500" }],
+  ] as const) {
+    const namespace = `rel-${name}:`;
+    apps.push({
+      name,
+      keyOf: keyOf.kvSession(namespace),
+      app: await startClusterApp({ SENTINELS: sentinels, STORE_NAMESPACE: namespace, ...env }),
+    });
+  }
+  apps.push({
+    name: "peer",
+    keyOf: keyOf.connectRedis("peer:"),
+    app: await startClusterApp({ SENTINELS: sentinels, STORE_PREFIX: "peer:" }, APP_MAIN.peer),
+  });
+}, 90_000);
+afterAll(async () => {
+  for (const a of apps) await a.app.kill();
+  await group?.stop();
+});
+
+function expectFollowed(run: Awaited<ReturnType<typeof sentinelFailover>>) {
+  for (const a of ours()) {
+    const f = run.apps[a.name] as (typeof run.apps)[string];
+    // Sessions are read again soon after the promotion (a generous bound).
+    expect(f.failedShard.firstReadAfterPromotionMs, a.name).not.toBeNull();
+    expect(f.failedShard.firstReadAfterPromotionMs as number, a.name).toBeLessThan(10_000);
+    // Once the old master is back as a replica, every request is answered again.
+    expect(Object.keys(f.afterOldMasterBack), a.name).toEqual(["200 "]);
+    expect(a.app.alive(), a.name).toBe(true);
+    expect(a.app.crashed(), a.app.stderr().slice(0, 2000)).toBe(false);
+  }
+  // The default store answers every request again within seconds of the promotion.
+  expect(run.apps.default?.failedShard.lastFailureAfterPromotionMs ?? 0).toBeLessThan(10_000);
+  // With `wait`, no write the app acknowledged is lost.
+  expect(run.apps.wait?.lostExamples).toEqual([]);
+  expect(run.apps.wait?.acknowledgedWritesLost).toBe(0);
+}
+
+const setting = `master + 1 replica (AOF fsync always), 3 Sentinels (quorum 2, down-after-milliseconds ${DOWN_AFTER_MS}, failover-timeout ${FAILOVER_TIMEOUT_MS}); ${USERS} users per app reading then writing their sessions`;
+
+it("the master SIGKILLed under HTTP load: the promoted replica is followed, the old master rejoins as a replica", async () => {
+  const run = await sentinelFailover(group as SentinelGroup, { kind: "kill", apps, users: USERS });
+  record("redis-sentinel-kill", {
+    what: `kvSession apps on kv-redis's sentinel option, and the peer (express-session + connect-redis 8 on an ioredis Sentinel client, saving before it answers); ${setting}; the master SIGKILLed, restarted once sessions answered again`,
+    ...run,
+  });
+  console.log(JSON.stringify(run));
+  expectFollowed(run);
+}, 120_000);
+
+it("the master SIGSTOPped past down-after-milliseconds, SIGCONTed at its replica's promotion: the replica is followed, nothing acknowledged with wait is lost", async () => {
+  const run = await sentinelFailover(group as SentinelGroup, { kind: "stop", apps, users: USERS });
+  record("redis-sentinel-stall", {
+    what: `the same apps and servers; ${setting}; the master SIGSTOPped, SIGCONTed as soon as its replica reported itself master`,
+    ...run,
+  });
+  console.log(JSON.stringify(run));
+  expectFollowed(run);
+}, 120_000);
