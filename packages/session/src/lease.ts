@@ -1,7 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { KvVersion } from "@kvsession/kv";
 import { SessionBusyError, SessionConfigError } from "./errors.js";
-import { isRecord, type Lease, type StoredRecord, type Tombstone, type Written } from "./record.js";
+import {
+  isRecord,
+  type Known,
+  type Lease,
+  type StoredRecord,
+  type Tombstone,
+  type Written,
+} from "./record.js";
 
 /** How serialised mode holds a session (see `SessionsOptions.serialize`). */
 export interface SerializeOptions {
@@ -33,6 +40,7 @@ type Read = { rec: StoredRecord | Tombstone | undefined; version: KvVersion };
 /** What the leases need from the session engine: its record I/O. */
 export interface LeaseStore {
   read(handle: string): Promise<Read>;
+  decode(handle: string, known: Known): Read;
   writeIf(handle: string, version: KvVersion, next: StoredRecord, expiresAt: number): Promise<Written>;
   expired(r: StoredRecord, now: number): boolean;
   deadline(r: StoredRecord): number;
@@ -55,6 +63,9 @@ export interface HeldLease {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** How many sessions' last commits a process keeps (least recently used dropped first). */
+const KNOWN_MAX = 10_000;
+
 /**
  * Leases on session records, taken with the record's own compare-and-set: the lease lives inside
  * the record, so taking it changes the record's version, and a holder whose lease was taken over
@@ -63,6 +74,17 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  */
 export function createLeases(io: LeaseStore, times: LeaseTimes) {
   const turns = new Map<string, Promise<void>>();
+  /**
+   * Each session's last commit from this process. Taking the lease is a compare-and-set on the
+   * record's version, and it succeeds only if the record is still exactly that commit, so a session
+   * this process served last is taken in one write instead of a read and a write.
+   */
+  const known = new Map<string, Known>();
+  function remember(handle: string, k: Known): void {
+    known.delete(handle);
+    known.set(handle, k);
+    if (known.size > KNOWN_MAX) known.delete(known.keys().next().value as string);
+  }
 
   /** Waits for this process's earlier holders of the handle; resolves with the function that ends our turn. */
   async function localTurn(handle: string, deadline: number): Promise<() => void> {
@@ -102,9 +124,16 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
     const deadline = Date.now() + times.waitMs;
     const endTurn = await localTurn(handle, deadline);
     try {
+      let last = known.get(handle);
       for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
-        const r = await io.read(handle);
+        const r = last ? io.decode(handle, last) : await io.read(handle);
         const now = Date.now();
+        // Only a successful compare-and-set proves the remembered commit current: anything else reads.
+        if (last && (!isRecord(r.rec) || io.expired(r.rec, now) || r.rec.lease !== undefined)) {
+          known.delete(handle);
+          last = undefined;
+          continue;
+        }
         if (!isRecord(r.rec) || io.expired(r.rec, now)) {
           endTurn();
           return undefined;
@@ -116,7 +145,11 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
           delete rec.lease;
           const lease: Lease = { token, until: now + times.leaseMs };
           const written = await io.writeIf(handle, r.version, { ...rec, lease }, io.deadline(rec));
-          if (written !== false) return hold(handle, token, rec, written, now, endTurn);
+          if (written !== false) return hold(handle, token, rec, written.version, now, endTurn);
+          if (last) {
+            known.delete(handle);
+            last = undefined;
+          }
           continue;
         }
         if (now >= deadline) throw new SessionBusyError(Math.ceil((other.until - now) / 1000));
@@ -152,7 +185,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
         const next = { ...r.rec, lease: { token, until: Date.now() + times.leaseMs } };
         // A lost race here is a write of this request's own session by a request not serialised: try again next time.
         const written = await io.writeIf(handle, r.version, next, io.deadline(r.rec));
-        if (written !== false) held.version = written;
+        if (written !== false) held.version = written.version;
       } catch {
         // The store is down: the lease runs out by itself; the commit reports the outage.
       }
@@ -179,7 +212,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
     return held;
   }
 
-  return { acquire };
+  return { acquire, remember };
 }
 
 export type Leases = ReturnType<typeof createLeases>;

@@ -16,14 +16,18 @@ export interface StoredRecord {
   flash?: Record<string, JsonValue[]>;
 }
 
-/** What a conditional write answers: the version it wrote (null: the store keeps none), or false when the record had changed. */
-export type Written = KvVersion | false;
-
-/** A record as the store holds it, at `version`. */
+/**
+ * A record as this process last wrote it: its bytes (decoded afresh by whoever builds on them, so
+ * no request sees objects another request holds) and the version the store answered (null: the
+ * store keeps no versions).
+ */
 export interface Known {
-  rec: StoredRecord;
+  bytes: Uint8Array;
   version: KvVersion;
 }
+
+/** What a conditional write answers: what it wrote, or false when the record had changed. */
+export type Written = Known | false;
 
 export interface Lease {
   token: string;

@@ -151,6 +151,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
       onCorrupt?.(new SessionDataError(`session record ${handle.slice(0, 8)}… has an unknown shape`));
     return { rec, version };
   }
+  const decode = (handle: string, known: Known) => decodeRead(handle, known.bytes, known.version);
   const loadFailed = (err: unknown): never => {
     throw storeError("load", err);
   };
@@ -169,8 +170,8 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   }
 
   /**
-   * Writes `next` if the record is still at `version`: the version written, or false. Stores
-   * without CAS get a plain set (documented) and answer null, a version that matches nothing.
+   * Writes `next` if the record is still at `version`: what was written, or false. Stores
+   * without CAS get a plain set (documented) and answer the version null, which matches nothing.
    */
   async function writeIf(
     handle: string,
@@ -180,9 +181,12 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   ): Promise<Written> {
     const bytes = encode(next);
     try {
-      if (cas) return await store.compareAndSet(keys.of(handle), version, bytes, { expiresAt });
+      if (cas) {
+        const written = await store.compareAndSet(keys.of(handle), version, bytes, { expiresAt });
+        return written === false ? false : { bytes, version: written };
+      }
       await store.set(keys.of(handle), bytes, { expiresAt });
-      return null;
+      return { bytes, version: null };
     } catch (err) {
       throw storeError("save", err);
     }
@@ -242,7 +246,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   const leaseTimes = resolveLeaseTimes(serialize === false ? true : serialize);
   const leases = cas
     ? createLeases(
-        { read, writeIf, expired, deadline: (r) => deadlineOf(r, t.idleMs, t.absoluteMs) },
+        { read, decode, writeIf, expired, deadline: (r) => deadlineOf(r, t.idleMs, t.absoluteMs) },
         leaseTimes,
       )
     : undefined;
@@ -260,6 +264,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     enforceLimit,
     planCookie,
     read,
+    decode,
     writeIf,
     create,
     expired,
@@ -354,6 +359,8 @@ interface Engine {
   enforceLimit(userId: string, keep: string): Promise<void>;
   planCookie: CookiePlanner;
   read(handle: string): Promise<{ rec: StoredRecord | Tombstone | undefined; version: KvVersion }>;
+  /** Decodes what this process wrote, as `read` decodes what it reads. */
+  decode(handle: string, known: Known): { rec: StoredRecord | Tombstone | undefined; version: KvVersion };
   writeIf(handle: string, version: KvVersion, next: unknown, expiresAt: number): Promise<Written>;
   create(handle: string, rec: StoredRecord): Promise<boolean>;
   expired(r: StoredRecord, now: number): boolean;
@@ -634,13 +641,15 @@ class ServerSession<D extends object> extends RequestSession<D> {
     try {
       // The line's previous write, or a request alone in line that still holds the version it
       // loaded, is the record as the store holds it unless another process wrote: no read first.
-      let known =
-        last ??
-        (group.length === 1 && first.#fresh ? { rec: first.#rec!, version: first.#version } : undefined);
+      let known: { rec: StoredRecord | Tombstone | undefined; version: KvVersion } | undefined = last
+        ? e.decode(handle, last)
+        : group.length === 1 && first.#fresh
+          ? { rec: first.#rec, version: first.#version }
+          : undefined;
       for (let attempt = 0; attempt < e.maxRetries; attempt++) {
         let base: StoredRecord;
         let ver: KvVersion;
-        if (known) {
+        if (known !== undefined && isRecord(known.rec)) {
           base = known.rec;
           ver = known.version;
         } else {
@@ -664,10 +673,10 @@ class ServerSession<D extends object> extends RequestSession<D> {
         if (written !== false) {
           await first.#refile(handle, base, next);
           for (const w of group) {
-            w.session.#saved(next, written);
+            w.session.#saved(next, written.version);
             w.resolve("saved");
           }
-          return written === null ? undefined : { rec: next, version: written };
+          return written.version === null ? undefined : written;
         }
         known = undefined;
       }
@@ -725,8 +734,9 @@ class ServerSession<D extends object> extends RequestSession<D> {
       const written = await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs));
       if (written !== false) {
         await this.#refile(handle, base, next);
-        this.#saved(next, written);
-        lease.version = written;
+        this.#saved(next, written.version);
+        if (release) e.leases!.remember(handle, written);
+        else lease.version = written.version;
         return "saved";
       }
       // A renewal, or a request not serialised (it keeps the lease), wrote meanwhile: read it.
