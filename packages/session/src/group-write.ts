@@ -6,32 +6,46 @@
  * alone keeps every write correct, but N requests of one session writing one after another would
  * cost N reads and N writes (and, racing, up to N retries each); a line of groups costs one write
  * per group, so contention on one session cannot collapse throughput. Writers in other processes
- * still meet through compare-and-set and its retries. */
+ * still meet through compare-and-set and its retries.
+ */
 export type Flush<W, S> = (key: string, group: W[], last: S | undefined) => Promise<S | undefined>;
+
+interface Line<W, S> {
+  /** Writers for the next flush. */
+  waiting: W[];
+  /** What the previous flush of this line wrote. */
+  last: S | undefined;
+}
 
 /** `S`: what a flush wrote, handed to the next flush of the same line (a write it can build on without a read). */
 export function createGroupWriter<W, S>(flush: Flush<W, S>) {
-  /** Writers queued behind the flush in flight, per key; no entry: nothing in flight. */
-  const queued = new Map<string, W[]>();
+  /** Per key, while a flush is due or in flight. */
+  const lines = new Map<string, Line<W, S>>();
 
-  async function run(key: string, group: W[], last: S | undefined): Promise<void> {
-    // A flush settles its own writers (it never throws), so the line always moves on.
-    const wrote = await flush(key, group, last);
-    const next = queued.get(key)!;
-    if (next.length === 0) queued.delete(key);
-    else {
-      queued.set(key, []);
-      void run(key, next, wrote);
+  function drain(key: string, line: Line<W, S>): void {
+    if (line.waiting.length === 0) {
+      lines.delete(key);
+      return;
     }
+    const group = line.waiting;
+    line.waiting = [];
+    // A flush settles its own writers (it never throws), so the line always moves on.
+    void flush(key, group, line.last).then((wrote) => {
+      line.last = wrote;
+      drain(key, line);
+    });
   }
 
   return function write(key: string, writer: W): void {
-    const line = queued.get(key);
+    const line = lines.get(key);
     if (line !== undefined) {
-      line.push(writer);
+      line.waiting.push(writer);
       return;
     }
-    queued.set(key, []);
-    void run(key, [writer], undefined);
+    const fresh: Line<W, S> = { waiting: [writer], last: undefined };
+    lines.set(key, fresh);
+    // Requests of one session whose loads were answered together commit in this same turn of the
+    // event loop: the first write waits for the turn's end, so they share it instead of queueing behind it.
+    setImmediate(drain, key, fresh);
   };
 }

@@ -639,11 +639,11 @@ class ServerSession<D extends object> extends RequestSession<D> {
   ): Promise<Known | undefined> {
     const first = group[0]!.session;
     try {
-      // The line's previous write, or a request alone in line that still holds the version it
-      // loaded, is the record as the store holds it unless another process wrote: no read first.
+      // The line's previous write, or the version the group's first request loaded, is the record
+      // as the store holds it unless someone wrote since: try it before reading.
       let known: { rec: StoredRecord | Tombstone | undefined; version: KvVersion } | undefined = last
         ? e.decode(handle, last)
-        : group.length === 1 && first.#fresh
+        : first.#fresh
           ? { rec: first.#rec, version: first.#version }
           : undefined;
       for (let attempt = 0; attempt < e.maxRetries; attempt++) {
