@@ -5,12 +5,13 @@
 //   ... --ops N --warmup N     (defaults 200000 and 100000)
 // It runs the built `dist/` of @kvsession/kv (build first), so two builds can be compared side by side.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createMemoryStore } from "@kvsession/kv";
+import { callgrindArgs, mainThreadTotal } from "./callgrind.js";
 import { flag, repoRoot } from "./http/cli.js";
 import { bytesOf } from "./values.js";
 
@@ -47,10 +48,7 @@ async function measure(name: Case, warmup: number, ops: number): Promise<number>
   const proc: ChildProcess = spawn(
     "valgrind",
     [
-      "--tool=callgrind",
-      "--instr-atstart=no",
-      "--separate-threads=yes",
-      `--callgrind-out-file=${join(dir, "out")}`,
+      ...callgrindArgs(join(dir, "out")),
       process.execPath,
       "--import",
       "tsx",
@@ -82,14 +80,7 @@ async function measure(name: Case, warmup: number, ops: number): Promise<number>
     control("--instr=off");
     control("--dump");
     proc.stdin!.end("end\n");
-    let total = 0;
-    for (const f of readdirSync(dir)) {
-      const text = readFileSync(join(dir, f), "utf8");
-      const m = /^totals: (\d+)/m.exec(text);
-      // The main thread only, as the HTTP count does: V8's helper threads work on their own schedule.
-      if (m && /^thread: 1$/m.test(text)) total += Number(m[1]);
-    }
-    return total / ops;
+    return mainThreadTotal(dir) / ops;
   } finally {
     proc.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
