@@ -9,9 +9,9 @@ import {
   type SealedSessions,
   type Sessions,
 } from "@kvsession/session";
+import { countingStore, type StoreCalls } from "@kvsession/test-helpers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { countingStore, type StoreCalls } from "../src/counting-store.js";
 import { embeddedDrivers, type OpenedStore, realDrivers } from "../src/drivers.js";
 import { cookieFrom, httpClient, serve } from "../src/http-client.js";
 import { sized } from "../src/mode.js";

@@ -6,8 +6,8 @@ import {
   SessionCookieTooLargeError,
   SessionDataError,
 } from "@kvsession/session";
+import { countingStore } from "@kvsession/test-helpers";
 import { afterAll, describe, expect, it } from "vitest";
-import { countingStore } from "../src/counting-store.js";
 import { embeddedDrivers, realDrivers } from "../src/drivers.js";
 import { cookieFrom, httpClient, serve } from "../src/http-client.js";
 import { record } from "../src/record.js";

@@ -10,11 +10,12 @@
 // It counts the app server's own work only — not the kernel's, not Redis's, not cache misses — so it
 // complements req/s, it does not replace it.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "redis";
+import { callgrindArgs, mainThreadTotal } from "../callgrind.js";
 import { REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
 import { flag, httpDir as here, repoRoot as root } from "./cli.js";
 
@@ -78,11 +79,7 @@ async function measure(v: Variant): Promise<Counted[]> {
     [
       ...pin.slice(1),
       ...(pin.length > 0 ? ["valgrind"] : []),
-      "--tool=callgrind",
-      "--instr-atstart=no",
-      // Counted per thread: only the main thread's count is kept (see below).
-      "--separate-threads=yes",
-      `--callgrind-out-file=${join(dir, "out")}`,
+      ...callgrindArgs(join(dir, "out")),
       process.execPath,
       "--import",
       "tsx",
@@ -124,22 +121,11 @@ async function measure(v: Variant): Promise<Counted[]> {
       await load(port, agent, `/${route}`, pool, REQUESTS);
       execFileSync("callgrind_control", ["--instr=off", String(child.pid)], { stdio: "ignore" });
       execFileSync("callgrind_control", ["--dump", String(child.pid)], { stdio: "ignore" });
-      // The main thread (JavaScript, the event loop, scavenges). V8's helper threads (optimising
-      // compiler, concurrent marking) are left out: how much of their work lands inside the window
-      // depends on timing, not on the code measured.
-      let total = 0;
-      for (const f of readdirSync(dir)) {
-        const text = readFileSync(join(dir, f), "utf8");
-        const m = /^totals: (\d+)/m.exec(text);
-        if (m && /^thread: 1$/m.test(text)) {
-          total += Number(m[1]);
-          if (keep !== undefined) {
-            const name = `${variantKey(v)} ${route}`.replace(/[^A-Za-z0-9]+/g, "-");
-            writeFileSync(join(keep, `callgrind.${name}.${f}`), text);
-          }
-        }
-        rmSync(join(dir, f));
-      }
+      const total = mainThreadTotal(dir, (f, text) => {
+        if (keep === undefined) return;
+        const name = `${variantKey(v)} ${route}`.replace(/[^A-Za-z0-9]+/g, "-");
+        writeFileSync(join(keep, `callgrind.${name}.${f}`), text);
+      });
       out.push({ v, route, kIr: total / REQUESTS / 1000 });
       log(
         `  ${variantKey(v)} route ${route.toUpperCase()}: ${(total / REQUESTS / 1000).toFixed(0)}k instructions/request`,

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
+import { closedPortStore, freePort } from "@kvsession/test-helpers";
 import express from "express";
 import session from "express-session";
 import { afterEach, describe, expect, it } from "vitest";
 import { toExpressSessionStore } from "../src/express-session-store.js";
-import { closedPort, closedPortStore } from "./closed-port-store.js";
 import { withoutCompareAndSet } from "./no-cas-store.js";
 
 const servers: Array<{ close(): void }> = [];
@@ -173,7 +173,7 @@ describe("toExpressSessionStore with the real express-session", () => {
     // A cookie express-session signed with the same secret, so the app below must load it from its store.
     const { get, cookie } = await app(createMemoryStore(), 60_000);
     await get("/count");
-    const port = await closedPort();
+    const port = await freePort();
     const a = express();
     a.use(
       session({

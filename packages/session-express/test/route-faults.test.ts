@@ -1,7 +1,7 @@
 import { get } from "node:http";
 import { join } from "node:path";
+import { type ChildServer, startChildServer } from "@kvsession/test-helpers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ChildServer, startChildServer } from "./child-server.js";
 
 const fixture = join(import.meta.dirname, "fixtures", "faulty-routes-server.ts");
 const FAULTS = [

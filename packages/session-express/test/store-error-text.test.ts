@@ -1,16 +1,16 @@
 import { createMemoryStore } from "@kvsession/kv";
 import { createSessions } from "@kvsession/session";
+import { closedPortStore, freePort } from "@kvsession/test-helpers";
 import express from "express";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { kvSession } from "../src/index.js";
-import { closedPort, closedPortStore } from "./closed-port-store.js";
 import { closeServers, SECRET, serve } from "./helpers.js";
 
 afterEach(closeServers);
 
 let port: number;
 beforeAll(async () => {
-  port = await closedPort();
+  port = await freePort();
 });
 
 type Req = express.Request & { session: Record<string, unknown> };

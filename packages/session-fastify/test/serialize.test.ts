@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { createMemoryStore, KvConnectionError, type KvStore } from "@kvsession/kv";
 import { createSqliteStore } from "@kvsession/kv-sqlite";
 import { createSessions } from "@kvsession/session";
-import { cookieJar, SECRET, wrapStore } from "@kvsession/test-helpers";
+import { cookieJar, SECRET, sameCookieRace, wrapStore } from "@kvsession/test-helpers";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterEach, describe, expect, it } from "vitest";
 import kvSession, { type KvSessionOptions, type SessionShape } from "../src/index.js";
@@ -99,21 +99,7 @@ async function start(options: KvSessionOptions) {
   return { url, most: () => most, hold };
 }
 
-async function race(
-  url: string,
-  path: string,
-): Promise<{ statuses: number[]; seen: number[]; final: unknown }> {
-  const b = cookieJar();
-  await b.fetch(`${url}/start`, { method: "POST" });
-  const cookie = b.header();
-  const answers = await Promise.all(
-    Array.from({ length: N }, () => fetch(`${url}${path}`, { method: "POST", headers: { cookie } })),
-  );
-  const seen: number[] = [];
-  for (const a of answers) if (a.status === 200) seen.push(((await a.json()) as { n: number }).n);
-  const final = ((await (await b.fetch(`${url}/peek`)).json()) as { n: unknown }).n;
-  return { statuses: answers.map((a) => a.status), seen: seen.sort((x, y) => x - y), final };
-}
+const race = (url: string, path: string) => sameCookieRace(url, path, N);
 
 const stores: Array<[string, () => KvStore]> = [
   ["the memory store", () => createMemoryStore()],

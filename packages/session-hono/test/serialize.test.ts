@@ -6,7 +6,7 @@ import { serve } from "@hono/node-server";
 import { createMemoryStore, KvConnectionError, type KvStore } from "@kvsession/kv";
 import { createSqliteStore } from "@kvsession/kv-sqlite";
 import { createSessions, type Sessions } from "@kvsession/session";
-import { cookieJar, SECRET, wrapStore } from "@kvsession/test-helpers";
+import { cookieJar, SECRET, sameCookieRace, wrapStore } from "@kvsession/test-helpers";
 import { Hono } from "hono";
 import { afterEach, describe, expect, it } from "vitest";
 import { type HonoSessionOptions, type SessionVariables, session } from "../src/index.js";
@@ -102,18 +102,7 @@ function makeApp(appWide: HonoSessionOptions<Data>, serialGroup?: HonoSessionOpt
   return { app, most: () => most, hold: { inside, open } };
 }
 
-async function race(url: string, path: string) {
-  const b = cookieJar();
-  await b.fetch(`${url}/start`, { method: "POST" });
-  const cookie = b.header();
-  const answers = await Promise.all(
-    Array.from({ length: N }, () => fetch(`${url}${path}`, { method: "POST", headers: { cookie } })),
-  );
-  const seen: number[] = [];
-  for (const a of answers) if (a.status === 200) seen.push(((await a.json()) as { n: number }).n);
-  const final = ((await (await b.fetch(`${url}/peek`)).json()) as { n: unknown }).n;
-  return { statuses: answers.map((a) => a.status), seen: seen.sort((x, y) => x - y), final };
-}
+const race = (url: string, path: string) => sameCookieRace(url, path, N);
 
 const stores: Array<[string, () => KvStore]> = [
   ["the memory store", () => createMemoryStore()],

@@ -39,7 +39,6 @@ import {
   type Written,
 } from "./record.js";
 import { RequestSession } from "./request-session.js";
-import { createStoreKeys } from "./store-keys.js";
 import type {
   CommitResult,
   OpenInput,
@@ -116,9 +115,9 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   if (!Number.isInteger(maxRetries) || maxRetries < 1)
     throw new SessionConfigError("maxRetries must be an integer >= 1");
   const records = options.store.withPrefix(`${ns}:`);
-  // The hot path goes to the store itself with kept keys (`records` builds `${ns}:` + handle per call).
+  // The hot path goes to the store itself with the record's full key, the same key `records` uses.
   const store = options.store;
-  const keys = createStoreKeys(`${ns}:`);
+  const keys = { of: (handle: string) => `${ns}:${handle}` };
   const index = createUserIndex(options.store.withPrefix(`${ns}-user:`), deriveKeys(secrets, "user-index"));
   const maxPerUser = options.maxSessionsPerUser ?? 100;
   if (!Number.isSafeInteger(maxPerUser) || maxPerUser < 1)

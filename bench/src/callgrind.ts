@@ -1,0 +1,31 @@
+// What the callgrind counting scripts share: how valgrind is started and how its dumps are read.
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+/** valgrind's arguments before the program: callgrind, counting off until turned on, one dump per thread. */
+export const callgrindArgs = (outFile: string): string[] => [
+  "--tool=callgrind",
+  "--instr-atstart=no",
+  "--separate-threads=yes",
+  `--callgrind-out-file=${outFile}`,
+];
+
+/**
+ * The main thread's instructions in the dumps in `dir` (JavaScript, the event loop, Node's C++,
+ * scavenges), removing the files; `seen` gets each main-thread dump first. V8's helper threads
+ * (optimising compiler, concurrent marking) are left out: how much of their work lands inside the
+ * window depends on timing, not on the code measured.
+ */
+export function mainThreadTotal(dir: string, seen?: (file: string, text: string) => void): number {
+  let total = 0;
+  for (const f of readdirSync(dir)) {
+    const text = readFileSync(join(dir, f), "utf8");
+    const m = /^totals: (\d+)/m.exec(text);
+    if (m && /^thread: 1$/m.test(text)) {
+      total += Number(m[1]);
+      seen?.(f, text);
+    }
+    rmSync(join(dir, f));
+  }
+  return total;
+}
