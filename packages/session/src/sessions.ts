@@ -17,16 +17,18 @@ import {
   SessionStoreError,
 } from "./errors.js";
 import { createGroupWriter } from "./group-write.js";
-import { createLeases, type HeldLease, type Leases, resolveLeaseTimes } from "./lease.js";
+import { createLeases, type HeldLease, type Leases, type LeaseTimes, resolveLeaseTimes } from "./lease.js";
 import { createLegacy, type Legacy } from "./legacy.js";
 import {
   type CookiePlan,
   type CookiePlanner,
+  cookieMaxAgeSec,
   cookiePlanner,
   resolveTimeouts,
   type Timeouts,
 } from "./options.js";
 import {
+  applyCookieMaxAge,
   applyData,
   applyFlash,
   type Changes,
@@ -247,6 +249,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     serialize: serialize !== false,
     leases,
     leaseMs: leaseTimes.leaseMs,
+    leaseTimes,
     ids,
     t,
     maxRetries,
@@ -339,6 +342,7 @@ interface Engine {
   /** Undefined when the store has no compare-and-set. */
   leases: Leases | undefined;
   leaseMs: number;
+  leaseTimes: LeaseTimes;
   ids: VerifiedIds;
   t: Timeouts;
   maxRetries: number;
@@ -377,6 +381,8 @@ class ServerSession<D extends object> extends RequestSession<D> {
   #goneByRegenerate = false;
   /** Serialised mode: load → commit run while holding the record's lease. */
   readonly #serial: boolean;
+  /** This request's lease timings: the app's, or the route's (`OpenInput.serialize`). */
+  readonly #times: LeaseTimes;
   #lease: HeldLease | undefined;
 
   constructor(engine: Engine, input: OpenInput) {
@@ -384,14 +390,16 @@ class ServerSession<D extends object> extends RequestSession<D> {
     this.#e = engine;
     this.#input = input;
     this.#plan = engine.planCookie(input);
-    this.#serial = input.serialize ?? engine.serialize;
+    const s = input.serialize;
+    this.#serial = s === undefined ? engine.serialize : s !== false;
+    this.#times = typeof s === "object" && s !== null ? resolveLeaseTimes(s) : engine.leaseTimes;
     if (this.#serial && engine.leases === undefined)
       throw new SessionConfigError("serialize needs a store with compare-and-set; this store has none");
   }
 
   /** Takes the lease on a record found live, then works on the record as the lease found it. */
   async #acquire(found: { id: string; handle: string }): Promise<void> {
-    const lease = await this.#e.leases!.acquire(found.handle);
+    const lease = await this.#e.leases!.acquire(found.handle, this.#times);
     this.#lease = lease;
     this.#adopt(lease && { ...found, rec: lease.rec, version: null });
     // The version after the lease's own write is unknown: the first write reads it again.
@@ -413,6 +421,10 @@ class ServerSession<D extends object> extends RequestSession<D> {
 
   protected handleNow(): string | undefined {
     return this.#handle;
+  }
+
+  protected absoluteMs(): number {
+    return this.#e.t.absoluteMs;
   }
 
   /** Verified IDs from the Cookie header, computed on first use (a request that never touches the session pays nothing). */
@@ -558,6 +570,8 @@ class ServerSession<D extends object> extends RequestSession<D> {
       next.ix = this.#e.index.generation;
     }
     if (base?.meta !== undefined) next.meta = base.meta;
+    const life = applyCookieMaxAge(base?.cookieMaxAge, c);
+    if (life !== undefined) next.cookieMaxAge = life;
     const flash = c ? applyFlash(base?.flash, c) : base?.flash;
     if (flash !== undefined) next.flash = flash;
     return next;
@@ -694,7 +708,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       const next = this.#build(r.rec, Date.now(), this.changes);
       delete next.lease;
       if (release) await lease.stop();
-      else next.lease = { token: lease.token, until: Date.now() + e.leaseMs };
+      else next.lease = { token: lease.token, until: Date.now() + this.#times.leaseMs };
       if (await e.writeIf(handle, r.version, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs))) {
         await this.#refile(handle, r.rec, next);
         this.#saved(next);
@@ -736,6 +750,9 @@ class ServerSession<D extends object> extends RequestSession<D> {
       const now = Date.now();
       const kept = keepData ? this.#build(base, now, this.changes) : this.#build(undefined, now, undefined);
       const next: StoredRecord = { ...kept, createdAt: now, lastSeenAt: now };
+      // The cookie lifetime describes the browser the user chose it on: a new ID keeps it, even without the data.
+      const life = applyCookieMaxAge(base?.cookieMaxAge, this.changes);
+      if (life !== undefined) next.cookieMaxAge = life;
       const oldUser = base?.userId;
       delete next.userId;
       delete next.meta;
@@ -828,6 +845,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       !this.dirty() &&
       !this.touchWanted &&
       !this.#issueCookie &&
+      !this.cookieChanged &&
       this.#lease === undefined &&
       Date.now() - this.#rec.lastSeenAt < this.#e.t.touchMs
     ) {
@@ -846,10 +864,17 @@ class ServerSession<D extends object> extends RequestSession<D> {
     this.state = "committed";
     result.outcome = outcome === "unchanged" && this.#issueCookie ? "saved" : outcome;
     const rec = this.#rec;
-    if (outcome !== "gone" && this.#issueCookie && this.#id !== undefined && rec !== undefined) {
-      const maxAge = this.#plan.persistent
-        ? Math.ceil((rec.createdAt + this.#e.t.absoluteMs - Date.now()) / 1000)
-        : undefined;
+    // A session with its own lifetime slides: every write re-sends the cookie with a fresh Max-Age.
+    const resend =
+      this.cookieChanged || (outcome === "saved" && rec !== undefined && rec.cookieMaxAge !== undefined);
+    if (outcome !== "gone" && (this.#issueCookie || resend) && this.#id !== undefined && rec !== undefined) {
+      const maxAge = cookieMaxAgeSec(
+        this.#plan,
+        rec.cookieMaxAge,
+        rec.createdAt,
+        this.#e.t.absoluteMs,
+        Date.now(),
+      );
       result.setCookie.push(
         this.#cookie(this.#e.ids.sign(this.#id, this.#handle ?? hashId(this.#id)), maxAge),
       );
