@@ -1,5 +1,10 @@
-import type { SealedSessions, SessionData, Sessions } from "@kvsession/session";
-import { createSessionsFrom, SessionConfigError, SessionStateError } from "@kvsession/session";
+import type { SealedSessions, SerializeOptions, SessionData, Sessions } from "@kvsession/session";
+import {
+  checkSerializeOption,
+  createSessionsFrom,
+  SessionConfigError,
+  SessionStateError,
+} from "@kvsession/session";
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { commitHook } from "./commit.js";
@@ -19,20 +24,19 @@ const NOT_LOADED =
   "request.session was read before @kvsession/session-fastify loaded it (in its onRequest hook): register the plugin before the plugins and hooks that use the session";
 
 /** Splits the adapter's own options from the core's, and builds the core. */
-function setUp(options: KvSessionOptions): { sessions: Core; lazy: boolean; serialize: boolean | undefined } {
+type Serialize = boolean | SerializeOptions | undefined;
+
+function setUp(options: KvSessionOptions): { sessions: Core; lazy: boolean; serialize: Serialize } {
   const { lazy, ...rest } = (options ?? {}) as Record<string, unknown>;
   if (lazy !== undefined && typeof lazy !== "boolean")
     throw new SessionConfigError("options.lazy must be true or false");
-  let serialize: boolean | undefined;
+  let serialize: Serialize;
   let coreOptions: Record<string, unknown> = rest;
-  // A core you built has its lease timings already: `serialize` here only turns the mode on per request.
+  // With a core you built, `serialize` turns the mode on for this plugin's requests (with the core's
+  // lease timings, or these).
   if ("sessions" in rest && rest.serialize !== undefined) {
-    if (typeof rest.serialize !== "boolean")
-      throw new SessionConfigError(
-        "with options.sessions, serialize is true or false; lease timings go to createSessions({ serialize })",
-      );
     const { serialize: s, ...others } = rest;
-    serialize = s as boolean;
+    serialize = checkSerializeOption(s, "options.serialize");
     coreOptions = others;
   }
   const sessions = createSessionsFrom<SessionData>(
@@ -42,7 +46,7 @@ function setUp(options: KvSessionOptions): { sessions: Core; lazy: boolean; seri
   return { sessions, lazy: lazy === true, serialize };
 }
 
-function openSlot(sessions: Core, request: FastifyRequest, serialize: boolean | undefined): Slot {
+function openSlot(sessions: Core, request: FastifyRequest, serialize: Serialize): Slot {
   const raw = request.raw;
   const slot = new Slot(
     sessions.open({
@@ -79,6 +83,12 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
   }
   const { sessions, lazy, serialize } = setup;
   fastify.decorate("sessions", sessions as never);
+  // A route's serialised-mode setting is checked when the route is added, not on its first request.
+  fastify.addHook("onRoute", (route) => {
+    const own = (route.config as { session?: { serialize?: unknown } } | undefined)?.session?.serialize;
+    if (own !== undefined)
+      checkSerializeOption(own, `route ${String(route.method)} ${route.url}: config.session.serialize`);
+  });
   fastify.decorateRequest(kSlot as unknown as string, null);
   fastify.decorateRequest(kObject as unknown as string, null);
 

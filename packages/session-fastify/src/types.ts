@@ -1,4 +1,4 @@
-import type { SealedSessions, SessionData, Sessions } from "@kvsession/session";
+import type { SealedSessions, SerializeOptions, SessionData, Sessions } from "@kvsession/session";
 import type { LazySession } from "./lazy-session.js";
 import type { Callback } from "./session-object.js";
 
@@ -88,10 +88,15 @@ export type FastifySessions = IsSealed extends true ? SealedSessions<SessionShap
 /** Per-route session settings, in the route's `config`. */
 export interface RouteSessionConfig {
   /**
-   * Serialise this route's requests with the others of their session (`true`), or not (`false`),
-   * whatever the plugin's `serialize` says. See the README's "Serialised mode".
+   * Serialise this route's requests with the others of their session (`true`, or lease timings
+   * `{ leaseMs, waitMs, maxHoldMs }` in place of the app's), or not (`false`), whatever the plugin's
+   * `serialize` says. A mistake is a `SessionConfigError` when the route is added. See the README's
+   * "Serialised mode".
+   *
+   * @example
+   * app.post("/cart", { config: { session: { serialize: { waitMs: 2_000 } } } }, handler);
    */
-  serialize?: boolean;
+  serialize?: boolean | SerializeOptions;
 }
 
 declare module "fastify" {
