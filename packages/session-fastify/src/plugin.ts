@@ -26,7 +26,12 @@ const NOT_LOADED =
 /** Splits the adapter's own options from the core's, and builds the core. */
 type Serialize = boolean | SerializeOptions | undefined;
 
-function setUp(options: KvSessionOptions): { sessions: Core; lazy: boolean; serialize: Serialize } {
+function setUp(options: KvSessionOptions): {
+  sessions: Core;
+  lazy: boolean;
+  serialize: Serialize;
+  cookieMaxAge: number | null | undefined;
+} {
   const { lazy, ...rest } = (options ?? {}) as Record<string, unknown>;
   if (lazy !== undefined && typeof lazy !== "boolean")
     throw new SessionConfigError("options.lazy must be true or false");
@@ -43,10 +48,23 @@ function setUp(options: KvSessionOptions): { sessions: Core; lazy: boolean; seri
     coreOptions as Parameters<typeof createSessionsFrom<SessionData>>[0],
     "@kvsession/session-fastify",
   );
-  return { sessions, lazy: lazy === true, serialize };
+  // What request.session.cookie reports for a session without a lifetime of its own.
+  const c = rest as { cookie?: { persistent?: boolean }; absoluteTimeoutMs?: number };
+  const cookieMaxAge =
+    "sessions" in rest
+      ? undefined
+      : c.cookie?.persistent === true
+        ? (c.absoluteTimeoutMs ?? 12 * 3600_000)
+        : null;
+  return { sessions, lazy: lazy === true, serialize, cookieMaxAge };
 }
 
-function openSlot(sessions: Core, request: FastifyRequest, serialize: Serialize): Slot {
+function openSlot(
+  sessions: Core,
+  request: FastifyRequest,
+  serialize: Serialize,
+  appCookieMaxAge?: number | null,
+): Slot {
   const raw = request.raw;
   const slot = new Slot(
     sessions.open({
@@ -58,6 +76,7 @@ function openSlot(sessions: Core, request: FastifyRequest, serialize: Serialize)
   );
   // Only a request that names a stored session can come to hold one.
   slot.mayHold = raw.headers.cookie !== undefined;
+  slot.appCookieMaxAge = appCookieMaxAge;
   return slot;
 }
 
@@ -81,7 +100,7 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
     done(err as Error);
     return;
   }
-  const { sessions, lazy, serialize } = setup;
+  const { sessions, lazy, serialize, cookieMaxAge } = setup;
   fastify.decorate("sessions", sessions as never);
   // A route's serialised-mode setting is checked when the route is added, not on its first request.
   fastify.addHook("onRoute", (route) => {
@@ -122,7 +141,7 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
     // onRequest/preValidation hooks), so `get` is synchronous and properties hold the data.
     fastify.addHook("onRequest", (request, reply, next) => {
       const req = request as WithSlot;
-      const slot = openSlot(sessions, req, serialize);
+      const slot = openSlot(sessions, req, serialize, cookieMaxAge);
       req[kSlot] = slot;
       if (request.raw.headers.cookie === undefined) {
         req[kObject] = makeSessionObject(slot, {});
@@ -134,6 +153,7 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
         .all()
         .then(async (data) => {
           slot.id = await slot.core.handle();
+          slot.cookieMaxAge = await slot.core.cookieMaxAge();
           slot.mayHold = slot.id !== undefined;
           req[kObject] = makeSessionObject(slot, data);
         })
