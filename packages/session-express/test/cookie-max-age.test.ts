@@ -138,3 +138,31 @@ describe("req.session.cookie.maxAge = null under an app-wide cookie.maxAge", () 
     expect(maxAge(later)).toBe("session");
   });
 });
+
+describe("assigning req.session.cookie itself", () => {
+  it("changes nothing and warns once", async () => {
+    const warnings: Array<{ code?: string }> = [];
+    const onWarning = (w: Error & { code?: string }) => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      const a = express();
+      a.use(kvSession({ store: createMemoryStore(), secrets: [SECRET] }));
+      a.post("/", (req, res) => {
+        const s = (req as Req).session as Record<string, unknown>;
+        s.cookie = { maxAge: DAY };
+        s.n = 1;
+        res.json({ maxAge: (req as Req).session.cookie.maxAge });
+      });
+      const { client } = await serve(a);
+      const r = await client().request("/", { method: "POST" });
+      expect(JSON.parse(r.text)).toEqual({ maxAge: null });
+      expect(maxAge(r)).toBe("session");
+      await client().request("/", { method: "POST" });
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.code === "KVSESSION_COOKIE_WRITE")).toHaveLength(1);
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+});
