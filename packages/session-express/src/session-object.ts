@@ -16,7 +16,7 @@ export type Callback = (err?: unknown) => void;
  * @example
  * app.post("/login", async (req, res) => {
  *   await bindUser(req, user.id);
- *   if (req.body.remember) req.session.cookie.maxAge = 30 * 24 * 3600_000; // needs absoluteTimeoutMs >= 30 days
+ *   if (req.body.remember) req.session.cookie.maxAge = 30 * 24 * 3600_000; // needs an absoluteTimeoutMs at least as long
  *   res.redirect(303, "/");
  * });
  */

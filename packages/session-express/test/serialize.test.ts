@@ -202,7 +202,7 @@ describe("serialised mode: where it applies and what a timeout answers", () => {
     const held = new Promise<void>((r) => (release = r));
     const reached = new Promise<void>((r) => (arrived = r));
     const a = express();
-    // The app would wait a minute: only the route's own waitMs can answer before the test times out.
+    // The app would wait far longer than a test may take: only the route's own waitMs can answer before the test times out.
     const session = kvSession({
       store: createMemoryStore(),
       secrets: [SECRET],

@@ -181,7 +181,7 @@ describe("a serialised request that waits too long", () => {
 
 describe("lease timings per route and per plugin", () => {
   it("a route's config.session.serialize timings replace the app's", async () => {
-    // The app would wait a minute: only the route's own waitMs can answer before the test times out.
+    // The app would wait far longer than a test may take: only the route's own waitMs can answer before the test times out.
     const app = await start({ store: createMemoryStore(), secrets: [SECRET], serialize: { waitMs: 60_000 } });
     const b = cookieJar();
     await b.fetch(`${app.url}/start`, { method: "POST" });

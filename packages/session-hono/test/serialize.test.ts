@@ -177,7 +177,7 @@ describe("serialised mode's limits through Hono", () => {
   });
 
   it("a middleware instance's own lease timings replace the core's", async () => {
-    // The core would wait a minute: only the middleware's own waitMs can answer before the test times out.
+    // The core would wait far longer than a test may take: only the middleware's own waitMs can answer before the test times out.
     const sessions = createSessions<Data>({
       store: createMemoryStore(),
       secrets: [SECRET],

@@ -112,7 +112,7 @@ export interface Session<D extends object = SessionData> {
    * A value that is not a whole number of ms from 1 to `absoluteTimeoutMs` is a `SessionDataError`.
    *
    * @example
-   * // absoluteTimeoutMs: 30 days, browser-session cookies by default; a login with "remember me":
+   * // absoluteTimeoutMs as long as the longest "remember me", browser-session cookies by default:
    * await session.bindUser(user.id);
    * if (form.remember === "on") session.setCookieMaxAge(30 * 24 * 3600_000);
    */
