@@ -166,6 +166,9 @@ export function flush(state: SessionState): void {
 
 /** Gives the session its own cookie lifetime; what the core refuses is reported under the name the app assigned. */
 export function setCookieMaxAge(state: SessionState, what: string, ms: number | null): void {
+  // As express-session: restating the lifetime the cookie already has re-sends nothing.
+  const current = state.cookieMaxAge !== undefined ? state.cookieMaxAge : state.ctx.cookie.lifetimeMs;
+  if (ms === current && !state.cookieMaxAgeSet) return;
   try {
     state.core.setCookieMaxAge(ms);
   } catch (err) {

@@ -135,7 +135,27 @@ describe("req.session.cookie.maxAge = null under an app-wide cookie.maxAge", () 
     expect(maxAge(forgotten)).toBe("session");
     const later = await c.request("/count", { method: "POST" });
     expect(JSON.parse(later.text).maxAge).toBeNull();
-    expect(maxAge(later)).toBe("session");
+    // A browser-session cookie has nothing to slide: the browser keeps the one it has.
+    expect(maxAge(later)).toBe("none");
+  });
+});
+
+describe("restating the lifetime the cookie has, as express-session", () => {
+  it("re-sends nothing: cookie.expires = null on every request of a browser-session cookie", async () => {
+    const a = express();
+    a.use(kvSession({ store: createMemoryStore(), secrets: [SECRET] }));
+    a.post("/", (req, res) => {
+      const s = (req as Req).session;
+      s.cookie.expires = null;
+      s.hit = ((s.hit as number | undefined) ?? 0) + 1;
+      res.json({ hit: s.hit });
+    });
+    const { client } = await serve(a);
+    const c = client();
+    expect(maxAge(await c.request("/", { method: "POST" }))).toBe("session");
+    const second = await c.request("/", { method: "POST" });
+    expect(JSON.parse(second.text)).toEqual({ hit: 2 });
+    expect(maxAge(second)).toBe("none");
   });
 });
 

@@ -190,6 +190,7 @@ const methods = {
         adopt(this, state, await core.all());
         state.slot.id = await core.handle();
         state.slot.cookieMaxAge = await core.cookieMaxAge();
+        state.slot.cookieMaxAgeSet = false;
       },
       cb,
     );
@@ -250,6 +251,9 @@ function setLifetime(slot: Slot, kind: "maxAge" | "expires", value: unknown, wha
     throw new SessionDataError(
       `request.session.${what} takes ${kind === "expires" ? "a Date" : "a number of ms"} or null; got ${typeof value}`,
     );
+  // As @fastify/session: restating the lifetime the cookie already has re-sends nothing.
+  const current = slot.cookieMaxAge !== undefined ? slot.cookieMaxAge : slot.appCookieMaxAge;
+  if (ms === current && !slot.cookieMaxAgeSet) return;
   try {
     slot.core.setCookieMaxAge(ms);
   } catch (err) {
@@ -260,6 +264,7 @@ function setLifetime(slot: Slot, kind: "maxAge" | "expires", value: unknown, wha
     throw err;
   }
   slot.cookieMaxAge = ms;
+  slot.cookieMaxAgeSet = true;
 }
 
 function cookieView(slot: Slot): object {

@@ -31,6 +31,8 @@ export class Slot {
   cookieMaxAge: number | null | undefined = undefined;
   /** The app's cookie lifetime (null: browser-session; undefined: a core built elsewhere decides). */
   appCookieMaxAge: number | null | undefined = undefined;
+  /** The route set the lifetime in this request: the core holds it as a pending change. */
+  cookieMaxAgeSet = false;
   /** Hands changes kept outside the core (property writes) to it before a save or the commit. */
   flush: () => void = noop;
   constructor(readonly core: Session<SessionData>) {}

@@ -864,9 +864,8 @@ class ServerSession<D extends object> extends RequestSession<D> {
     this.state = "committed";
     result.outcome = outcome === "unchanged" && this.#issueCookie ? "saved" : outcome;
     const rec = this.#rec;
-    // A session with its own lifetime slides: every write re-sends the cookie with a fresh Max-Age.
-    const resend =
-      this.cookieChanged || (outcome === "saved" && rec !== undefined && rec.cookieMaxAge !== undefined);
+    // A persistent cookie of the session's own slides: every write re-sends it with a fresh Max-Age.
+    const resend = this.cookieChanged || (outcome === "saved" && typeof rec?.cookieMaxAge === "number");
     if (outcome !== "gone" && (this.#issueCookie || resend) && this.#id !== undefined && rec !== undefined) {
       const maxAge = cookieMaxAgeSec(
         this.#plan,
