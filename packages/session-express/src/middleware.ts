@@ -1,6 +1,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JsonValue } from "@kvsession/kv";
-import { type SealedSessions, type Session, SessionConfigError, type Sessions } from "@kvsession/session";
+import {
+  checkSerializeOption,
+  type SealedSessions,
+  type SerializeOptions,
+  type Session,
+  SessionConfigError,
+  type Sessions,
+} from "@kvsession/session";
 import { commitBeforeHeaders } from "./commit-before-headers.js";
 import { withStatus } from "./errors.js";
 import {
@@ -19,6 +26,7 @@ import {
   type SessionContext,
   type SessionState,
   sessionState,
+  setCookieMaxAge,
   unsavedChanges,
 } from "./session-object.js";
 
@@ -47,15 +55,17 @@ export type SessionMiddleware<S extends Sessions | SealedSessions = Sessions> = 
   /**
    * The same middleware in serialised mode, for the routes that need it: requests carrying the same
    * session run load → handler → commit one at a time (see the README). Mounted after the app-wide
-   * middleware, it loads the session again under the lease (one more store read).
+   * middleware, it loads the session again under the lease (one more store read). Lease timings
+   * (`{ leaseMs, waitMs, maxHoldMs }`) replace the app's for this route; a mistake in them throws a
+   * `SessionConfigError` here, at start-up.
    *
    * @example
-   * app.post("/cart", session.serialize(), (req, res) => {
+   * app.post("/cart", session.serialize({ waitMs: 2_000 }), (req, res) => {
    *   req.session.items = [...(req.session.items ?? []), req.body.item];
    *   res.sendStatus(204);
    * });
    */
-  serialize(): Handler;
+  serialize(options?: true | SerializeOptions): Handler;
 };
 
 const TAKEN =
@@ -124,7 +134,7 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
   const { sessions } = config;
   const contexts = cookieContexts(config);
 
-  const open = (req: SessionRequestLike, https: boolean, serialize: boolean | undefined) =>
+  const open = (req: SessionRequestLike, https: boolean, serialize: boolean | SerializeOptions | undefined) =>
     sessions.open({ cookieHeader: req.headers.cookie, secure: https, serialize });
 
   /** Express's req.secure (its `trust proxy`), or the socket; with `trustProxy`, X-Forwarded-Proto too. */
@@ -140,7 +150,7 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
     req: SessionRequestLike,
     res: ServerResponse,
     next: (err?: unknown) => void,
-    serial: boolean,
+    serial: boolean | SerializeOptions,
   ) => {
     const current = req.session;
     const existing = sessionState(current);
@@ -149,7 +159,7 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
       if (!serial || existing.serial) return next();
       if (existing.owner !== sessions) return next(new Error(OTHER_INSTANCE));
       if (existing.used) return next(new Error(TOO_LATE));
-      return reopen(existing, next);
+      return reopen(existing, next, serial);
     }
     if (config.skip?.(req)) return next();
     // Replacing another library's session would lose its data without a word.
@@ -160,7 +170,7 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
     const https = isHttps(req);
     let core: Session;
     try {
-      core = open(req, https, serial ? true : undefined);
+      core = open(req, https, serial === false ? undefined : serial);
     } catch (err) {
       return next(err);
     }
@@ -168,7 +178,7 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
       core,
       owner: sessions,
       https,
-      serial: serial || config.serializeAll,
+      serial: serial !== false || config.serializeAll,
       used: false,
       ctx: contexts[https ? 1 : 0],
       req,
@@ -207,11 +217,13 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
   };
 
   /** A route asked for serialised mode after an earlier mount loaded the session without it. */
-  const reopen = (state: SessionState, next: (err?: unknown) => void) => {
+  const reopen = (state: SessionState, next: (err?: unknown) => void, serial: true | SerializeOptions) => {
     const req = state.req as SessionRequestLike;
     const changes = unsavedChanges(state);
+    const life = state.cookieMaxAgeSet ? state.cookieMaxAge : undefined;
+    const lifeSet = state.cookieMaxAgeSet === true;
     try {
-      state.core = open(req, state.https, true);
+      state.core = open(req, state.https, serial);
     } catch (err) {
       return next(err);
     }
@@ -224,6 +236,7 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
           if (value === undefined) delete state.object[key];
           else state.object[key] = value;
         }
+        if (lifeSet) setCookieMaxAge(state, "maxAge", life ?? null);
         req.sessionID = state.id;
         next();
       },
@@ -232,8 +245,12 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
   };
 
   const middleware: Handler = (req, res, next) => handle(req, res, next, config.serializeAll);
-  const serialized: Handler = (req, res, next) => handle(req, res, next, true);
-  const serialize = () => {
+  const serialize = (options: true | SerializeOptions = true): Handler => {
+    const timings = checkSerializeOption(options, "session.serialize()");
+    if (timings === false)
+      throw new SessionConfigError(
+        "session.serialize() takes true or lease timings; to not serialise a route, do not mount it",
+      );
     // At start-up, not on the first request: a store without compare-and-set cannot serialise.
     if (!config.canSerialize)
       throw new SessionConfigError(
@@ -245,7 +262,7 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
       throw new SessionConfigError(
         "serialize() is for kvSession({ store, … }); a core passed as { sessions } decides serialised mode itself (createSessions({ serialize: true }))",
       );
-    return serialized;
+    return (req, res, next) => handle(req, res, next, timings);
   };
   return Object.assign(middleware, { sessions, serialize });
 }
@@ -254,6 +271,7 @@ export function kvSession(options: KvSessionAnyOptions): SessionMiddleware<Sessi
 async function load(state: SessionState): Promise<Record<string, JsonValue>> {
   const data = await state.core.all();
   state.id = await state.core.handle();
+  state.cookieMaxAge = await state.core.cookieMaxAge();
   return data as Record<string, JsonValue>;
 }
 
@@ -264,7 +282,7 @@ function cookieContexts(config: AdapterConfig): [SessionContext, SessionContext]
     if (warned) return;
     warned = true;
     process.emitWarning(
-      "req.session.cookie.maxAge/expires were assigned, but @kvsession/session-express sets the cookie lifetime app-wide (cookie.maxAge, or cookie.persistent with absoluteTimeoutMs); the assignment has no effect",
+      "req.session.cookie was assigned, but @kvsession/session-express sets the cookie's attributes app-wide; the assignment has no effect (assign req.session.cookie.maxAge or .expires to change this session's lifetime)",
       { code: "KVSESSION_COOKIE_WRITE" },
     );
   };

@@ -1,23 +1,34 @@
 import type { JsonValue } from "@kvsession/kv";
-import type { Session, SessionData } from "@kvsession/session";
+import { type Session, type SessionData, SessionDataError } from "@kvsession/session";
 
 /** Node-style callback, as express-session's methods take. */
 export type Callback = (err?: unknown) => void;
 
 /**
- * `req.session.cookie`: read-only facts about the session cookie, as the app configured them. The
- * cookie's lifetime is set once for the whole app (`cookie.maxAge`, or `cookie.persistent` with
- * `absoluteTimeoutMs`), so assigning `maxAge`/`expires` here is accepted but changes nothing (a
- * one-time warning says so). An attribute the app left to the core's default reads `undefined`.
+ * `req.session.cookie`: the session cookie as the app configured it, and this session's lifetime,
+ * which the app may change per session as with express-session ("remember me"). Assigning
+ * `maxAge`/`originalMaxAge` (ms, or `null` for a browser-session cookie) or `expires` (a `Date`, or
+ * `null`/`false`) gives this session its own lifetime, kept with the session: later responses and a
+ * `regenerate()` keep issuing the cookie with it, re-sent with a fresh Max-Age whenever the session
+ * is written. It never reaches past `absoluteTimeoutMs`; a longer, negative or non-integer value is
+ * a `SessionDataError`. An attribute the app left to the core's default reads `undefined`.
+ *
+ * @example
+ * app.post("/login", async (req, res) => {
+ *   await bindUser(req, user.id);
+ *   if (req.body.remember) req.session.cookie.maxAge = 30 * 24 * 3600_000; // needs an absoluteTimeoutMs at least as long
+ *   res.redirect(303, "/");
+ * });
  */
 export interface SessionCookieInfo {
   /**
-   * The configured lifetime in ms; `null` for a browser-session cookie (the default); `undefined`
-   * for a persistent cookie with the core's default lifetime (`absoluteTimeoutMs`).
+   * This session's lifetime in ms; `null` for a browser-session cookie; `undefined` for a
+   * persistent cookie with the core's default lifetime (`absoluteTimeoutMs`).
    */
   maxAge: number | null | undefined;
   /** Now plus `maxAge`; `null` for a browser-session cookie; `undefined` when `maxAge` is. */
-  expires: Date | null | undefined;
+  expires: Date | null | false | undefined;
+  /** The same as `maxAge` (express-session keeps the value last assigned here). */
   originalMaxAge: number | null | undefined;
   readonly httpOnly: true;
   readonly path: string | undefined;
@@ -46,7 +57,7 @@ export interface ExpressSession {
   save(callback?: Callback): Promise<void>;
   /** Refreshes the last-seen time at commit even if the throttle would skip it. */
   touch(callback?: Callback): Promise<void>;
-  /** Kept for express-session compatibility; the cookie lifetime is app-wide, so this does nothing. */
+  /** Asks for the session to be written at the end of the request, which re-sends a cookie with its own lifetime with a fresh Max-Age. */
   resetMaxAge(): ExpressSession;
   // Session data: any JSON value under a string key.
   [key: string]: unknown;
@@ -82,6 +93,10 @@ export interface SessionState {
   id: string | undefined;
   /** `req.session.cookie`, built on first access (most requests never look). */
   cookieInfo?: SessionCookieInfo;
+  /** The session's own cookie lifetime as the core holds it (undefined: the app's). */
+  cookieMaxAge?: number | null | undefined;
+  /** The handler assigned the lifetime in this request (a serialised reopen must carry it over). */
+  cookieMaxAgeSet?: boolean;
 }
 
 const STATE = Symbol("kvsession.state");
@@ -149,26 +164,58 @@ export function flush(state: SessionState): void {
   state.snapshot = next;
 }
 
-function cookieInfo(ctx: SessionContext): SessionCookieInfo {
-  const life = ctx.cookie.lifetimeMs;
+/** Gives the session its own cookie lifetime; what the core refuses is reported under the name the app assigned. */
+export function setCookieMaxAge(state: SessionState, what: string, ms: number | null): void {
+  // As express-session: restating the lifetime the cookie already has re-sends nothing.
+  const current = state.cookieMaxAge !== undefined ? state.cookieMaxAge : state.ctx.cookie.lifetimeMs;
+  if (ms === current && !state.cookieMaxAgeSet) return;
+  try {
+    state.core.setCookieMaxAge(ms);
+  } catch (err) {
+    if (err instanceof SessionDataError)
+      throw new SessionDataError(
+        `req.session.cookie.${what}: ${err.message.replace("setCookieMaxAge() takes", "takes")}`,
+      );
+    throw err;
+  }
+  state.cookieMaxAge = ms;
+  state.cookieMaxAgeSet = true;
+}
+
+function lifetimeOf(value: unknown, what: string): number | null {
+  if (value === null || value === undefined || value === false) return null;
+  if (value instanceof Date) return Math.ceil(value.getTime() - Date.now());
+  if (typeof value === "number") return value;
+  throw new SessionDataError(
+    `req.session.cookie.${what} takes ${what === "expires" ? "a Date" : "a number of ms"} or null; got ${typeof value}`,
+  );
+}
+
+function cookieInfo(state: SessionState): SessionCookieInfo {
+  const ctx = state.ctx;
+  const life = () => (state.cookieMaxAge !== undefined ? state.cookieMaxAge : ctx.cookie.lifetimeMs);
+  const lifetime = (what: string) => ({
+    enumerable: true,
+    get: life,
+    set: (v: unknown) => setCookieMaxAge(state, what, lifetimeOf(v, what)),
+  });
   const info = {
     httpOnly: true as const,
     path: ctx.cookie.path,
     domain: ctx.cookie.domain,
     secure: ctx.cookie.secure,
     sameSite: ctx.cookie.sameSite,
-    originalMaxAge: life,
   };
   return Object.defineProperties(info, {
-    maxAge: {
-      enumerable: true,
-      get: () => life,
-      set: () => ctx.warnCookieWrite(),
-    },
+    maxAge: lifetime("maxAge"),
+    originalMaxAge: lifetime("originalMaxAge"),
     expires: {
       enumerable: true,
-      get: () => (typeof life === "number" ? new Date(Date.now() + life) : life),
-      set: () => ctx.warnCookieWrite(),
+      get: () => {
+        const ms = life();
+        return typeof ms === "number" ? new Date(Date.now() + ms) : ms;
+      },
+      set: (v: unknown) => setCookieMaxAge(state, "expires", lifetimeOf(v, "expires")),
     },
   }) as SessionCookieInfo;
 }
@@ -230,6 +277,8 @@ const methods: Record<string, (this: ExpressSession, ...args: never[]) => unknow
       const data = await state.core.all();
       // The object shows what the store holds: nothing, when the session is gone (see below).
       replaceData(state, data);
+      state.cookieMaxAge = await state.core.cookieMaxAge();
+      state.cookieMaxAgeSet = false;
       // As express-session: a session the store no longer holds (destroyed or expired meanwhile, or
       // never stored) is an error, not a silent empty session.
       if (!(await state.core.exists())) throw new Error(NOT_LOADED);
@@ -252,6 +301,7 @@ const methods: Record<string, (this: ExpressSession, ...args: never[]) => unknow
     return settle(async () => state.core.touch(), cb);
   },
   resetMaxAge(this: ExpressSession) {
+    stateOf(this).core.touch();
     return this;
   },
 };
@@ -273,7 +323,7 @@ const proto: object = Object.create(Object.prototype, {
     enumerable: false,
     get(this: ExpressSession) {
       const state = stateOf(this);
-      state.cookieInfo ??= cookieInfo(state.ctx);
+      state.cookieInfo ??= cookieInfo(state);
       return state.cookieInfo;
     },
     set(this: ExpressSession) {

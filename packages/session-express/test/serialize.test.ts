@@ -196,6 +196,51 @@ describe("serialised mode: where it applies and what a timeout answers", () => {
     expect((await holding).text).toBe("done");
   });
 
+  it("serialize({ waitMs }) gives the route its own lease timings", async () => {
+    let release!: () => void;
+    let arrived!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const reached = new Promise<void>((r) => (arrived = r));
+    const a = express();
+    // The app would wait far longer than a test may take: only the route's own waitMs can answer before the test times out.
+    const session = kvSession({
+      store: createMemoryStore(),
+      secrets: [SECRET],
+      serialize: { waitMs: 60_000 },
+    });
+    a.post("/hold", session, async (req, res) => {
+      (req as Req).session.held = true;
+      arrived();
+      await held;
+      res.end("done");
+    });
+    a.post("/impatient", session.serialize({ waitMs: 1 }), readModifyWrite);
+    const { client } = await serve(a);
+    const c = client();
+    await c.request("/impatient", { method: "POST" });
+    const holding = c.request("/hold", { method: "POST" });
+    await reached;
+    const busy = await c.request("/impatient", { method: "POST" });
+    release();
+    expect(busy.status).toBe(503);
+    expect((await holding).text).toBe("done");
+    expect(JSON.parse((await c.request("/impatient", { method: "POST" })).text).n).toBe(2);
+  });
+
+  it.each([
+    [
+      "a negative waitMs",
+      { waitMs: -1 },
+      /session\.serialize\(\): serialize\.waitMs must be a positive integer/,
+    ],
+    ["an unknown timing", { wait: 5 }, /unknown lease timing "wait"/],
+    ["false", false, /takes true or lease timings/],
+  ])("serialize() with %s fails at start-up", (_, options, message) => {
+    const session = kvSession({ store: createMemoryStore(), secrets: [SECRET] });
+    expect(() => session.serialize(options as never)).toThrow(SessionConfigError);
+    expect(() => session.serialize(options as never)).toThrow(message);
+  });
+
   it("serialize() on a store without compare-and-set fails at start-up", () => {
     const session = kvSession({ store: withoutCompareAndSet(createMemoryStore()), secrets: [SECRET] });
     expect(() => session.serialize()).toThrow(SessionConfigError);

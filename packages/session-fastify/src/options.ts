@@ -1,4 +1,10 @@
-import type { SealedSessions, SealedSessionsOptions, Sessions, SessionsOptions } from "@kvsession/session";
+import type {
+  SealedSessions,
+  SealedSessionsOptions,
+  SerializeOptions,
+  Sessions,
+  SessionsOptions,
+} from "@kvsession/session";
 import type { IsLazy, IsSealed, SessionShape } from "./types.js";
 
 /** Server-side sessions: the cookie holds a signed ID, `store` holds the data. */
@@ -6,13 +12,13 @@ export type StoreModeOptions = SessionsOptions & { sealed?: false };
 /** Sealed-cookie sessions: the data travels encrypted in the cookie, no store needed. */
 export type SealedModeOptions = SealedSessionsOptions & { sealed: true };
 /**
- * A core you built yourself (to share it with other code, e.g. an admin "revoke" job). Its lease
- * timings are its own (`createSessions({ serialize })`); `serialize: true` here serialises every
- * request of this plugin with it.
+ * A core you built yourself (to share it with other code, e.g. an admin "revoke" job).
+ * `serialize: true` here serialises every request of this plugin with the core's lease timings
+ * (`createSessions({ serialize })`); lease timings `{ leaseMs, waitMs, maxHoldMs }` with these.
  */
 export type PrebuiltOptions<S = Sessions<SessionShape> | SealedSessions<SessionShape>> = {
   sessions: S;
-  serialize?: boolean;
+  serialize?: boolean | SerializeOptions;
 };
 
 /**

@@ -1,5 +1,10 @@
-import type { SealedSessions, SessionData, Sessions } from "@kvsession/session";
-import { createSessionsFrom, SessionConfigError, SessionStateError } from "@kvsession/session";
+import type { SealedSessions, SerializeOptions, SessionData, Sessions } from "@kvsession/session";
+import {
+  checkSerializeOption,
+  createSessionsFrom,
+  SessionConfigError,
+  SessionStateError,
+} from "@kvsession/session";
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { commitHook } from "./commit.js";
@@ -19,30 +24,47 @@ const NOT_LOADED =
   "request.session was read before @kvsession/session-fastify loaded it (in its onRequest hook): register the plugin before the plugins and hooks that use the session";
 
 /** Splits the adapter's own options from the core's, and builds the core. */
-function setUp(options: KvSessionOptions): { sessions: Core; lazy: boolean; serialize: boolean | undefined } {
+type Serialize = boolean | SerializeOptions | undefined;
+
+function setUp(options: KvSessionOptions): {
+  sessions: Core;
+  lazy: boolean;
+  serialize: Serialize;
+  cookieMaxAge: number | null | undefined;
+} {
   const { lazy, ...rest } = (options ?? {}) as Record<string, unknown>;
   if (lazy !== undefined && typeof lazy !== "boolean")
     throw new SessionConfigError("options.lazy must be true or false");
-  let serialize: boolean | undefined;
+  let serialize: Serialize;
   let coreOptions: Record<string, unknown> = rest;
-  // A core you built has its lease timings already: `serialize` here only turns the mode on per request.
+  // With a core you built, `serialize` turns the mode on for this plugin's requests (with the core's
+  // lease timings, or these).
   if ("sessions" in rest && rest.serialize !== undefined) {
-    if (typeof rest.serialize !== "boolean")
-      throw new SessionConfigError(
-        "with options.sessions, serialize is true or false; lease timings go to createSessions({ serialize })",
-      );
     const { serialize: s, ...others } = rest;
-    serialize = s as boolean;
+    serialize = checkSerializeOption(s, "options.serialize");
     coreOptions = others;
   }
   const sessions = createSessionsFrom<SessionData>(
     coreOptions as Parameters<typeof createSessionsFrom<SessionData>>[0],
     "@kvsession/session-fastify",
   );
-  return { sessions, lazy: lazy === true, serialize };
+  // What request.session.cookie reports for a session without a lifetime of its own.
+  const c = rest as { cookie?: { persistent?: boolean }; absoluteTimeoutMs?: number };
+  const cookieMaxAge =
+    "sessions" in rest
+      ? undefined
+      : c.cookie?.persistent === true
+        ? (c.absoluteTimeoutMs ?? 12 * 3600_000)
+        : null;
+  return { sessions, lazy: lazy === true, serialize, cookieMaxAge };
 }
 
-function openSlot(sessions: Core, request: FastifyRequest, serialize: boolean | undefined): Slot {
+function openSlot(
+  sessions: Core,
+  request: FastifyRequest,
+  serialize: Serialize,
+  appCookieMaxAge?: number | null,
+): Slot {
   const raw = request.raw;
   const slot = new Slot(
     sessions.open({
@@ -54,6 +76,7 @@ function openSlot(sessions: Core, request: FastifyRequest, serialize: boolean | 
   );
   // Only a request that names a stored session can come to hold one.
   slot.mayHold = raw.headers.cookie !== undefined;
+  slot.appCookieMaxAge = appCookieMaxAge;
   return slot;
 }
 
@@ -77,8 +100,14 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
     done(err as Error);
     return;
   }
-  const { sessions, lazy, serialize } = setup;
+  const { sessions, lazy, serialize, cookieMaxAge } = setup;
   fastify.decorate("sessions", sessions as never);
+  // A route's serialised-mode setting is checked when the route is added, not on its first request.
+  fastify.addHook("onRoute", (route) => {
+    const own = (route.config as { session?: { serialize?: unknown } } | undefined)?.session?.serialize;
+    if (own !== undefined)
+      checkSerializeOption(own, `route ${String(route.method)} ${route.url}: config.session.serialize`);
+  });
   fastify.decorateRequest(kSlot as unknown as string, null);
   fastify.decorateRequest(kObject as unknown as string, null);
 
@@ -112,7 +141,7 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
     // onRequest/preValidation hooks), so `get` is synchronous and properties hold the data.
     fastify.addHook("onRequest", (request, reply, next) => {
       const req = request as WithSlot;
-      const slot = openSlot(sessions, req, serialize);
+      const slot = openSlot(sessions, req, serialize, cookieMaxAge);
       req[kSlot] = slot;
       if (request.raw.headers.cookie === undefined) {
         req[kObject] = makeSessionObject(slot, {});
@@ -124,6 +153,7 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
         .all()
         .then(async (data) => {
           slot.id = await slot.core.handle();
+          slot.cookieMaxAge = await slot.core.cookieMaxAge();
           slot.mayHold = slot.id !== undefined;
           req[kObject] = makeSessionObject(slot, data);
         })

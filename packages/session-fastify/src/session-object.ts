@@ -12,6 +12,8 @@ interface ObjectState {
   snapshot: Map<string, string>;
   destroyed: boolean;
   saved: boolean;
+  /** `request.session.cookie`, built on first access. */
+  cookie?: object;
 }
 
 const STATE = Symbol("kvsession.fastify.state");
@@ -20,7 +22,7 @@ const STATE = Symbol("kvsession.fastify.state");
  * would swap the object's prototype (and with it the methods).
  */
 const UNSAFE = new Set(["__proto__", "constructor", "prototype"]);
-/** The cookie attributes @fastify/session's `options()` sets per session; here they are app-wide. */
+/** The cookie attributes @fastify/session's `options()` sets per session; here all but the lifetime are app-wide. */
 const COOKIE_KEYS = new Set(["maxAge", "expires", "domain", "path", "secure", "sameSite", "httpOnly"]);
 let warnedOptions = false;
 
@@ -187,6 +189,8 @@ const methods = {
         await core.reload();
         adopt(this, state, await core.all());
         state.slot.id = await core.handle();
+        state.slot.cookieMaxAge = await core.cookieMaxAge();
+        state.slot.cookieMaxAgeSet = false;
       },
       cb,
     );
@@ -220,8 +224,12 @@ const methods = {
    * `userInfo` @fastify/csrf-protection passes along) are not cookie attributes and change nothing.
    */
   options(this: Self, opts: Record<string, unknown> | undefined): void {
-    if (warnedOptions || opts === undefined || opts === null) return;
-    if (!Object.keys(opts).some((k) => COOKIE_KEYS.has(k))) return;
+    if (opts === undefined || opts === null) return;
+    const slot = stateOf(this).slot;
+    if (opts.maxAge !== undefined) setLifetime(slot, "maxAge", opts.maxAge, "options({ maxAge })");
+    else if (opts.expires !== undefined) setLifetime(slot, "expires", opts.expires, "options({ expires })");
+    if (warnedOptions) return;
+    if (!Object.keys(opts).some((k) => COOKIE_KEYS.has(k) && k !== "maxAge" && k !== "expires")) return;
     warnedOptions = true;
     process.emitWarning(
       "request.session.options() was given cookie attributes, but @kvsession/session-fastify sets them app-wide (the plugin's `cookie` option); the call has no effect",
@@ -231,7 +239,57 @@ const methods = {
 };
 
 /** Names with a meaning on the session object itself: never data. */
-const RESERVED: ReadonlySet<string> = new Set([...Object.keys(methods), "sessionId"]);
+const RESERVED: ReadonlySet<string> = new Set([...Object.keys(methods), "sessionId", "cookie"]);
+
+/** Gives the session its own cookie lifetime; what the core refuses is reported under the name the app used. */
+function setLifetime(slot: Slot, kind: "maxAge" | "expires", value: unknown, what: string): void {
+  let ms: number | null;
+  if (value === null || value === false) ms = null;
+  else if (kind === "expires" && value instanceof Date) ms = Math.ceil(value.getTime() - Date.now());
+  else if (kind === "maxAge" && typeof value === "number") ms = value;
+  else
+    throw new SessionDataError(
+      `request.session.${what} takes ${kind === "expires" ? "a Date" : "a number of ms"} or null; got ${typeof value}`,
+    );
+  // As @fastify/session: restating the lifetime the cookie already has re-sends nothing.
+  const current = slot.cookieMaxAge !== undefined ? slot.cookieMaxAge : slot.appCookieMaxAge;
+  if (ms === current && !slot.cookieMaxAgeSet) return;
+  try {
+    slot.core.setCookieMaxAge(ms);
+  } catch (err) {
+    if (err instanceof SessionDataError)
+      throw new SessionDataError(
+        `request.session.${what}: ${err.message.replace("setCookieMaxAge() takes", "takes")}`,
+      );
+    throw err;
+  }
+  slot.cookieMaxAge = ms;
+  slot.cookieMaxAgeSet = true;
+}
+
+function cookieView(slot: Slot): object {
+  const life = () => (slot.cookieMaxAge !== undefined ? slot.cookieMaxAge : slot.appCookieMaxAge);
+  const lifetime = (name: string) => ({
+    enumerable: true,
+    get: life,
+    set: (v: unknown) => setLifetime(slot, "maxAge", v, `cookie.${name}`),
+  });
+  return Object.defineProperties(
+    {},
+    {
+      maxAge: lifetime("maxAge"),
+      originalMaxAge: lifetime("originalMaxAge"),
+      expires: {
+        enumerable: true,
+        get: () => {
+          const ms = life();
+          return typeof ms === "number" ? new Date(Date.now() + ms) : ms;
+        },
+        set: (v: unknown) => setLifetime(slot, "expires", v, "cookie.expires"),
+      },
+    },
+  );
+}
 
 function reservedError(key: string): SessionDataError {
   return new SessionDataError(
@@ -265,6 +323,18 @@ const proto: object = Object.create(Object.prototype, {
     },
     set() {
       throw reservedError("sessionId");
+    },
+  },
+  cookie: {
+    enumerable: false,
+    configurable: false,
+    get(this: object) {
+      const state = stateOf(this);
+      state.cookie ??= cookieView(state.slot);
+      return state.cookie;
+    },
+    set() {
+      throw reservedError("cookie");
     },
   },
 });

@@ -27,6 +27,12 @@ export class Slot {
   lateSend = false;
   /** The public handle of the session this request holds, once known. */
   id: string | undefined = undefined;
+  /** The session's own cookie lifetime as last read from the core (undefined: none). */
+  cookieMaxAge: number | null | undefined = undefined;
+  /** The app's cookie lifetime (null: browser-session; undefined: a core built elsewhere decides). */
+  appCookieMaxAge: number | null | undefined = undefined;
+  /** The route set the lifetime in this request: the core holds it as a pending change. */
+  cookieMaxAgeSet = false;
   /** Hands changes kept outside the core (property writes) to it before a save or the commit. */
   flush: () => void = noop;
   constructor(readonly core: Session<SessionData>) {}

@@ -1,4 +1,4 @@
-import type { SealedSessions, SessionData, Sessions } from "@kvsession/session";
+import type { SealedSessions, SerializeOptions, SessionData, Sessions } from "@kvsession/session";
 import type { LazySession } from "./lazy-session.js";
 import type { Callback } from "./session-object.js";
 
@@ -68,8 +68,33 @@ export interface FastifySessionMethods {
   isModified(): boolean;
   /** Whether `save()` wrote the session in this request. */
   isSaved(): boolean;
-  /** Cookie attributes are app-wide here (the plugin's `cookie` option): see the README. */
+  /**
+   * As in @fastify/session, `maxAge` (ms, or null) and `expires` (a Date, or null) here set this
+   * session's cookie lifetime (see `cookie`); the other cookie attributes are app-wide (the
+   * plugin's `cookie` option) and get a one-time warning.
+   */
   options(opts: Record<string, unknown>): void;
+  /**
+   * This session's cookie lifetime, as @fastify/session's `request.session.cookie`: assigning
+   * `maxAge`/`originalMaxAge` (ms, or `null` for a browser-session cookie) or `expires` (a Date, or
+   * `null`) gives this session its own lifetime ("remember me"), kept with the session: later
+   * responses and a `regenerate()` issue the cookie with it, re-sent with a fresh Max-Age whenever
+   * the session is written. It never reaches past `absoluteTimeoutMs`; a longer, negative or
+   * non-integer value is a `SessionDataError`. Reads give the session's lifetime, else the app's
+   * (`null`: a browser-session cookie; `undefined`: a core you built, whose setting is its own).
+   *
+   * @example
+   * await request.session.regenerate(true);
+   * if (request.body.remember) request.session.cookie.maxAge = 30 * 24 * 3600_000;
+   */
+  readonly cookie: SessionCookie;
+}
+
+/** `request.session.cookie`: this session's cookie lifetime. */
+export interface SessionCookie {
+  maxAge: number | null | undefined;
+  originalMaxAge: number | null | undefined;
+  expires: Date | null | undefined;
 }
 
 /**
@@ -88,10 +113,15 @@ export type FastifySessions = IsSealed extends true ? SealedSessions<SessionShap
 /** Per-route session settings, in the route's `config`. */
 export interface RouteSessionConfig {
   /**
-   * Serialise this route's requests with the others of their session (`true`), or not (`false`),
-   * whatever the plugin's `serialize` says. See the README's "Serialised mode".
+   * Serialise this route's requests with the others of their session (`true`, or lease timings
+   * `{ leaseMs, waitMs, maxHoldMs }` in place of the app's), or not (`false`), whatever the plugin's
+   * `serialize` says. A mistake is a `SessionConfigError` when the route is added. See the README's
+   * "Serialised mode".
+   *
+   * @example
+   * app.post("/cart", { config: { session: { serialize: { waitMs: 2_000 } } } }, handler);
    */
-  serialize?: boolean;
+  serialize?: boolean | SerializeOptions;
 }
 
 declare module "fastify" {

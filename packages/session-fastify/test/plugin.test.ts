@@ -489,12 +489,12 @@ describe("option validation at registration", () => {
       /lazy must be true or false/,
     ],
     [
-      "lease timings next to a core you built",
+      "bad lease timings next to a core you built",
       {
         sessions: createSessions({ store: createMemoryStore(), secrets: [SECRET] }),
-        serialize: { waitMs: 1 },
+        serialize: { waitMs: 0 },
       },
-      /lease timings go to createSessions/,
+      /options\.serialize: serialize\.waitMs must be a positive integer/,
     ],
   ])("rejects %s", async (_label, options, message) => {
     const err = await register(options);

@@ -82,6 +82,7 @@ async function start(options: KvSessionOptions) {
     }),
   );
   app.post("/app-wide", (request) => increment(request, pause));
+  app.post("/impatient", { config: { session: { serialize: { waitMs: 1 } } } }, async () => ({}));
   app.post("/hold", { config: { session: { serialize: true } } }, async (request) => {
     hold.entered();
     await hold.opened;
@@ -161,6 +162,49 @@ describe("a serialised request that waits too long", () => {
     // The waiter wrote nothing, the holder's change is in, and the next request goes through.
     expect(await (await b.fetch(`${app.url}/peek`)).json()).toEqual({ n: 0, held: true });
     expect(await (await b.fetch(`${app.url}/serial`, { method: "POST" })).json()).toEqual({ n: 1 });
+  });
+});
+
+describe("lease timings per route and per plugin", () => {
+  it("a route's config.session.serialize timings replace the app's", async () => {
+    // The app would wait far longer than a test may take: only the route's own waitMs can answer before the test times out.
+    const app = await start({ store: createMemoryStore(), secrets: [SECRET], serialize: { waitMs: 60_000 } });
+    const b = cookieJar();
+    await b.fetch(`${app.url}/start`, { method: "POST" });
+    const holder = b.fetch(`${app.url}/hold`, { method: "POST" });
+    await app.hold.inside;
+    expect((await b.fetch(`${app.url}/impatient`, { method: "POST" })).status).toBe(503);
+    app.hold.open();
+    expect((await holder).status).toBe(200);
+  });
+
+  it("a core you built takes lease timings from the plugin's serialize", async () => {
+    const sessions = createSessions<SessionShape>({ store: createMemoryStore(), secrets: [SECRET] });
+    const app = await start({ sessions, serialize: { waitMs: 1 } });
+    const b = cookieJar();
+    await b.fetch(`${app.url}/start`, { method: "POST" });
+    const holder = b.fetch(`${app.url}/hold`, { method: "POST" });
+    await app.hold.inside;
+    expect((await b.fetch(`${app.url}/app-wide`, { method: "POST" })).status).toBe(503);
+    app.hold.open();
+    expect((await holder).status).toBe(200);
+  });
+
+  it.each([
+    [
+      "a negative waitMs",
+      { waitMs: -1 },
+      /route POST \/r: config\.session\.serialize: serialize\.waitMs must be a positive/,
+    ],
+    ["an unknown timing", { wait: 1 }, /unknown lease timing "wait"/],
+    ["a string", "yes", /takes true, false or lease timings/],
+  ])("a route with %s fails when it is added", async (_, serialize, message) => {
+    const app = Fastify();
+    cleanups.push(() => app.close());
+    await app.register(kvSession, { store: createMemoryStore(), secrets: [SECRET] });
+    expect(() =>
+      app.post("/r", { config: { session: { serialize: serialize as never } } }, async () => ({})),
+    ).toThrow(message);
   });
 });
 

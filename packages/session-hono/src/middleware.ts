@@ -1,5 +1,11 @@
-import type { Session, SessionData } from "@kvsession/session";
-import { createSessionsFrom, SessionBusyError, SessionConfigError, SessionError } from "@kvsession/session";
+import type { SerializeOptions, Session, SessionData } from "@kvsession/session";
+import {
+  checkSerializeOption,
+  createSessionsFrom,
+  SessionBusyError,
+  SessionConfigError,
+  SessionError,
+} from "@kvsession/session";
 import type { Context, MiddlewareHandler } from "hono";
 import { retryResponse, withResponse } from "./errors.js";
 import type { HonoSessionOptions } from "./options.js";
@@ -10,8 +16,9 @@ export interface SessionVariables<D extends object = SessionData> {
 }
 
 /** Requests a session middleware already serves, and whether it serialises them. */
-const owners = new WeakMap<Context, { serialize: boolean | undefined }>();
+const owners = new WeakMap<Context, { serialize: boolean | SerializeOptions | undefined }>();
 const noop = () => {};
+const isOn = (s: boolean | SerializeOptions | undefined) => s !== undefined && s !== false;
 
 const NESTED =
   "a session middleware with serialize: true runs after another session middleware that already opened this request's session unserialised: register the serialised one (e.g. on its route group) before the app-wide one";
@@ -47,14 +54,10 @@ function setUp<D extends object>(options: HonoSessionOptions<D>) {
       sessions: createSessionsFrom<D>(options as never, "@kvsession/session-hono"),
       serialize: undefined,
     };
-  if (typeof o.serialize !== "boolean")
-    throw new SessionConfigError(
-      "with options.sessions, serialize is true or false; lease timings go to createSessions({ serialize })",
-    );
   const { serialize, ...rest } = o;
   return {
     sessions: createSessionsFrom<D>(rest as never, "@kvsession/session-hono"),
-    serialize: serialize as boolean,
+    serialize: checkSerializeOption(serialize, "options.serialize"),
   };
 }
 
@@ -87,7 +90,7 @@ export function session<D extends object = SessionData>(
     const owner = owners.get(c);
     if (owner !== undefined) {
       // Mounted twice on one request (app-wide and on a route group): the first one serves it.
-      if (serialize === true && owner.serialize !== true) throw new SessionConfigError(NESTED);
+      if (isOn(serialize) && !isOn(owner.serialize)) throw new SessionConfigError(NESTED);
       return next();
     }
     owners.set(c, { serialize });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { createMemoryStore, KvConnectionError, type KvStore } from "@kvsession/kv";
 import { createSqliteStore } from "@kvsession/kv-sqlite";
-import { createSessions, type Sessions } from "@kvsession/session";
+import { createSessions, SessionConfigError, type Sessions } from "@kvsession/session";
 import { cookieJar, SECRET, sameCookieRace, wrapStore } from "@kvsession/test-helpers";
 import { Hono } from "hono";
 import { afterEach, describe, expect, it } from "vitest";
@@ -163,6 +163,34 @@ describe("serialised mode's limits through Hono", () => {
     expect((await holder).status).toBe(200);
     expect(await (await b.fetch(`${url}/peek`)).json()).toEqual({ n: 0, held: true });
     expect(await (await b.fetch(`${url}/serial/rmw`, { method: "POST" })).json()).toEqual({ n: 1 });
+  });
+
+  it("a middleware instance's own lease timings replace the core's", async () => {
+    // The core would wait far longer than a test may take: only the middleware's own waitMs can answer before the test times out.
+    const sessions = createSessions<Data>({
+      store: createMemoryStore(),
+      secrets: [SECRET],
+      serialize: { waitMs: 60_000 },
+    });
+    const t = makeApp({ sessions }, { sessions, serialize: { waitMs: 1 } });
+    const url = await listen(t.app);
+    const b = cookieJar();
+    await b.fetch(`${url}/start`, { method: "POST" });
+    const holder = b.fetch(`${url}/serial/hold`, { method: "POST" });
+    await t.hold.inside;
+    expect((await b.fetch(`${url}/serial/rmw`, { method: "POST" })).status).toBe(503);
+    t.hold.open();
+    expect((await holder).status).toBe(200);
+  });
+
+  it.each([
+    ["a negative waitMs", { waitMs: -1 }, /options\.serialize: serialize\.waitMs must be a positive integer/],
+    ["an unknown timing", { wait: 1 }, /unknown lease timing "wait"/],
+    ["a string", "yes", /takes true, false or lease timings/],
+  ])("lease timings with %s fail when the middleware is made", (_, serialize, message) => {
+    const sessions = createSessions<Data>({ store: createMemoryStore(), secrets: [SECRET] });
+    expect(() => session<Data>({ sessions, serialize: serialize as never })).toThrow(SessionConfigError);
+    expect(() => session<Data>({ sessions, serialize: serialize as never })).toThrow(message);
   });
 
   it("a serialised middleware mounted after one that already opened the session refuses clearly", async () => {

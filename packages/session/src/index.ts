@@ -4,7 +4,7 @@ export type { Secret } from "./crypto.js";
 export { hashId, MIN_SECRET_BYTES } from "./crypto.js";
 export * from "./errors.js";
 export type { SessionsFromOptions } from "./from-options.js";
-export { createSessionsFrom } from "./from-options.js";
+export { checkSerializeOption, createSessionsFrom } from "./from-options.js";
 export type { SerializeOptions } from "./lease.js";
 export type { LegacyOptions, LegacyStore } from "./legacy.js";
 export type { SealedSessions, SealedSessionsOptions } from "./sealed.js";

@@ -87,7 +87,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
   }
 
   /** Waits for this process's earlier holders of the handle; resolves with the function that ends our turn. */
-  async function localTurn(handle: string, deadline: number): Promise<() => void> {
+  async function localTurn(handle: string, deadline: number, own: LeaseTimes): Promise<() => void> {
     const before = turns.get(handle);
     let end!: () => void;
     const mine = new Promise<void>((r) => {
@@ -110,7 +110,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
       if (timedOut) {
         // Our place in the line passes on once the holders before us are done.
         void before.then(end);
-        throw new SessionBusyError(Math.ceil(times.leaseMs / 1000));
+        throw new SessionBusyError(Math.ceil(own.leaseMs / 1000));
       }
     }
     return end;
@@ -119,10 +119,11 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
   /**
    * Takes the lease on `handle`'s record, waiting up to `waitMs` while another holder has it.
    * Undefined when there is no live record (nothing to serialise: a new session starts).
+   * `own`: this request's timings (a route's), in place of the app's.
    */
-  async function acquire(handle: string): Promise<HeldLease | undefined> {
-    const deadline = Date.now() + times.waitMs;
-    const endTurn = await localTurn(handle, deadline);
+  async function acquire(handle: string, own: LeaseTimes = times): Promise<HeldLease | undefined> {
+    const deadline = Date.now() + own.waitMs;
+    const endTurn = await localTurn(handle, deadline, own);
     try {
       let last = known.get(handle);
       for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
@@ -143,9 +144,9 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
           const token = randomBytes(16).toString("base64url");
           const rec: StoredRecord = { ...r.rec };
           delete rec.lease;
-          const lease: Lease = { token, until: now + times.leaseMs };
+          const lease: Lease = { token, until: now + own.leaseMs };
           const written = await io.writeIf(handle, r.version, { ...rec, lease }, io.deadline(rec));
-          if (written !== false) return hold(handle, token, rec, written.version, now, endTurn);
+          if (written !== false) return hold(handle, token, rec, written.version, now, endTurn, own);
           if (last) {
             known.delete(handle);
             last = undefined;
@@ -168,6 +169,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
     version: KvVersion,
     since: number,
     endTurn: () => void,
+    times: LeaseTimes,
   ): HeldLease {
     let ok = true;
     let renewing: Promise<void> = Promise.resolve();

@@ -38,6 +38,23 @@ export interface CookiePlan {
 
 export type CookiePlanner = (input: OpenInput) => CookiePlan;
 
+/**
+ * The session cookie's Max-Age in seconds, undefined for a browser-session cookie: the session's own
+ * lifetime when it has one (null: browser-session), else the app's `persistent` setting. A cookie
+ * that outlived the session would only be refused later, so it never reaches past the absolute deadline.
+ */
+export function cookieMaxAgeSec(
+  plan: CookiePlan,
+  own: number | null | undefined,
+  createdAt: number,
+  absoluteMs: number,
+  now: number,
+): number | undefined {
+  if (own === null || (own === undefined && !plan.persistent)) return undefined;
+  const left = createdAt + absoluteMs - now;
+  return Math.ceil((own === undefined ? left : Math.min(own, left)) / 1000);
+}
+
 export function cookiePlanner(o: CommonOptions): CookiePlanner {
   const c = o.cookie ?? {};
   const base = c.name ?? "sid";

@@ -14,6 +14,8 @@ export interface StoredRecord {
   /** Serialised mode: the request that holds this session now, and until when. */
   lease?: Lease;
   flash?: Record<string, JsonValue[]>;
+  /** This session's own cookie lifetime (`Session.setCookieMaxAge`); absent: the app's setting. */
+  cookieMaxAge?: number | null;
 }
 
 /**
@@ -59,6 +61,7 @@ export function classify(v: unknown): StoredRecord | Tombstone | undefined {
   if (!isObj(v.data) || typeof v.createdAt !== "number" || typeof v.lastSeenAt !== "number") return undefined;
   if (v.userId !== undefined && typeof v.userId !== "string") return undefined;
   if (v.flash !== undefined && !isObj(v.flash)) return undefined;
+  if (!isCookieMaxAge(v.cookieMaxAge)) return undefined;
   if (v.lease !== undefined) {
     const l = v.lease as Record<string, unknown>;
     if (!isObj(l) || typeof l.token !== "string" || typeof l.until !== "number") return undefined;
@@ -87,10 +90,26 @@ export interface Changes {
   flashAdd: Map<string, JsonValue[]>;
   /** How many messages of each type this request read (and so removes). */
   flashTaken: Map<string, number>;
+  /** A new cookie lifetime for this session; `DELETED`: back to the app's setting. */
+  cookieMaxAge?: number | null | typeof DELETED;
 }
 
 export const noChanges = (c: Changes) =>
-  c.patch.size === 0 && c.flashAdd.size === 0 && c.flashTaken.size === 0;
+  c.patch.size === 0 && c.flashAdd.size === 0 && c.flashTaken.size === 0 && c.cookieMaxAge === undefined;
+
+/** What a stored record or sealed payload may hold as its cookie lifetime. */
+export const isCookieMaxAge = (v: unknown): v is number | null | undefined =>
+  v === undefined || v === null || (Number.isSafeInteger(v) && (v as number) > 0);
+
+/** The session's cookie lifetime once this request's change (if any) is applied. */
+export function applyCookieMaxAge(
+  stored: number | null | undefined,
+  c: Changes | undefined,
+): number | null | undefined {
+  const next = c?.cookieMaxAge;
+  if (next === undefined) return stored;
+  return next === DELETED ? undefined : next;
+}
 
 const NO_FLASH_ADD = new Map<string, JsonValue[]>();
 const NO_FLASH_TAKEN = new Map<string, number>();

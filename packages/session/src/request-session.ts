@@ -17,6 +17,7 @@ export interface SessionView {
   data: SessionData;
   flash?: Record<string, JsonValue[]> | undefined;
   userId?: string | undefined;
+  cookieMaxAge?: number | null | undefined;
 }
 
 export type SessionState = "open" | "destroyed" | "gone" | "committed";
@@ -43,6 +44,8 @@ export abstract class RequestSession<D extends object> implements Session<D> {
   protected state: SessionState = "open";
   protected touchWanted = false;
   protected loaded = false;
+  /** `setCookieMaxAge` ran: this response re-sends the cookie even if its write happened in an earlier `save()`. */
+  protected cookieChanged = false;
   #loading: Promise<void> | undefined;
 
   /** The session as loaded (or as this request rotated it); undefined when there is none. */
@@ -61,6 +64,8 @@ export abstract class RequestSession<D extends object> implements Session<D> {
   /** Writes pending changes before the response, where the mode has anywhere to write them. */
   protected abstract persistNow(): Promise<unknown>;
   protected abstract handleNow(): string | undefined;
+  /** The app's absolute timeout: no cookie may outlive it. */
+  protected abstract absoluteMs(): number;
   abstract commit(): Promise<CommitResult>;
 
   /** Starts loading once; undefined when already loaded (no promise on the common path). */
@@ -213,7 +218,27 @@ export abstract class RequestSession<D extends object> implements Session<D> {
     this.assertOpen("reload()");
     this.changes = undefined;
     this.touchWanted = false;
+    this.cookieChanged = false;
     await this.reloadNow();
+  }
+
+  setCookieMaxAge(ms: number | null | undefined): void {
+    this.assertOpen("setCookieMaxAge()");
+    const most = this.absoluteMs();
+    if (ms !== undefined && ms !== null && (!Number.isSafeInteger(ms) || ms <= 0 || ms > most))
+      throw new SessionDataError(
+        `setCookieMaxAge() takes a whole number of ms from 1 to absoluteTimeoutMs (${most}), null or undefined; got ${String(ms)}. ` +
+          "The session ends at absoluteTimeoutMs whatever its cookie says: raise absoluteTimeoutMs for longer remember-me sessions",
+      );
+    this.ch().cookieMaxAge = ms === undefined ? DELETED : ms;
+    this.cookieChanged = true;
+  }
+
+  async cookieMaxAge(): Promise<number | null | undefined> {
+    const pending = this.changes?.cookieMaxAge;
+    if (pending !== undefined) return pending === DELETED ? undefined : pending;
+    await this.load();
+    return this.view()?.cookieMaxAge;
   }
 
   touch(): void {

@@ -12,11 +12,12 @@ import {
 import {
   type CookiePlan,
   type CookiePlanner,
+  cookieMaxAgeSec,
   cookiePlanner,
   resolveTimeouts,
   type Timeouts,
 } from "./options.js";
-import { applyData, applyFlash, newChanges } from "./record.js";
+import { applyCookieMaxAge, applyData, applyFlash, isCookieMaxAge, newChanges } from "./record.js";
 import { RequestSession, type SessionView } from "./request-session.js";
 import { compress, seal, sealedLength, unseal } from "./seal.js";
 import type { CommitResult, CommonOptions, OpenInput, Session, SessionData } from "./types.js";
@@ -66,6 +67,8 @@ interface Payload {
   meta?: JsonValue;
   data: SessionData;
   flash?: Record<string, JsonValue[]>;
+  /** This session's own cookie lifetime in ms (null: browser-session); absent: the app's setting. */
+  cma?: number | null;
 }
 
 const codec = json<unknown>();
@@ -77,6 +80,7 @@ function asPayload(v: unknown): Payload | undefined {
   for (const k of ["crt", "iat", "lst", "exp"]) if (typeof v[k] !== "number") return undefined;
   if (v.uid !== undefined && typeof v.uid !== "string") return undefined;
   if (v.flash !== undefined && !isObj(v.flash)) return undefined;
+  if (!isCookieMaxAge(v.cma)) return undefined;
   return v as unknown as Payload;
 }
 
@@ -192,11 +196,15 @@ class SealedSession<D extends object> extends RequestSession<D> {
 
   protected view(): SessionView | undefined {
     const p = this.#payload;
-    return p && { data: p.data, flash: p.flash, userId: p.uid };
+    return p && { data: p.data, flash: p.flash, userId: p.uid, cookieMaxAge: p.cma };
   }
 
   protected handleNow(): string | undefined {
     return this.#payload === undefined ? undefined : hashId(this.#payload.sid);
+  }
+
+  protected absoluteMs(): number {
+    return this.#e.t.absoluteMs;
   }
 
   /** Sealed revocation keeps this session: it is re-sealed at commit with a login time after `at`. */
@@ -299,6 +307,9 @@ class SealedSession<D extends object> extends RequestSession<D> {
       if (user.meta !== undefined) next.meta = user.meta;
       else delete next.meta;
     }
+    // The cookie lifetime describes the browser the user chose it on: a new ID keeps it, even without the data.
+    const cma = applyCookieMaxAge(payload?.cma, changes);
+    if (cma !== undefined) next.cma = cma;
     this.#payload = next;
     this.changes = undefined;
     this.#reissue = true;
@@ -315,7 +326,7 @@ class SealedSession<D extends object> extends RequestSession<D> {
       throw new SessionDataError(`cannot seal the session: ${(err as Error).message}`, { cause: err });
     }
     const { body, flags } = compress(Buffer.from(plain), threshold);
-    const maxAge = this.#plan.persistent ? Math.ceil((p.crt + t.absoluteMs - Date.now()) / 1000) : undefined;
+    const maxAge = cookieMaxAgeSec(this.#plan, p.cma, p.crt, t.absoluteMs, Date.now());
     const attrs = { ...this.#plan.attrs, maxAge };
     const room = (cookieName: string) => MAX_COOKIE_BYTES - serializeCookie(cookieName, "", attrs).length;
     const len = sealedLength(body.length);
@@ -393,12 +404,17 @@ class SealedSession<D extends object> extends RequestSession<D> {
         const flash = applyFlash(payload.flash, changes);
         if (flash) next.flash = flash;
         else delete next.flash;
+        const cma = applyCookieMaxAge(payload.cma, changes);
+        if (cma !== undefined) next.cma = cma;
+        else delete next.cma;
       }
     } else if (dirty) {
       next = this.#fresh(now);
       next.data = applyData({}, changes.patch);
       const flash = applyFlash(undefined, changes);
       if (flash) next.flash = flash;
+      const cma = applyCookieMaxAge(undefined, changes);
+      if (cma !== undefined) next.cma = cma;
       this.#reissue = true;
     }
     const sent = this.#sentNames();

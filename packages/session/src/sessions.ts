@@ -17,16 +17,18 @@ import {
   SessionStoreError,
 } from "./errors.js";
 import { createGroupWriter } from "./group-write.js";
-import { createLeases, type HeldLease, type Leases, resolveLeaseTimes } from "./lease.js";
+import { createLeases, type HeldLease, type Leases, type LeaseTimes, resolveLeaseTimes } from "./lease.js";
 import { createLegacy, type Legacy } from "./legacy.js";
 import {
   type CookiePlan,
   type CookiePlanner,
+  cookieMaxAgeSec,
   cookiePlanner,
   resolveTimeouts,
   type Timeouts,
 } from "./options.js";
 import {
+  applyCookieMaxAge,
   applyData,
   applyFlash,
   type Changes,
@@ -255,6 +257,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     serialize: serialize !== false,
     leases,
     leaseMs: leaseTimes.leaseMs,
+    leaseTimes,
     ids,
     t,
     maxRetries,
@@ -350,6 +353,7 @@ interface Engine {
   /** Undefined when the store has no compare-and-set. */
   leases: Leases | undefined;
   leaseMs: number;
+  leaseTimes: LeaseTimes;
   ids: VerifiedIds;
   t: Timeouts;
   maxRetries: number;
@@ -390,6 +394,8 @@ class ServerSession<D extends object> extends RequestSession<D> {
   #goneByRegenerate = false;
   /** Serialised mode: load → commit run while holding the record's lease. */
   readonly #serial: boolean;
+  /** This request's lease timings: the app's, or the route's (`OpenInput.serialize`). */
+  readonly #times: LeaseTimes;
   #lease: HeldLease | undefined;
 
   constructor(engine: Engine, input: OpenInput) {
@@ -397,14 +403,16 @@ class ServerSession<D extends object> extends RequestSession<D> {
     this.#e = engine;
     this.#input = input;
     this.#plan = engine.planCookie(input);
-    this.#serial = input.serialize ?? engine.serialize;
+    const s = input.serialize;
+    this.#serial = s === undefined ? engine.serialize : s !== false;
+    this.#times = typeof s === "object" && s !== null ? resolveLeaseTimes(s) : engine.leaseTimes;
     if (this.#serial && engine.leases === undefined)
       throw new SessionConfigError("serialize needs a store with compare-and-set; this store has none");
   }
 
   /** Takes the lease on a record found live, then works on the record as the lease found it. */
   async #acquire(found: { id: string; handle: string }): Promise<void> {
-    const lease = await this.#e.leases!.acquire(found.handle);
+    const lease = await this.#e.leases!.acquire(found.handle, this.#times);
     this.#lease = lease;
     this.#adopt(lease && { ...found, rec: lease.rec, version: lease.version });
   }
@@ -424,6 +432,10 @@ class ServerSession<D extends object> extends RequestSession<D> {
 
   protected handleNow(): string | undefined {
     return this.#handle;
+  }
+
+  protected absoluteMs(): number {
+    return this.#e.t.absoluteMs;
   }
 
   /** Verified IDs from the Cookie header, computed on first use (a request that never touches the session pays nothing). */
@@ -569,6 +581,8 @@ class ServerSession<D extends object> extends RequestSession<D> {
       next.ix = this.#e.index.generation;
     }
     if (base?.meta !== undefined) next.meta = base.meta;
+    const life = applyCookieMaxAge(base?.cookieMaxAge, c);
+    if (life !== undefined) next.cookieMaxAge = life;
     const flash = c ? applyFlash(base?.flash, c) : base?.flash;
     if (flash !== undefined) next.flash = flash;
     return next;
@@ -729,7 +743,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       }
       const next = this.#build(base, Date.now(), this.changes);
       delete next.lease;
-      if (!release) next.lease = { token: lease.token, until: Date.now() + e.leaseMs };
+      if (!release) next.lease = { token: lease.token, until: Date.now() + this.#times.leaseMs };
       const written = await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs));
       if (written !== false) {
         await this.#refile(handle, base, next);
@@ -775,6 +789,9 @@ class ServerSession<D extends object> extends RequestSession<D> {
       const now = Date.now();
       const kept = keepData ? this.#build(base, now, this.changes) : this.#build(undefined, now, undefined);
       const next: StoredRecord = { ...kept, createdAt: now, lastSeenAt: now };
+      // The cookie lifetime describes the browser the user chose it on: a new ID keeps it, even without the data.
+      const life = applyCookieMaxAge(base?.cookieMaxAge, this.changes);
+      if (life !== undefined) next.cookieMaxAge = life;
       const oldUser = base?.userId;
       delete next.userId;
       delete next.meta;
@@ -867,6 +884,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       !this.dirty() &&
       !this.touchWanted &&
       !this.#issueCookie &&
+      !this.cookieChanged &&
       this.#lease === undefined &&
       Date.now() - this.#rec.lastSeenAt < this.#e.t.touchMs
     ) {
@@ -885,10 +903,16 @@ class ServerSession<D extends object> extends RequestSession<D> {
     this.state = "committed";
     result.outcome = outcome === "unchanged" && this.#issueCookie ? "saved" : outcome;
     const rec = this.#rec;
-    if (outcome !== "gone" && this.#issueCookie && this.#id !== undefined && rec !== undefined) {
-      const maxAge = this.#plan.persistent
-        ? Math.ceil((rec.createdAt + this.#e.t.absoluteMs - Date.now()) / 1000)
-        : undefined;
+    // A persistent cookie of the session's own slides: every write re-sends it with a fresh Max-Age.
+    const resend = this.cookieChanged || (outcome === "saved" && typeof rec?.cookieMaxAge === "number");
+    if (outcome !== "gone" && (this.#issueCookie || resend) && this.#id !== undefined && rec !== undefined) {
+      const maxAge = cookieMaxAgeSec(
+        this.#plan,
+        rec.cookieMaxAge,
+        rec.createdAt,
+        this.#e.t.absoluteMs,
+        Date.now(),
+      );
       result.setCookie.push(
         this.#cookie(this.#e.ids.sign(this.#id, this.#handle ?? hashId(this.#id)), maxAge),
       );

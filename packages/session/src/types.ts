@@ -15,8 +15,11 @@ export interface OpenInput {
   secure?: boolean | undefined;
   /** The X-Forwarded-Proto header value; read only when `trustProxy` is on. */
   forwardedProto?: string | string[] | undefined;
-  /** Serialise this request with the others of its session (see `SessionsOptions.serialize`); default: the app's setting. */
-  serialize?: boolean | undefined;
+  /**
+   * Serialise this request with the others of its session (see `SessionsOptions.serialize`); lease
+   * timings turn it on with those timings for this request. Default: the app's setting.
+   */
+  serialize?: boolean | SerializeOptions | undefined;
 }
 
 /** What `commit()` hands back to the adapter: header values to append, verbatim. */
@@ -98,6 +101,24 @@ export interface Session<D extends object = SessionData> {
   reload(): Promise<void>;
   /** Asks for the last-seen time (and the sealed cookie) to be refreshed at commit even if throttling would skip it. */
   touch(): void;
+  /**
+   * This session's own cookie lifetime ("remember me"), kept with the session (in its record, or in
+   * the sealed cookie) so later responses and rotations issue the cookie with it. A number of ms:
+   * a persistent cookie with that Max-Age, re-sent with a fresh Max-Age whenever the session is
+   * written (a change, or the throttled last-seen refresh), and never reaching past the session's
+   * absolute deadline; `null`: a browser-session cookie; `undefined`: back to the app's
+   * `cookie.persistent`. The server-side timeouts still apply: the session ends after
+   * `idleTimeoutMs` without a request and `absoluteTimeoutMs` after login, whatever the cookie says.
+   * A value that is not a whole number of ms from 1 to `absoluteTimeoutMs` is a `SessionDataError`.
+   *
+   * @example
+   * // absoluteTimeoutMs as long as the longest "remember me", browser-session cookies by default:
+   * await session.bindUser(user.id);
+   * if (form.remember === "on") session.setCookieMaxAge(30 * 24 * 3600_000);
+   */
+  setCookieMaxAge(ms: number | null | undefined): void;
+  /** This session's own cookie lifetime (see `setCookieMaxAge`), pending change included; `undefined`: the app's setting. */
+  cookieMaxAge(): Promise<number | null | undefined>;
   /** Writes pending changes now (commit does it too). */
   save(): Promise<void>;
   /** Login: regenerates, then binds the session to `userId` with app-chosen metadata (e.g. the user agent). */
