@@ -26,6 +26,15 @@ export function createJar() {
 
 export type Jar = ReturnType<typeof createJar>;
 
+/** A browser's new session holding n = 0; returns its Cookie header. */
+export async function seeded(sessions: { open(input?: OpenInput): Session<object> }): Promise<string> {
+  const jar = createJar();
+  const s = sessions.open({ secure: true });
+  s.set("n" as never, 0 as never);
+  jar.apply(await s.commit());
+  return jar.header();
+}
+
 interface Opener<D extends object> {
   open(input?: OpenInput): Session<D>;
 }

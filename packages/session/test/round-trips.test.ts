@@ -2,18 +2,10 @@ import { createMemoryStore } from "@kvsession/kv";
 import { countingStore, wrapStore } from "@kvsession/test-helpers";
 import { describe, expect, it } from "vitest";
 import { createSessions, type Sessions } from "../src/index.js";
-import { createJar, SECRET } from "./helpers.js";
+import { SECRET, seeded } from "./helpers.js";
 
 // What a request costs in store round trips when one session is busy: counted on a real memory
 // store, so a change that brings back a read shows here.
-
-async function seeded(sessions: Sessions): Promise<string> {
-  const jar = createJar();
-  const s = sessions.open({ secure: true });
-  s.set("n", 0);
-  jar.apply(await s.commit());
-  return jar.header();
-}
 
 async function increment(sessions: Sessions, cookieHeader: string): Promise<void> {
   const s = sessions.open({ cookieHeader, secure: true });

@@ -1,15 +1,7 @@
 import { createMemoryStore } from "@kvsession/kv";
 import { describe, expect, it } from "vitest";
 import { createSessions, SessionBusyError, SessionConfigError, type Sessions } from "../src/index.js";
-import { createJar, SECRET } from "./helpers.js";
-
-async function seeded(sessions: Sessions): Promise<string> {
-  const jar = createJar();
-  const s = sessions.open({ secure: true });
-  s.set("n", 0);
-  jar.apply(await s.commit());
-  return jar.header();
-}
+import { SECRET, seeded } from "./helpers.js";
 
 /** The lease the stored record carries now. */
 async function leaseOf(sessions: Sessions): Promise<{ until: number } | undefined> {

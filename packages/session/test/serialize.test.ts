@@ -23,21 +23,12 @@ import {
   SessionConflictError,
   type Sessions,
 } from "../src/index.js";
-import { createJar, SECRET } from "./helpers.js";
+import { createJar, SECRET, seeded } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kvsession-serialize-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A browser's session with n = 0; returns its Cookie header. */
-async function seeded(sessions: Sessions): Promise<string> {
-  const jar = createJar();
-  const s = sessions.open({ secure: true });
-  s.set("n", 0);
-  jar.apply(await s.commit());
-  return jar.header();
-}
 
 /** One request that reads n, lets other requests run, and writes n + 1. */
 async function increment(sessions: Sessions, cookieHeader: string, pause: number): Promise<void> {
