@@ -2,6 +2,8 @@
 // at a time, each answering a fixed number of route A (and B) requests.
 //   pnpm --filter @kvsession/bench bench:http:instructions            every server (~15 min)
 //   ... --only fastify     rows whose "framework: name" contains the text
+//   ... --race             the same-cookie race's servers (bench:http:race), every request on one
+//                          cookie over 10 connections, route A only; printed, docs left as they are
 //   ... --warmup N --requests N    (defaults 3000 and 2000)
 //   ... --keep DIR         keep each counted window's callgrind files in DIR, for callgrind_annotate
 //                          (where the instructions go: builtins and Node's C++ by name, JIT code by address)
@@ -16,16 +18,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "redis";
 import { callgrindArgs, mainThreadTotal } from "../callgrind.js";
-import { REDIS_URL, VARIANTS, type Variant, variantKey } from "./apps.js";
-import { flag, httpDir as here, repoRoot as root } from "./cli.js";
+import { VARIANTS as HTTP_VARIANTS, RACE_VARIANTS, REDIS_URL, type Variant, variantKey } from "./apps.js";
+import { args, flag, httpDir as here, repoRoot as root } from "./cli.js";
 
 const only = flag("only");
 const keep = flag("keep");
 if (keep !== undefined) mkdirSync(keep, { recursive: true });
 const REQUESTS = Number(flag("requests") ?? 2000);
 const WARMUP = Number(flag("warmup") ?? 3000);
-const POOL = 200;
-const CONCURRENCY = 8;
+const race = args.includes("--race");
+const VARIANTS = race ? RACE_VARIANTS : HTTP_VARIANTS;
+const POOL = race ? 1 : 200;
+const CONCURRENCY = race ? 10 : 8;
 const log = (...a: unknown[]) => console.error(...a);
 
 if (spawnSync("valgrind", ["--version"]).status !== 0) {
@@ -85,6 +89,7 @@ async function measure(v: Variant): Promise<Counted[]> {
       "tsx",
       join(here, "server.ts"),
       String(VARIANTS.indexOf(v)),
+      ...(race ? ["race"] : []),
     ],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -115,7 +120,7 @@ async function measure(v: Variant): Promise<Counted[]> {
       pool.push(c.split(";")[0] as string);
     }
     const out: Counted[] = [];
-    for (const route of v.routes) {
+    for (const route of race ? (["a"] as const) : v.routes) {
       await load(port, agent, `/${route}`, pool, WARMUP);
       execFileSync("callgrind_control", ["--instr=on", String(child.pid)], { stdio: "ignore" });
       await load(port, agent, `/${route}`, pool, REQUESTS);
@@ -198,9 +203,9 @@ async function main() {
     await client.quit();
   }
   const section = render(rows, new Date().toISOString().slice(0, 10));
-  if (only !== undefined) {
+  if (only !== undefined || race) {
     log(section);
-    log("--only given: docs not updated");
+    log("--only or --race given: docs not updated");
     return;
   }
   const docs = join(root, "docs", "benchmarks.md");

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import autocannon from "autocannon";
 import pg from "pg";
+import { createClient } from "redis";
 import { type RedisServer, startRedis } from "../../../packages/kv-redis/test/servers.js";
 import { DATABASE_URL, PG_APP_NAME, PG_TABLE, RACE_VARIANTS, type Variant, variantKey } from "./apps.js";
 import { args, flag, repoRoot as root } from "./cli.js";
@@ -88,6 +89,22 @@ async function pinPgBackends(): Promise<void> {
   }
 }
 
+/** Commands the private redis-server has run (INFO commandstats; a script's own commands counted too), this count's own left out. */
+async function redisCommands(): Promise<number> {
+  const c = createClient({ url: redisEnv.BENCH_REDIS_URL });
+  await c.connect();
+  try {
+    const info = await c.info("commandstats");
+    let n = 0;
+    for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm))
+      if (!OURS.has(m[1]!)) n += Number(m[2]);
+    return n;
+  } finally {
+    await c.quit();
+  }
+}
+const OURS = new Set(["info", "hello", "client|setinfo", "quit"]);
+
 /** A new session: route A with no cookie; returns the Cookie header value that carries it. */
 async function newSession(base: string, name: string): Promise<string> {
   const res = await fetch(`${base}/a`);
@@ -151,9 +168,18 @@ async function raceOnce(v: Variant): Promise<RaceSample | string> {
     if (v.store === "postgres") await pinPgBackends();
     const cookie = await newSession(base, v.cookie);
     const before = await counter(base, cookie);
+    const counted = v.store === "redis" ? await redisCommands() : undefined;
     const b = await burst(base, "/a", cookie, requests, connections);
+    const redisPerRequest =
+      counted === undefined ? undefined : ((await redisCommands()) - counted) / (b.acked + b.other);
     const after = await counter(base, cookie);
-    const s: RaceSample = { ...b, before, after, lost: b.acked - (after - before) };
+    const s: RaceSample = {
+      ...b,
+      redisCommands: redisPerRequest,
+      before,
+      after,
+      lost: b.acked - (after - before),
+    };
     log(
       `  ${variantKey(v)}: ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}`,
     );
