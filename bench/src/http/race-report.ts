@@ -70,6 +70,7 @@ const MODE = {
   serialised: "serialised",
   "serialised on A": "serialised on route A",
   update: "default, `session.update`",
+  lazy: "default, `lazy: true`",
 };
 
 /** The peer every row is compared with: the framework's session library on connect-redis. */
