@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import {
   type CookieOptions,
   createSessionsFrom,
+  DEFAULT_IDLE_TIMEOUT_MS,
   type SameSite,
   type SealedSessions,
   type SealedSessionsOptions,
@@ -199,8 +200,14 @@ export function resolveOptions(options: KvSessionAnyOptions): AdapterConfig {
           `sets ${timeout}${rolling ? " (with rolling: true)" : ""}, which is also given: keep one`,
         );
       o[timeout] = maxAge;
-      lifetimeMs = maxAge;
       note = `cookie.maxAge${rolling ? " with rolling: true" : ""} became ${timeout}`;
+      // express-session's short lifetimes (a minute, say) are below the default idle timeout, which
+      // must not outlast the session: it shrinks to the lifetime rather than failing at start-up.
+      if (!rolling && o.idleTimeoutMs === undefined && maxAge < DEFAULT_IDLE_TIMEOUT_MS) {
+        o.idleTimeoutMs = maxAge;
+        note += " and idleTimeoutMs";
+      }
+      lifetimeMs = maxAge;
     }
   }
   if (o.name !== undefined) {

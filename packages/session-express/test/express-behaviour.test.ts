@@ -178,3 +178,52 @@ describe("what express-session does, done the same way here", () => {
     expect((await c.request("/count")).text).toBe("2");
   });
 });
+
+describe("differences from express-session found by its own suite", () => {
+  it("the session cookie is read from the Cookie header only, never from cookie-parser's req.cookies", async () => {
+    const routes: Record<string, Handler> = {
+      "/set": (req, res) => {
+        req.session!.n = 1;
+        res.end();
+      },
+      "/n": (req, res) => res.json({ n: req.session!.n ?? null }),
+    };
+    // An earlier middleware parsed the cookies, then the header changed: what the browser sent now counts.
+    const { client } = await app(routes, {}, (a) =>
+      a.use((req, _res, next) => {
+        const cookies = Object.fromEntries(
+          (req.headers.cookie ?? "")
+            .split("; ")
+            .map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]),
+        );
+        (req as unknown as { cookies: unknown }).cookies = cookies;
+        if (req.headers["x-replace-cookie"] !== undefined) req.headers.cookie = "foo=bar";
+        next();
+      }),
+    );
+    const c = client();
+    await c.request("/set");
+    expect(JSON.parse((await c.request("/n")).text)).toEqual({ n: 1 });
+    const replaced = await c.request("/n", { headers: { "x-replace-cookie": "1" } });
+    expect(JSON.parse(replaced.text)).toEqual({ n: null });
+  });
+
+  it("Object.keys(req.session) lists only the data; cookie is there but not enumerable", async () => {
+    const { client } = await app({
+      "/keys": (req, res) => {
+        req.session!.a = 1;
+        res.json({ keys: Object.keys(req.session!), cookie: typeof req.session!.cookie });
+      },
+    });
+    expect(JSON.parse((await client().request("/keys")).text)).toEqual({ keys: ["a"], cookie: "object" });
+  });
+
+  it("no express-session constructors: stores are kvsession drivers, and there is no Session or Cookie class", async () => {
+    const exported = await import("../src/index.js");
+    for (const name of ["Store", "MemoryStore", "Session", "Cookie"])
+      expect(exported).not.toHaveProperty(name);
+    expect(() => kvSession({ store: new (class Store {})() as never, secrets: [SECRET] })).toThrow(
+      /toExpressSessionStore/,
+    );
+  });
+});

@@ -60,6 +60,22 @@ describe("express-session options with a safe meaning are honoured", () => {
     expect(await recordExpiry(session.sessions as never)).toBeGreaterThan(before);
   });
 
+  it("a cookie.maxAge shorter than the default idle timeout: the session ends that long after its creation", async () => {
+    // express-session apps often use a minute or so; that must start, and the idle timeout follows it.
+    const { client, session } = await counterApp({
+      store: createMemoryStore(),
+      secrets: [SECRET],
+      cookie: { maxAge: 60_000 },
+    });
+    const before = Date.now();
+    const r = await client().request("/count");
+    const after = Date.now();
+    expect(maxAgeOf(r.setCookie[0]!)).toBeLessThanOrEqual(60);
+    expect(maxAgeOf(r.setCookie[0]!)).toBeGreaterThan(50);
+    expect(await recordExpiry(session.sessions as never)).toBeLessThanOrEqual(after + 60_000);
+    expect(await recordExpiry(session.sessions as never)).toBeGreaterThan(before);
+  });
+
   it("cookie.maxAge with rolling: true: the session ends that long after its last request", async () => {
     const { client, session } = await counterApp({
       store: createMemoryStore(),
@@ -163,10 +179,21 @@ describe("every other option is refused at start-up, with what to write instead"
   });
 
   it("a cookie.maxAge the core's timeouts cannot take says which option it came from", () => {
-    // One minute is shorter than the default idle timeout, which must not exceed the lifetime.
-    expect(() => kvSession({ ...base, cookie: { maxAge: 60_000 } })).toThrow(
+    // With rolling, thirteen hours become the idle timeout, longer than the default absolute one.
+    expect(() => kvSession({ ...base, rolling: true, cookie: { maxAge: 13 * 3_600_000 } })).toThrow(
+      /cookie\.maxAge with rolling: true became idleTimeoutMs/,
+    );
+    expect(() =>
+      kvSession({
+        ...base,
+        rolling: true,
+        cookie: { maxAge: 13 * 3_600_000 },
+        absoluteTimeoutMs: 86_400_000,
+      }),
+    ).not.toThrow();
+    // An idle timeout the app set is never changed behind its back.
+    expect(() => kvSession({ ...base, cookie: { maxAge: 60_000 }, idleTimeoutMs: 120_000 })).toThrow(
       /cookie\.maxAge became absoluteTimeoutMs/,
     );
-    expect(() => kvSession({ ...base, cookie: { maxAge: 60_000 }, idleTimeoutMs: 60_000 })).not.toThrow();
   });
 });

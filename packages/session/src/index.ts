@@ -7,6 +7,7 @@ export type { SessionsFromOptions } from "./from-options.js";
 export { checkSerializeOption, createSessionsFrom } from "./from-options.js";
 export type { SerializeOptions } from "./lease.js";
 export type { LegacyOptions, LegacyStore } from "./legacy.js";
+export { DEFAULT_IDLE_TIMEOUT_MS } from "./options.js";
 export type { SealedSessions, SealedSessionsOptions } from "./sealed.js";
 export { createSealedSessions, MAX_COOKIE_BYTES } from "./sealed.js";
 export { createSessions } from "./sessions.js";

@@ -8,8 +8,11 @@ export interface Timeouts {
   touchMs: number;
 }
 
+/** `idleTimeoutMs` when none is given. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
+
 export function resolveTimeouts(o: CommonOptions): Timeouts {
-  const idleMs = o.idleTimeoutMs ?? 30 * 60_000;
+  const idleMs = o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const absoluteMs = o.absoluteTimeoutMs ?? 12 * 60 * 60_000;
   const touchMs = o.touchIntervalMs ?? Math.min(60_000, Math.floor(idleMs / 10));
   for (const [k, v] of Object.entries({ idleTimeoutMs: idleMs, absoluteTimeoutMs: absoluteMs })) {
