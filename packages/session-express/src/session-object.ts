@@ -1,5 +1,10 @@
 import type { JsonValue } from "@kvsession/kv";
-import { type Session, type SessionData, SessionDataError } from "@kvsession/session";
+import {
+  type CookieLifetimeKey,
+  cookieLifetimeProperties,
+  type Session,
+  type SessionData,
+} from "@kvsession/session";
 
 /** Node-style callback, as express-session's methods take. */
 export type Callback = (err?: unknown) => void;
@@ -165,40 +170,18 @@ export function flush(state: SessionState): void {
 }
 
 /** Gives the session its own cookie lifetime; what the core refuses is reported under the name the app assigned. */
-export function setCookieMaxAge(state: SessionState, what: string, ms: number | null): void {
+export function setCookieMaxAge(state: SessionState, what: CookieLifetimeKey, ms: number | null): void {
   // As express-session: restating the lifetime the cookie already has re-sends nothing.
   const current = state.cookieMaxAge !== undefined ? state.cookieMaxAge : state.ctx.cookie.lifetimeMs;
   if (ms === current && !state.cookieMaxAgeSet) return;
-  try {
-    state.core.setCookieMaxAge(ms);
-  } catch (err) {
-    if (err instanceof SessionDataError)
-      throw new SessionDataError(
-        `req.session.cookie.${what}: ${err.message.replace("setCookieMaxAge() takes", "takes")}`,
-      );
-    throw err;
-  }
+  state.core.setCookieMaxAge(ms, `req.session.cookie.${what}`);
   state.cookieMaxAge = ms;
   state.cookieMaxAgeSet = true;
-}
-
-function lifetimeOf(value: unknown, what: string): number | null {
-  if (value === null || value === undefined || value === false) return null;
-  if (value instanceof Date) return Math.ceil(value.getTime() - Date.now());
-  if (typeof value === "number") return value;
-  throw new SessionDataError(
-    `req.session.cookie.${what} takes ${what === "expires" ? "a Date" : "a number of ms"} or null; got ${typeof value}`,
-  );
 }
 
 function cookieInfo(state: SessionState): SessionCookieInfo {
   const ctx = state.ctx;
   const life = () => (state.cookieMaxAge !== undefined ? state.cookieMaxAge : ctx.cookie.lifetimeMs);
-  const lifetime = (what: string) => ({
-    enumerable: true,
-    get: life,
-    set: (v: unknown) => setCookieMaxAge(state, what, lifetimeOf(v, what)),
-  });
   const info = {
     httpOnly: true as const,
     path: ctx.cookie.path,
@@ -206,18 +189,10 @@ function cookieInfo(state: SessionState): SessionCookieInfo {
     secure: ctx.cookie.secure,
     sameSite: ctx.cookie.sameSite,
   };
-  return Object.defineProperties(info, {
-    maxAge: lifetime("maxAge"),
-    originalMaxAge: lifetime("originalMaxAge"),
-    expires: {
-      enumerable: true,
-      get: () => {
-        const ms = life();
-        return typeof ms === "number" ? new Date(Date.now() + ms) : ms;
-      },
-      set: (v: unknown) => setCookieMaxAge(state, "expires", lifetimeOf(v, "expires")),
-    },
-  }) as SessionCookieInfo;
+  return Object.defineProperties(
+    info,
+    cookieLifetimeProperties(life, (ms, key) => setCookieMaxAge(state, key, ms), "req.session.cookie"),
+  ) as SessionCookieInfo;
 }
 
 /** express-session's error for a reload of a session the store no longer holds. */

@@ -108,9 +108,9 @@ describe.each([
   });
 
   it.each([
-    ["longer than absoluteTimeoutMs", "huge", /req\.session\.cookie\.maxAge: .*raise absoluteTimeoutMs/],
-    ["negative", "negative", /req\.session\.cookie\.maxAge: takes a whole number of ms from 1/],
-    ["an expiry in the past", "past", /req\.session\.cookie\.expires: takes a whole number of ms from 1/],
+    ["longer than absoluteTimeoutMs", "huge", /req\.session\.cookie\.maxAge .*raise absoluteTimeoutMs/],
+    ["negative", "negative", /req\.session\.cookie\.maxAge takes a whole number of ms from 1/],
+    ["an expiry in the past", "past", /req\.session\.cookie\.expires takes a whole number of ms from 1/],
   ])("a lifetime %s is a SessionDataError and is not applied", async (_, remember, message) => {
     const { client } = await rememberApp(options());
     const r = await client().request(`/login?remember=${remember}`, { method: "POST" });

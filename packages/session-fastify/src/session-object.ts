@@ -1,5 +1,10 @@
 import type { JsonValue } from "@kvsession/kv";
-import { type SessionData, SessionDataError } from "@kvsession/session";
+import {
+  cookieLifetime,
+  cookieLifetimeProperties,
+  type SessionData,
+  SessionDataError,
+} from "@kvsession/session";
 import type { Slot } from "./slot.js";
 
 /** Node-style callback, as @fastify/session's methods take. */
@@ -226,8 +231,12 @@ const methods = {
   options(this: Self, opts: Record<string, unknown> | undefined): void {
     if (opts === undefined || opts === null) return;
     const slot = stateOf(this).slot;
-    if (opts.maxAge !== undefined) setLifetime(slot, "maxAge", opts.maxAge, "options({ maxAge })");
-    else if (opts.expires !== undefined) setLifetime(slot, "expires", opts.expires, "options({ expires })");
+    for (const key of ["maxAge", "expires"] as const) {
+      if (opts[key] === undefined) continue;
+      const name = `request.session.options({ ${key} })`;
+      setLifetime(slot, cookieLifetime(opts[key], key, name), name);
+      break;
+    }
     if (warnedOptions) return;
     if (!Object.keys(opts).some((k) => COOKIE_KEYS.has(k) && k !== "maxAge" && k !== "expires")) return;
     warnedOptions = true;
@@ -241,53 +250,25 @@ const methods = {
 /** Names with a meaning on the session object itself: never data. */
 const RESERVED: ReadonlySet<string> = new Set([...Object.keys(methods), "sessionId", "cookie"]);
 
-/** Gives the session its own cookie lifetime; what the core refuses is reported under the name the app used. */
-function setLifetime(slot: Slot, kind: "maxAge" | "expires", value: unknown, what: string): void {
-  let ms: number | null;
-  if (value === null || value === false) ms = null;
-  else if (kind === "expires" && value instanceof Date) ms = Math.ceil(value.getTime() - Date.now());
-  else if (kind === "maxAge" && typeof value === "number") ms = value;
-  else
-    throw new SessionDataError(
-      `request.session.${what} takes ${kind === "expires" ? "a Date" : "a number of ms"} or null; got ${typeof value}`,
-    );
+/** Gives the session its own cookie lifetime; what the core refuses is reported under the name the app used (`name`). */
+function setLifetime(slot: Slot, ms: number | null, name: string): void {
   // As @fastify/session: restating the lifetime the cookie already has re-sends nothing.
   const current = slot.cookieMaxAge !== undefined ? slot.cookieMaxAge : slot.appCookieMaxAge;
   if (ms === current && !slot.cookieMaxAgeSet) return;
-  try {
-    slot.core.setCookieMaxAge(ms);
-  } catch (err) {
-    if (err instanceof SessionDataError)
-      throw new SessionDataError(
-        `request.session.${what}: ${err.message.replace("setCookieMaxAge() takes", "takes")}`,
-      );
-    throw err;
-  }
+  slot.core.setCookieMaxAge(ms, name);
   slot.cookieMaxAge = ms;
   slot.cookieMaxAgeSet = true;
 }
 
 function cookieView(slot: Slot): object {
   const life = () => (slot.cookieMaxAge !== undefined ? slot.cookieMaxAge : slot.appCookieMaxAge);
-  const lifetime = (name: string) => ({
-    enumerable: true,
-    get: life,
-    set: (v: unknown) => setLifetime(slot, "maxAge", v, `cookie.${name}`),
-  });
   return Object.defineProperties(
     {},
-    {
-      maxAge: lifetime("maxAge"),
-      originalMaxAge: lifetime("originalMaxAge"),
-      expires: {
-        enumerable: true,
-        get: () => {
-          const ms = life();
-          return typeof ms === "number" ? new Date(Date.now() + ms) : ms;
-        },
-        set: (v: unknown) => setLifetime(slot, "expires", v, "cookie.expires"),
-      },
-    },
+    cookieLifetimeProperties(
+      life,
+      (ms, key) => setLifetime(slot, ms, `request.session.cookie.${key}`),
+      "request.session.cookie",
+    ),
   );
 }
 

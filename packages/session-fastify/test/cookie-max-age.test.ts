@@ -89,9 +89,9 @@ describe.each(options())(
       [
         "longer than absoluteTimeoutMs",
         "huge",
-        /request\.session\.cookie\.maxAge: .*raise absoluteTimeoutMs/,
+        /request\.session\.cookie\.maxAge .*raise absoluteTimeoutMs/,
       ],
-      ["negative", "negative", /request\.session\.cookie\.maxAge: takes a whole number of ms from 1/],
+      ["negative", "negative", /request\.session\.cookie\.maxAge takes a whole number of ms from 1/],
     ])("a lifetime %s is a SessionDataError (500) and is not applied", async (_, remember, message) => {
       const url = await start(opts);
       const res = await cookieJar().fetch(`${url}/login?remember=${remember}`, { method: "POST" });

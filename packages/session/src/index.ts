@@ -1,5 +1,7 @@
 export type { CookieAttributes, CookiePair, SameSite } from "./cookie.js";
 export { cookieValues, parseCookieHeader, serializeCookie } from "./cookie.js";
+export type { CookieLifetimeKey } from "./cookie-lifetime.js";
+export { cookieLifetime, cookieLifetimeProperties } from "./cookie-lifetime.js";
 export type { Secret } from "./crypto.js";
 export { hashId, MIN_SECRET_BYTES } from "./crypto.js";
 export * from "./errors.js";

@@ -222,12 +222,12 @@ export abstract class RequestSession<D extends object> implements Session<D> {
     await this.reloadNow();
   }
 
-  setCookieMaxAge(ms: number | null | undefined): void {
+  setCookieMaxAge(ms: number | null | undefined, name = "setCookieMaxAge()"): void {
     this.assertOpen("setCookieMaxAge()");
     const most = this.absoluteMs();
     if (ms !== undefined && ms !== null && (!Number.isSafeInteger(ms) || ms <= 0 || ms > most))
       throw new SessionDataError(
-        `setCookieMaxAge() takes a whole number of ms from 1 to absoluteTimeoutMs (${most}), null or undefined; got ${String(ms)}. ` +
+        `${name} takes a whole number of ms from 1 to absoluteTimeoutMs (${most}), null or undefined; got ${String(ms)}. ` +
           "The session ends at absoluteTimeoutMs whatever its cookie says: raise absoluteTimeoutMs for longer remember-me sessions",
       );
     this.ch().cookieMaxAge = ms === undefined ? DELETED : ms;

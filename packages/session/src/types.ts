@@ -109,14 +109,15 @@ export interface Session<D extends object = SessionData> {
    * absolute deadline; `null`: a browser-session cookie; `undefined`: back to the app's
    * `cookie.persistent`. The server-side timeouts still apply: the session ends after
    * `idleTimeoutMs` without a request and `absoluteTimeoutMs` after login, whatever the cookie says.
-   * A value that is not a whole number of ms from 1 to `absoluteTimeoutMs` is a `SessionDataError`.
+   * A value that is not a whole number of ms from 1 to `absoluteTimeoutMs` is a `SessionDataError`
+   * (its message names `name`, what the app assigned, when an adapter gives it).
    *
    * @example
    * // absoluteTimeoutMs as long as the longest "remember me", browser-session cookies by default:
    * await session.bindUser(user.id);
    * if (form.remember === "on") session.setCookieMaxAge(30 * 24 * 3600_000);
    */
-  setCookieMaxAge(ms: number | null | undefined): void;
+  setCookieMaxAge(ms: number | null | undefined, name?: string): void;
   /** This session's own cookie lifetime (see `setCookieMaxAge`), pending change included; `undefined`: the app's setting. */
   cookieMaxAge(): Promise<number | null | undefined>;
   /** Writes pending changes now (commit does it too). */

@@ -2,6 +2,8 @@ import { createMemoryStore } from "@kvsession/kv";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   type CommitResult,
+  cookieLifetime,
+  cookieLifetimeProperties,
   createSealedSessions,
   createSessions,
   type SealedSessions,
@@ -164,5 +166,55 @@ describe("per-session cookie lifetime (server-side record)", () => {
     expect(keys).toHaveLength(1);
     const rec = JSON.parse(Buffer.from((await sessions.records.get(keys[0]!))!).toString());
     expect(rec.cookieMaxAge).toBe(DAY);
+  });
+});
+
+describe("what express-session and @fastify/session apps assign to session.cookie", () => {
+  it("reads ms for maxAge, a Date for expires, null/undefined/false as a browser-session cookie", () => {
+    expect(cookieLifetime(DAY, "maxAge", "x")).toBe(DAY);
+    expect(cookieLifetime(DAY, "originalMaxAge", "x")).toBe(DAY);
+    const ms = cookieLifetime(new Date(Date.now() + DAY), "expires", "x")!;
+    expect(ms).toBeGreaterThan(DAY - 1000);
+    expect(ms).toBeLessThanOrEqual(DAY);
+    for (const v of [null, undefined, false]) expect(cookieLifetime(v, "maxAge", "x")).toBeNull();
+  });
+
+  it("anything else is a SessionDataError that names what the app assigned", () => {
+    expect(() => cookieLifetime("1d", "maxAge", "req.session.cookie.maxAge")).toThrow(
+      /req\.session\.cookie\.maxAge takes a number of ms or null; got string/,
+    );
+    expect(() => cookieLifetime(DAY, "expires", "req.session.cookie.expires")).toThrow(
+      /req\.session\.cookie\.expires takes a Date or null; got number/,
+    );
+    expect(() => cookieLifetime(new Date(), "maxAge", "m")).toThrow(/got a Date/);
+  });
+
+  it("the properties read the lifetime and hand what is assigned over, read; the core's refusal names it too", () => {
+    const sessions = createSessions({
+      store: createMemoryStore(),
+      secrets: [SECRET],
+      absoluteTimeoutMs: 7 * DAY,
+    });
+    const session = sessions.open({ secure: true });
+    let mine: number | null | undefined;
+    const cookie = Object.defineProperties(
+      {},
+      cookieLifetimeProperties(
+        () => mine ?? null,
+        (ms, key) => {
+          session.setCookieMaxAge(ms, `req.session.cookie.${key}`);
+          mine = ms;
+        },
+        "req.session.cookie",
+      ),
+    ) as { maxAge: number | null; expires: Date | null };
+    expect([cookie.maxAge, cookie.expires]).toEqual([null, null]);
+    cookie.maxAge = DAY;
+    expect(cookie.maxAge).toBe(DAY);
+    expect(cookie.expires!.getTime()).toBeGreaterThan(Date.now() + DAY - 1000);
+    expect(() => {
+      cookie.maxAge = 30 * DAY;
+    }).toThrow(/^req\.session\.cookie\.maxAge takes a whole number of ms from 1 to absoluteTimeoutMs/);
+    expect(cookie.maxAge).toBe(DAY);
   });
 });
