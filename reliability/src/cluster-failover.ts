@@ -1,5 +1,5 @@
 import slotOf from "cluster-key-slot";
-import type { ClusterApp } from "./cluster-app.js";
+import { APP_MAIN, type ClusterApp, startClusterApp } from "./cluster-app.js";
 import { type Answer, type Call, send, startLoad } from "./load.js";
 import { clusterNodes, masterOfSlot, type RedisServer, replicaInSync, type TestCluster } from "./servers.js";
 import { handleOfCookie } from "./session-app.js";
@@ -206,6 +206,34 @@ export interface FailoverApp {
   name: string;
   app: ClusterApp;
   keyOf: (cookie: string) => string;
+}
+
+/**
+ * Starts the apps every failover scenario runs side by side against one Redis deployment, pushing
+ * each onto `apps` as it starts (so a later failure still leaves it to be stopped): ours as
+ * configured by default, ours with `wait` for one replica, and the peer (express-session +
+ * connect-redis on ioredis). `connection`: how the apps reach the deployment (their environment).
+ */
+export async function startSideBySide(
+  apps: FailoverApp[],
+  connection: Record<string, string>,
+): Promise<void> {
+  for (const [name, env] of [
+    ["default", {}],
+    ["wait", { WAIT_REPLICAS: "1", WAIT_TIMEOUT_MS: "500" }],
+  ] as const) {
+    const namespace = `rel-${name}:`;
+    apps.push({
+      name,
+      keyOf: keyOf.kvSession(namespace),
+      app: await startClusterApp({ ...connection, STORE_NAMESPACE: namespace, ...env }),
+    });
+  }
+  apps.push({
+    name: "peer",
+    keyOf: keyOf.connectRedis("peer:"),
+    app: await startClusterApp({ ...connection, STORE_PREFIX: "peer:" }, APP_MAIN.peer),
+  });
 }
 
 export interface FailoverOptions {

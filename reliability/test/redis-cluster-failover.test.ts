@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { APP_MAIN, startClusterApp } from "../src/cluster-app.js";
-import { type AppFigures, type FailoverApp, failover, keyOf } from "../src/cluster-failover.js";
+import { type AppFigures, type FailoverApp, failover, startSideBySide } from "../src/cluster-failover.js";
 import { record } from "../src/record.js";
 import { startCluster, type TestCluster } from "../src/servers.js";
 
@@ -23,22 +22,7 @@ beforeAll(async () => {
   });
   // Seeded with one master only: following a failover must not depend on the seed staying up.
   const seed = cluster.nodes[0]?.url as string;
-  for (const [name, env] of [
-    ["default", {}],
-    ["wait", { WAIT_REPLICAS: "1", WAIT_TIMEOUT_MS: "500" }],
-  ] as const) {
-    const namespace = `rel-${name}:`;
-    apps.push({
-      name,
-      keyOf: keyOf.kvSession(namespace),
-      app: await startClusterApp({ CLUSTER_NODES: seed, STORE_NAMESPACE: namespace, ...env }),
-    });
-  }
-  apps.push({
-    name: "peer",
-    keyOf: keyOf.connectRedis("peer:"),
-    app: await startClusterApp({ CLUSTER_NODES: seed, STORE_PREFIX: "peer:" }, APP_MAIN.peer),
-  });
+  await startSideBySide(apps, { CLUSTER_NODES: seed });
 }, 90_000);
 afterAll(async () => {
   for (const a of apps) await a.app.kill();

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { APP_MAIN, startClusterApp } from "../src/cluster-app.js";
-import { type FailoverApp, keyOf } from "../src/cluster-failover.js";
+import { type FailoverApp, startSideBySide } from "../src/cluster-failover.js";
 import { record } from "../src/record.js";
 import { sentinelFailover } from "../src/sentinel-failover.js";
 import { type SentinelGroup, startSentinelGroup } from "../src/servers.js";
@@ -26,22 +25,7 @@ beforeAll(async () => {
     args: ["--appendonly", "yes", "--appendfsync", "always"],
   });
   const sentinels = group.sentinels.map((s) => `127.0.0.1:${s.port}`).join(",");
-  for (const [name, env] of [
-    ["default", {}],
-    ["wait", { WAIT_REPLICAS: "1", WAIT_TIMEOUT_MS: "500" }],
-  ] as const) {
-    const namespace = `rel-${name}:`;
-    apps.push({
-      name,
-      keyOf: keyOf.kvSession(namespace),
-      app: await startClusterApp({ SENTINELS: sentinels, STORE_NAMESPACE: namespace, ...env }),
-    });
-  }
-  apps.push({
-    name: "peer",
-    keyOf: keyOf.connectRedis("peer:"),
-    app: await startClusterApp({ SENTINELS: sentinels, STORE_PREFIX: "peer:" }, APP_MAIN.peer),
-  });
+  await startSideBySide(apps, { SENTINELS: sentinels });
 }, 90_000);
 afterAll(async () => {
   for (const a of apps) await a.app.kill();
