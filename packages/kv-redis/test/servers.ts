@@ -217,8 +217,17 @@ export async function ping(url: string): Promise<void> {
   }
 }
 
-/** A Sentinel of the test's own watching `master` under the name "kvmaster". */
-export async function startSentinel(master: RedisServer): Promise<{ port: number; stop(): Promise<void> }> {
+interface SentinelProcess {
+  port: number;
+  process: ChildProcess;
+  dir: string;
+}
+
+/** One Sentinel process watching the master on `masterPort` as "kvmaster"; resolves once it answers. */
+async function spawnSentinel(
+  masterPort: number,
+  o: { quorum: number; downAfterMs: number; failoverTimeoutMs?: number | undefined },
+): Promise<SentinelProcess> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), `kv-sentinel-${port}-`));
   const conf = join(dir, "sentinel.conf");
@@ -228,27 +237,37 @@ export async function startSentinel(master: RedisServer): Promise<{ port: number
       `port ${port}`,
       "bind 127.0.0.1",
       `dir ${dir}`,
-      `sentinel monitor kvmaster 127.0.0.1 ${master.port} 1`,
-      "sentinel down-after-milliseconds kvmaster 5000",
+      `sentinel monitor kvmaster 127.0.0.1 ${masterPort} ${o.quorum}`,
+      `sentinel down-after-milliseconds kvmaster ${o.downAfterMs}`,
+      ...(o.failoverTimeoutMs === undefined
+        ? []
+        : [`sentinel failover-timeout kvmaster ${o.failoverTimeoutMs}`]),
       "",
     ].join("\n"),
   );
-  const proc = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise((r) => proc.once("exit", r));
-      proc.kill("SIGKILL");
-      await exited;
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
+  const sentinel = { port, process: spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" }), dir };
   try {
     await waitPing(port, 10_000);
-    return { port, stop };
+    return sentinel;
   } catch (e) {
-    await stop();
+    await stopSentinel(sentinel);
     throw e;
   }
+}
+
+async function stopSentinel(s: SentinelProcess): Promise<void> {
+  if (s.process.exitCode === null && s.process.signalCode === null) {
+    const exited = new Promise((r) => s.process.once("exit", r));
+    s.process.kill("SIGKILL");
+    await exited;
+  }
+  await rm(s.dir, { recursive: true, force: true });
+}
+
+/** A Sentinel of the test's own watching `master` under the name "kvmaster". */
+export async function startSentinel(master: RedisServer): Promise<{ port: number; stop(): Promise<void> }> {
+  const s = await spawnSentinel(master.port, { quorum: 1, downAfterMs: 5000 });
+  return { port: s.port, stop: () => stopSentinel(s) };
 }
 
 export interface SentinelGroupOptions {
@@ -288,44 +307,25 @@ export async function startSentinelGroup(options: SentinelGroupOptions = {}): Pr
   const name = "kvmaster";
   const count = options.sentinels ?? 3;
   const nodes: RedisServer[] = [];
-  const sentinels: Array<{ port: number; process: ChildProcess; dir: string }> = [];
+  const sentinels: SentinelProcess[] = [];
   const stop = async () => {
     for (const p of [...nodes.map((n) => n.process), ...sentinels.map((s) => s.process)])
       if (p?.signalCode === "SIGSTOP") p.kill("SIGCONT");
-    for (const s of sentinels) {
-      if (s.process.exitCode === null && s.process.signalCode === null) {
-        const exited = new Promise((r) => s.process.once("exit", r));
-        s.process.kill("SIGKILL");
-        await exited;
-      }
-      await rm(s.dir, { recursive: true, force: true });
-    }
+    for (const s of sentinels) await stopSentinel(s);
     await Promise.all(nodes.map((n) => n.stop()));
   };
   try {
     const master = await startRedis(options.args ?? []);
     nodes.push(master);
     nodes.push(await startRedis([...(options.args ?? []), "--replicaof", "127.0.0.1", String(master.port)]));
-    for (let i = 0; i < count; i++) {
-      const port = await freePort();
-      const dir = await mkdtemp(join(tmpdir(), `kv-sentinel-${port}-`));
-      const conf = join(dir, "sentinel.conf");
-      await writeFile(
-        conf,
-        [
-          `port ${port}`,
-          "bind 127.0.0.1",
-          `dir ${dir}`,
-          `sentinel monitor ${name} 127.0.0.1 ${master.port} ${options.quorum ?? 2}`,
-          `sentinel down-after-milliseconds ${name} ${options.downAfterMs ?? 1000}`,
-          `sentinel failover-timeout ${name} ${options.failoverTimeoutMs ?? 5000}`,
-          "",
-        ].join("\n"),
+    for (let i = 0; i < count; i++)
+      sentinels.push(
+        await spawnSentinel(master.port, {
+          quorum: options.quorum ?? 2,
+          downAfterMs: options.downAfterMs ?? 1000,
+          failoverTimeoutMs: options.failoverTimeoutMs ?? 5000,
+        }),
       );
-      const proc = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
-      sentinels.push({ port, process: proc, dir });
-      await waitPing(port, 10_000);
-    }
     const until = Date.now() + 30_000;
     for (;;) {
       const views = await Promise.all(
