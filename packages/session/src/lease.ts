@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { KvVersion } from "@kvsession/kv";
 import { SessionBusyError, SessionConfigError } from "./errors.js";
 import {
@@ -141,7 +141,8 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
         }
         const other = r.rec.lease;
         if (other === undefined || other.until <= now) {
-          const token = randomBytes(16).toString("base64url");
+          // Unique per holder (a fence, not a secret): randomUUID reads a buffered CSPRNG, not a fresh one per lease.
+          const token = randomUUID();
           const rec: StoredRecord = { ...r.rec };
           delete rec.lease;
           const lease: Lease = { token, until: now + own.leaseMs };
