@@ -86,11 +86,7 @@ describe.each(options())(
     });
 
     it.each([
-      [
-        "longer than absoluteTimeoutMs",
-        "huge",
-        /request\.session\.cookie\.maxAge .*raise absoluteTimeoutMs/,
-      ],
+      ["longer than absoluteTimeoutMs", "huge", /request\.session\.cookie\.maxAge .*raise absoluteTimeoutMs/],
       ["negative", "negative", /request\.session\.cookie\.maxAge takes a whole number of ms from 1/],
     ])("a lifetime %s is a SessionDataError (500) and is not applied", async (_, remember, message) => {
       const url = await start(opts);
