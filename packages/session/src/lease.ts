@@ -1,14 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { KvVersion } from "@kvsession/kv";
 import { SessionBusyError, SessionConfigError } from "./errors.js";
-import {
-  isRecord,
-  type Known,
-  type Lease,
-  type StoredRecord,
-  type Tombstone,
-  type Written,
-} from "./record.js";
+import { isRecord, type Known, type Lease, type Read, type StoredRecord, type Written } from "./record.js";
 
 /** How serialised mode holds a session (see `SessionsOptions.serialize`). */
 export interface SerializeOptions {
@@ -34,8 +27,6 @@ export function resolveLeaseTimes(o: SerializeOptions | true): LeaseTimes {
   if (maxHoldMs < leaseMs) throw new SessionConfigError("serialize.maxHoldMs must be at least leaseMs");
   return { leaseMs, waitMs, maxHoldMs };
 }
-
-type Read = { rec: StoredRecord | Tombstone | undefined; version: KvVersion };
 
 /** What the leases need from the session engine: its record I/O. */
 export interface LeaseStore {

@@ -28,6 +28,12 @@ export interface Known {
   version: KvVersion;
 }
 
+/** A record as read (or decoded from what this process wrote): absent, a tombstone or a record, and its version. */
+export interface Read {
+  rec: StoredRecord | Tombstone | undefined;
+  version: KvVersion;
+}
+
 /** What a conditional write answers: what it wrote, or false when the record had changed. */
 export type Written = Known | false;
 

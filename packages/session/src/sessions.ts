@@ -36,6 +36,7 @@ import {
   deadlineOf,
   isRecord,
   type Known,
+  type Read,
   type StoredRecord,
   type Tombstone,
   type Written,
@@ -134,9 +135,6 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   const onCorrupt = options.onCorruptRecord;
 
   const expired = (r: StoredRecord, now: number) => now >= deadlineOf(r, t.idleMs, t.absoluteMs);
-
-  /** Reads a record; a corrupt one counts as absent (never a crash, never adopted). */
-  type Read = { rec: StoredRecord | Tombstone | undefined; version: KvVersion };
 
   function decodeRead(handle: string, bytes: Uint8Array | undefined, version: KvVersion): Read {
     if (bytes === undefined) return { rec: undefined, version: null };
@@ -361,9 +359,9 @@ interface Engine {
   index: UserIndex;
   enforceLimit(userId: string, keep: string): Promise<void>;
   planCookie: CookiePlanner;
-  read(handle: string): Promise<{ rec: StoredRecord | Tombstone | undefined; version: KvVersion }>;
+  read(handle: string): Promise<Read>;
   /** Decodes what this process wrote, as `read` decodes what it reads. */
-  decode(handle: string, known: Known): { rec: StoredRecord | Tombstone | undefined; version: KvVersion };
+  decode(handle: string, known: Known): Read;
   writeIf(handle: string, version: KvVersion, next: unknown, expiresAt: number): Promise<Written>;
   create(handle: string, rec: StoredRecord): Promise<boolean>;
   expired(r: StoredRecord, now: number): boolean;
@@ -654,7 +652,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
     try {
       // The line's previous write, or the version the group's first request loaded, is the record
       // as the store holds it unless someone wrote since: try it before reading.
-      let known: { rec: StoredRecord | Tombstone | undefined; version: KvVersion } | undefined = last
+      let known: Read | undefined = last
         ? e.decode(handle, last)
         : first.#fresh
           ? { rec: first.#rec, version: first.#version }
