@@ -33,6 +33,7 @@ import {
 import {
   CONNECTIONS,
   cookiePool,
+  cpuTimeUs,
   load,
   POOL,
   pinLoadGenerator,
@@ -60,6 +61,8 @@ const loads: number[] = [];
 
 /** Redis URL of the private server, for the app servers (which read it from the environment). */
 let redisEnv: NodeJS.ProcessEnv = {};
+/** Its process, whose CPU time the race reports. */
+let redisPid: number | undefined;
 
 /** Drops our PostgreSQL table (its version sequence is owned by it) and its schema record. */
 async function dropPgTable(): Promise<void> {
@@ -169,19 +172,26 @@ async function raceOnce(v: Variant): Promise<RaceSample | string> {
     const cookie = await newSession(base, v.cookie);
     const before = await counter(base, cookie);
     const counted = v.store === "redis" ? await redisCommands() : undefined;
+    const cpu0 = cpuTimeUs(server.child.pid);
+    const rcpu0 = cpuTimeUs(redisPid);
     const b = await burst(base, "/a", cookie, requests, connections);
+    const served = Math.max(1, b.acked + b.other);
+    const serverCpuUs = (cpuTimeUs(server.child.pid) - cpu0) / served;
+    const redisCpuUs = v.store === "redis" ? (cpuTimeUs(redisPid) - rcpu0) / served : undefined;
     const redisPerRequest =
       counted === undefined ? undefined : ((await redisCommands()) - counted) / (b.acked + b.other);
     const after = await counter(base, cookie);
     const s: RaceSample = {
       ...b,
       redisCommands: redisPerRequest,
+      serverCpuUs,
+      redisCpuUs,
       before,
       after,
       lost: b.acked - (after - before),
     };
     log(
-      `  ${variantKey(v)}: ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}`,
+      `  ${variantKey(v)}: ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}, server CPU ${serverCpuUs.toFixed(0)} µs/req${redisCpuUs === undefined ? "" : `, redis-server CPU ${redisCpuUs.toFixed(0)} µs/req`}`,
     );
     return s;
   } catch (err) {
@@ -250,6 +260,7 @@ async function main() {
     redis = await startRedis();
     if (pinned) spawnSync("taskset", ["-cp", "1", String(redis.process.pid)], { stdio: "ignore" });
     redisEnv = { BENCH_REDIS_URL: redis.url };
+    redisPid = redis.process.pid;
     await dropPgTable();
     // Round-robin (every stack once per round) so drift in machine load spreads over all rows.
     if (runRace)
