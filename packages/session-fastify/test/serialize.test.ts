@@ -1,13 +1,16 @@
-import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createMemoryStore, KvConnectionError, type KvStore } from "@kvsession/kv";
-import { createSqliteStore } from "@kvsession/kv-sqlite";
 import { createSessions } from "@kvsession/session";
-import { cookieJar, SECRET, sameCookieRace, wrapStore } from "@kvsession/test-helpers";
+import {
+  cleanupsAfterEach,
+  cookieJar,
+  SECRET,
+  sameCookieRace,
+  tempSqliteStore,
+  wrapStore,
+} from "@kvsession/test-helpers";
 import Fastify, { type FastifyInstance } from "fastify";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import kvSession, { type KvSessionOptions, type SessionShape } from "../src/index.js";
 
 // One browser (one session cookie) sends N read-modify-write requests at once: read n, yield to
@@ -15,20 +18,11 @@ import kvSession, { type KvSessionOptions, type SessionShape } from "../src/inde
 // holds every request between its read and its write shows the loss the mode exists to prevent.
 
 const N = 8;
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const pause = () => new Promise<void>((r) => setTimeout(r, 1));
 
-function sqliteStore(): KvStore {
-  const dir = mkdtempSync(join(tmpdir(), "fastify-serialize-"));
-  const store = createSqliteStore({ path: join(dir, "sessions.db") });
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  cleanups.push(() => store.close());
-  return store;
-}
+const sqliteStore = (): KvStore => tempSqliteStore(cleanups, "fastify-serialize");
 
 /** A gate a test opens by hand: a request waits on it while holding its session. */
 function gate() {

@@ -1,14 +1,17 @@
-import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { createMemoryStore, KvConnectionError, type KvStore } from "@kvsession/kv";
-import { createSqliteStore } from "@kvsession/kv-sqlite";
 import { createSessions, SessionConfigError, type Sessions } from "@kvsession/session";
-import { cookieJar, SECRET, sameCookieRace, wrapStore } from "@kvsession/test-helpers";
+import {
+  cleanupsAfterEach,
+  cookieJar,
+  SECRET,
+  sameCookieRace,
+  tempSqliteStore,
+  wrapStore,
+} from "@kvsession/test-helpers";
 import { Hono } from "hono";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type HonoSessionOptions, type SessionVariables, session } from "../src/index.js";
 
 // One browser (one session cookie) sends N read-modify-write requests at once: read n, yield to
@@ -18,20 +21,11 @@ import { type HonoSessionOptions, type SessionVariables, session } from "../src/
 type Data = { n: number; held: boolean };
 type Env = { Variables: SessionVariables<Data> };
 const N = 8;
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const pause = () => new Promise<void>((r) => setTimeout(r, 1));
 
-function sqliteStore(): KvStore {
-  const dir = mkdtempSync(join(tmpdir(), "hono-serialize-"));
-  const store = createSqliteStore({ path: join(dir, "sessions.db") });
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  cleanups.push(() => store.close());
-  return store;
-}
+const sqliteStore = (): KvStore => tempSqliteStore(cleanups, "hono-serialize");
 
 async function listen(app: Hono<Env>): Promise<string> {
   const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
