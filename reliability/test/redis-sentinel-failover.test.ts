@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, it } from "vitest";
 import { type FailoverApp, startSideBySide } from "../src/cluster-failover.js";
 import { record } from "../src/record.js";
 import { sentinelFailover } from "../src/sentinel-failover.js";
 import { type SentinelGroup, startSentinelGroup } from "../src/servers.js";
+import { expectFollowed } from "./followed.js";
 
 // A master with one replica (AOF, fsync on every write) and three Sentinels (quorum 2) of this
 // file's own, two kvSession apps on kv-redis's `sentinel` option (the store as configured by
@@ -32,24 +33,6 @@ afterAll(async () => {
   await group?.stop();
 });
 
-function expectFollowed(run: Awaited<ReturnType<typeof sentinelFailover>>) {
-  for (const a of ours()) {
-    const f = run.apps[a.name] as (typeof run.apps)[string];
-    // Sessions are read again soon after the promotion (a generous bound).
-    expect(f.failedShard.firstReadAfterPromotionMs, a.name).not.toBeNull();
-    expect(f.failedShard.firstReadAfterPromotionMs as number, a.name).toBeLessThan(10_000);
-    // Once the old master is back as a replica, every request is answered again.
-    expect(Object.keys(f.afterOldMasterBack), a.name).toEqual(["200 "]);
-    expect(a.app.alive(), a.name).toBe(true);
-    expect(a.app.crashed(), a.app.stderr().slice(0, 2000)).toBe(false);
-  }
-  // The default store answers every request again within seconds of the promotion.
-  expect(run.apps.default?.failedShard.lastFailureAfterPromotionMs ?? 0).toBeLessThan(10_000);
-  // With `wait`, no write the app acknowledged is lost.
-  expect(run.apps.wait?.lostExamples).toEqual([]);
-  expect(run.apps.wait?.acknowledgedWritesLost).toBe(0);
-}
-
 const setting = `master + 1 replica (AOF fsync always), 3 Sentinels (quorum 2, down-after-milliseconds ${DOWN_AFTER_MS}, failover-timeout ${FAILOVER_TIMEOUT_MS}); ${USERS} users per app reading then writing their sessions`;
 
 it("the master SIGKILLed under HTTP load: the promoted replica is followed, the old master rejoins as a replica", async () => {
@@ -59,7 +42,7 @@ it("the master SIGKILLed under HTTP load: the promoted replica is followed, the 
     ...run,
   });
   console.log(JSON.stringify(run));
-  expectFollowed(run);
+  expectFollowed(run.apps, ours());
 }, 120_000);
 
 it("the master SIGSTOPped past down-after-milliseconds, SIGCONTed at its replica's promotion: the replica is followed, nothing acknowledged with wait is lost", async () => {
@@ -69,5 +52,5 @@ it("the master SIGSTOPped past down-after-milliseconds, SIGCONTed at its replica
     ...run,
   });
   console.log(JSON.stringify(run));
-  expectFollowed(run);
+  expectFollowed(run.apps, ours());
 }, 120_000);
