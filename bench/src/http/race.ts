@@ -179,7 +179,7 @@ async function raceOnce(v: Variant): Promise<RaceSample | string> {
     const serverCpuUs = (cpuTimeUs(server.child.pid) - cpu0) / served;
     const redisCpuUs = v.store === "redis" ? (cpuTimeUs(redisPid) - rcpu0) / served : undefined;
     const redisPerRequest =
-      counted === undefined ? undefined : ((await redisCommands()) - counted) / (b.acked + b.other);
+      counted === undefined ? undefined : ((await redisCommands()) - counted) / served;
     const after = await counter(base, cookie);
     const s: RaceSample = {
       ...b,
