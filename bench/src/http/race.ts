@@ -178,8 +178,7 @@ async function raceOnce(v: Variant): Promise<RaceSample | string> {
     const served = Math.max(1, b.acked + b.other);
     const serverCpuUs = (cpuTimeUs(server.child.pid) - cpu0) / served;
     const redisCpuUs = v.store === "redis" ? (cpuTimeUs(redisPid) - rcpu0) / served : undefined;
-    const redisPerRequest =
-      counted === undefined ? undefined : ((await redisCommands()) - counted) / served;
+    const redisPerRequest = counted === undefined ? undefined : ((await redisCommands()) - counted) / served;
     const after = await counter(base, cookie);
     const s: RaceSample = {
       ...b,
