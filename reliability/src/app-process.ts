@@ -52,19 +52,59 @@ export async function startApp(env: AppEnv, port?: number): Promise<AppProcess> 
   const p = port ?? (await freePort());
   const clean = { ...process.env };
   for (const k of ["REDIS_URL", "DATABASE_URL", "SQLITE_PATH", "KV_FS_DIR", "TRUST_PROXY"]) delete clean[k];
+  const app = await spawnApp(
+    MAIN,
+    { ...clean, ...env, PORT: String(p), HOST: "127.0.0.1", SESSION_SECRET: APP_SECRET },
+    "PIN demo on",
+  );
+  const pid = app.pid;
+  return {
+    ...app,
+    base: `http://127.0.0.1:${p}`,
+    port: p,
+    rss() {
+      let status: string;
+      try {
+        status = readFileSync(`/proc/${pid}/status`, "utf8");
+      } catch {
+        return Number.NaN; // the app is gone: its crash is what a test should report, not this read
+      }
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
+    },
+  };
+}
+
+/** A Node.js app of the tests as a child process: what `startApp` and `startClusterApp` share. */
+export interface SpawnedApp {
+  pid: number;
+  /** Everything the app wrote to stderr so far (an outage logs one error per request: head and tail kept). */
+  stderr(): string;
+  alive(): boolean;
+  /** Sends the signal (SIGTERM unless given) and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Runs `main` with tsx and the workspace sources, and resolves once its stdout says `ready`
+ * (rejects if it exits first or stays silent for 30 s).
+ *
+ * @example
+ * const app = await spawnApp("/path/to/main.ts", { ...process.env, PORT: "3000" }, "app on ");
+ * await app.kill("SIGKILL");
+ */
+export async function spawnApp(main: string, env: NodeJS.ProcessEnv, ready: string): Promise<SpawnedApp> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", "tsx", "--conditions=@kvsession/source", MAIN],
+    ["--import", "tsx", "--conditions=@kvsession/source", main],
     {
       cwd: REPO,
-      env: { ...clean, ...env, PORT: String(p), HOST: "127.0.0.1", SESSION_SECRET: APP_SECRET },
+      env,
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
   let err = "";
   let out = "";
   child.stderr!.on("data", (d: Buffer) => {
-    // Only the head and the tail matter, and an outage logs one error per request.
     err =
       err.length > 200_000 ? err.slice(0, 100_000) + err.slice(-50_000) + d.toString() : err + d.toString();
   });
@@ -78,37 +118,26 @@ export async function startApp(env: AppEnv, port?: number): Promise<AppProcess> 
     }),
   );
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`express-pin did not start in 30 s:\n${err}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${main} did not start in 30 s:\n${err}`)), 30_000);
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      if (out.includes("PIN demo on")) {
+      if (out.includes(ready)) {
         clearTimeout(timer);
         resolve();
       }
     });
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`express-pin exited (${code ?? signal}) before listening:\n${err}`));
+      reject(new Error(`${main} exited (${code ?? signal}) before listening:\n${err}`));
     });
   });
-  const pid = child.pid!;
+  const alive = () => child.exitCode === null && child.signalCode === null;
   return {
-    base: `http://127.0.0.1:${p}`,
-    port: p,
-    pid,
+    pid: child.pid!,
     stderr: () => err,
-    alive: () => child.exitCode === null && child.signalCode === null,
-    rss() {
-      let status: string;
-      try {
-        status = readFileSync(`/proc/${pid}/status`, "utf8");
-      } catch {
-        return Number.NaN; // the app is gone: its crash is what a test should report, not this read
-      }
-      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
-    },
+    alive,
     async kill(signal = "SIGTERM") {
-      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (!alive()) return;
       child.kill(signal);
       await exited;
     },

@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { CRASH_SIGNS } from "./app-process.js";
+import { CRASH_SIGNS, spawnApp } from "./app-process.js";
 import { freePort } from "./servers.js";
 
-const REPO = join(import.meta.dirname, "..", "..");
 /** The apps of the failover scenarios: ours (kvSession over kv-redis) and the peer's (express-session + connect-redis over ioredis). */
 export const APP_MAIN = {
   kvSession: join(import.meta.dirname, "cluster-app-main.ts"),
@@ -32,46 +30,12 @@ export async function startClusterApp(
   main: string = APP_MAIN.kvSession,
 ): Promise<ClusterApp> {
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ["--import", "tsx", "--conditions=@kvsession/source", main],
-    { cwd: REPO, env: { ...process.env, ...env, PORT: String(port) }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let err = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    err = err.length > 100_000 ? err.slice(0, 50_000) + d.toString() : err + d.toString();
-  });
-  // A test that fails or times out must not leave the app running on the shared machine.
-  const reap = () => child.kill("SIGKILL");
-  process.once("exit", reap);
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => {
-      process.off("exit", reap);
-      resolve();
-    }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${main} did not start in 30 s:\n${err}`)), 30_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      if (d.toString().includes("app on ")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${main} exited (${code ?? signal}) before listening:\n${err}`));
-    });
-  });
+  const app = await spawnApp(main, { ...process.env, ...env, PORT: String(port) }, "app on ");
   return {
     base: `http://127.0.0.1:${port}`,
-    stderr: () => err,
-    alive: () => child.exitCode === null && child.signalCode === null,
-    crashed: () => CRASH_SIGNS.test(err),
-    async kill() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGKILL");
-      await exited;
-    },
+    stderr: app.stderr,
+    alive: app.alive,
+    crashed: () => CRASH_SIGNS.test(app.stderr()),
+    kill: () => app.kill("SIGKILL"),
   };
 }

@@ -7,7 +7,7 @@ import { handleOfCookie } from "./session-app.js";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One request of the failover load, with the side of the fault its session is on. */
-interface Hit {
+export interface Hit {
   at: number;
   ms: number;
   status: number;
@@ -236,6 +236,53 @@ export async function startSideBySide(
   });
 }
 
+/** What one failover test's deployment answers; the steps of `faultAndRecover` are the same for every one. */
+export interface FaultSteps {
+  kind: "kill" | "stop";
+  victim: RedisServer;
+  apps: FailoverApp[];
+  loads: AppLoad[];
+  /** Whether the replica reports itself master. */
+  promoted(): Promise<boolean>;
+  /** Whether a request's answer counts as the sessions behind the failed master answering again. */
+  answering(h: Hit): boolean;
+  /** Whether the old master is back as an in-sync replica. */
+  backAsReplica(): Promise<boolean>;
+  /** Called right after the fault. */
+  onFault?(): void;
+}
+
+/**
+ * With the loads running: the fault (SIGKILL, or SIGSTOP until the replica is promoted), the wait
+ * for the promotion and for answers from behind it, the old master started again and back as a
+ * replica, then the loads stopped and every acknowledged write checked.
+ */
+export async function faultAndRecover(o: FaultSteps) {
+  await sleep(600);
+  const faultAt = Date.now();
+  if (o.kind === "kill") await o.victim.kill();
+  else o.victim.process.kill("SIGSTOP");
+  o.onFault?.();
+  const promotedAt = await waitFor("replica promoted", 30_000, async () =>
+    (await o.promoted()) ? Date.now() : undefined,
+  );
+  if (o.kind === "stop") o.victim.process.kill("SIGCONT");
+  const first = o.loads[0] as AppLoad;
+  await waitFor("sessions behind the failed master answering again", 30_000, async () =>
+    first.hits.some((h) => o.answering(h) && h.status === 200 && h.at >= promotedAt) ? true : undefined,
+  );
+  await sleep(800);
+  if (o.kind === "kill") await o.victim.start();
+  await waitFor("old master back as an in-sync replica", 30_000, async () =>
+    (await o.backAsReplica()) ? true : undefined,
+  );
+  const backAt = Date.now();
+  await sleep(1200);
+  for (const l of o.loads) await l.stop();
+  for (const [i, l] of o.loads.entries()) await finalCheck(o.apps[i]!.app, l);
+  return { faultAt, promotedAt, backAt };
+}
+
 export interface FailoverOptions {
   kind: "kill" | "stop";
   /** The slot whose master is taken down. */
@@ -269,29 +316,18 @@ export async function failover(cluster: TestCluster, o: FailoverOptions) {
     loads.push(
       loadApp(a.app, await openSessions(a.app, (c) => faulted.has(slotOf(a.keyOf(c))), o.perSide, o.perSide)),
     );
-  await sleep(600);
-
-  const faultAt = Date.now();
-  if (o.kind === "kill") await victim.kill();
-  else victim.process.kill("SIGSTOP");
-  const promotedAt = await waitFor("replica promoted", 30_000, async () =>
-    (await masterOfSlot(heir, o.slot)) === heir ? Date.now() : undefined,
-  );
-  if (o.kind === "stop") victim.process.kill("SIGCONT");
-  const first = loads[0] as AppLoad;
-  await waitFor("failed shard answering again", 30_000, async () =>
-    first.hits.some((h) => h.faulted && h.status === 200 && h.at >= promotedAt) ? true : undefined,
-  );
-  await sleep(800);
-  if (o.kind === "kill") await victim.start();
-  await waitFor("old master back as an in-sync replica", 30_000, async () => {
-    const me = (await clusterNodes(victimPort)).find((n) => n.port === victimPort);
-    return me && !me.master && (await replicaInSync(victimPort)) ? true : undefined;
+  const { faultAt, promotedAt, backAt } = await faultAndRecover({
+    kind: o.kind,
+    victim,
+    apps: o.apps,
+    loads,
+    promoted: async () => (await masterOfSlot(heir, o.slot)) === heir,
+    answering: (h) => h.faulted,
+    backAsReplica: async () => {
+      const me = (await clusterNodes(victimPort)).find((n) => n.port === victimPort);
+      return me !== undefined && !me.master && (await replicaInSync(victimPort));
+    },
   });
-  const backAt = Date.now();
-  await sleep(1200);
-  for (const l of loads) await l.stop();
-  for (const [i, l] of loads.entries()) await finalCheck(o.apps[i]!.app, l);
 
   return {
     kind: o.kind,

@@ -3,8 +3,8 @@ import { promisify } from "node:util";
 import {
   type AppLoad,
   type FailoverApp,
+  faultAndRecover,
   figuresOf,
-  finalCheck,
   loadApp,
   openSessions,
   waitFor,
@@ -12,7 +12,6 @@ import {
 import type { RedisServer, SentinelGroup } from "./servers.js";
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The server's replication section: its role, and for a replica whether its link is up. */
 async function replication(port: number): Promise<{ master: boolean; linkUp: boolean }> {
@@ -40,34 +39,26 @@ export async function sentinelFailover(group: SentinelGroup, o: SentinelFailover
 
   const loads: AppLoad[] = [];
   for (const a of o.apps) loads.push(loadApp(a.app, await openSessions(a.app, () => true, o.users, 0)));
-  await sleep(600);
-
-  const faultAt = Date.now();
-  if (o.kind === "kill") await victim.kill();
-  else victim.process.kill("SIGSTOP");
   // When the Sentinels start naming the promoted replica: clients ask them, so they cannot follow sooner.
-  const switched = waitFor("Sentinel naming the promoted replica", 30_000, async () =>
-    (await group.masterPort()) === heir.port ? Date.now() : undefined,
-  ).catch(() => undefined);
-  const promotedAt = await waitFor("replica promoted", 30_000, async () =>
-    (await replication(heir.port)).master ? Date.now() : undefined,
-  );
-  if (o.kind === "stop") victim.process.kill("SIGCONT");
-  const first = loads[0] as AppLoad;
-  await waitFor("sessions answering again", 30_000, async () =>
-    first.hits.some((h) => h.status === 200 && h.at >= promotedAt) ? true : undefined,
-  );
-  await sleep(800);
-  if (o.kind === "kill") await victim.start();
-  await waitFor("old master back as an in-sync replica", 30_000, async () => {
-    const r = await replication(victim.port);
-    return !r.master && r.linkUp ? true : undefined;
+  let switched: Promise<number | undefined> = Promise.resolve(undefined);
+  const { faultAt, promotedAt, backAt } = await faultAndRecover({
+    kind: o.kind,
+    victim,
+    apps: o.apps,
+    loads,
+    onFault: () => {
+      switched = waitFor("Sentinel naming the promoted replica", 30_000, async () =>
+        (await group.masterPort()) === heir.port ? Date.now() : undefined,
+      ).catch(() => undefined);
+    },
+    promoted: async () => (await replication(heir.port)).master,
+    answering: () => true,
+    backAsReplica: async () => {
+      const r = await replication(victim.port);
+      return !r.master && r.linkUp;
+    },
   });
-  const backAt = Date.now();
   const switchedAt = await switched;
-  await sleep(1200);
-  for (const l of loads) await l.stop();
-  for (const [i, l] of loads.entries()) await finalCheck(o.apps[i]!.app, l);
 
   return {
     kind: o.kind,
