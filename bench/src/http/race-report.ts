@@ -224,7 +224,7 @@ export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMe
     "",
     ...calmTargets(calm),
     "",
-    `Reproduce: \`pnpm bench:http:race\` (about ${Math.max(1, Math.round(Number(meta.minutes)))} min here; \`--quick\` for a single repeat, \`--only <text>\` for some stacks). Last run ${meta.date}, Node ${meta.node}, ${meta.cpus}.`,
+    `Reproduce: \`pnpm bench:http:race\` (about ${Math.max(1, Math.round(Number(meta.minutes)))} min here; \`--quick\` for a single repeat, \`--only 'text|text'\` for the stacks whose names contain one of the texts). Last run ${meta.date}, Node ${meta.node}, ${meta.cpus}.`,
     "<!-- bench:http-race:end -->",
   ].join("\n");
 }

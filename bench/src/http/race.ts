@@ -3,7 +3,7 @@
 //   pnpm --filter @kvsession/bench bench:http:race              full run (3 repeats)
 //   ... --quick              1 repeat, 2 s per no-contention measurement (smoke run)
 //   ... --repeats N --requests N --connections N --seconds N
-//   ... --only text          stacks whose "framework: name" contains the text; printed and kept in
+//   ... --only text[|text]   stacks whose "framework: name" contains one of the texts; printed and kept in
 //                            bench/results/http-race.json, docs/benchmarks.md left as it is
 //   ... --no-calm / --no-race    skip the no-contention part / the race
 // Per stack and repeat: a fresh server process (pinned to core 1, with a private redis-server and the
@@ -48,7 +48,8 @@ const repeats = Number(flag("repeats") ?? (quick ? 1 : 3));
 const requests = Number(flag("requests") ?? 2000);
 const connections = Number(flag("connections") ?? 10);
 const seconds = Number(flag("seconds") ?? (quick ? 2 : 3));
-const only = flag("only");
+const only = flag("only")?.split("|");
+const picked = (name: string) => only === undefined || only.some((text) => name.includes(text));
 const runRace = !args.includes("--no-race");
 const runCalm = !args.includes("--no-calm");
 /** Requests on the warm-up session before each measured race. */
@@ -242,11 +243,9 @@ const byName = (framework: string, name: string) => {
 
 async function main() {
   const started = Date.now();
-  const stacks = RACE_VARIANTS.filter(
-    (v) => v.mode !== "serialised on A" && (only === undefined || variantKey(v).includes(only)),
-  );
-  const frameworks = (["express", "fastify"] as const).filter(
-    (f) => only === undefined || CALM.some((name) => `${f}: ${name}`.includes(only)),
+  const stacks = RACE_VARIANTS.filter((v) => v.mode !== "serialised on A" && picked(variantKey(v)));
+  const frameworks = (["express", "fastify"] as const).filter((f) =>
+    CALM.some((name) => picked(`${f}: ${name}`)),
   );
   log(
     `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? frameworks.length * CALM.length : 0} servers, ${seconds} s per route; pinned: ${pinned}`,
