@@ -174,10 +174,12 @@ async function raceOnce(v: Variant): Promise<RaceSample | string> {
     const before = await counter(base, cookie);
     const counted = v.store === "redis" ? await redisCommands() : undefined;
     const cpu0 = cpuTimeUs(server.child.pid);
+    const sys0 = cpuTimeUs(server.child.pid, "system");
     const rcpu0 = cpuTimeUs(redisPid);
     const b = await burst(base, "/a", cookie, requests, connections);
     const served = Math.max(1, b.acked + b.other);
     const serverCpuUs = (cpuTimeUs(server.child.pid) - cpu0) / served;
+    const serverSysUs = (cpuTimeUs(server.child.pid, "system") - sys0) / served;
     const redisCpuUs = v.store === "redis" ? (cpuTimeUs(redisPid) - rcpu0) / served : undefined;
     const redisPerRequest = counted === undefined ? undefined : ((await redisCommands()) - counted) / served;
     const after = await counter(base, cookie);
@@ -185,13 +187,14 @@ async function raceOnce(v: Variant): Promise<RaceSample | string> {
       ...b,
       redisCommands: redisPerRequest,
       serverCpuUs,
+      serverSysUs,
       redisCpuUs,
       before,
       after,
       lost: b.acked - (after - before),
     };
     log(
-      `  ${variantKey(v)}: ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}, server CPU ${serverCpuUs.toFixed(0)} µs/req${redisCpuUs === undefined ? "" : `, redis-server CPU ${redisCpuUs.toFixed(0)} µs/req`}`,
+      `  ${variantKey(v)}: ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}, server CPU ${serverCpuUs.toFixed(0)} µs/req (system ${serverSysUs.toFixed(0)})${redisPerRequest === undefined ? "" : `, Redis commands ${redisPerRequest.toFixed(2)}/req`}${redisCpuUs === undefined ? "" : `, redis-server CPU ${redisCpuUs.toFixed(0)} µs/req`}`,
     );
     return s;
   } catch (err) {

@@ -82,14 +82,14 @@ export interface Sample {
 }
 
 /**
- * CPU time a process has used, in µs, from /proc (ticks of 10 ms). Throughput is capped by the load
+ * CPU time a process has used (or its system part: the kernel's work for it), in µs, from /proc (ticks of 10 ms). Throughput is capped by the load
  * generator for the fastest servers; CPU per request is what each server really spends.
  */
-export function cpuTimeUs(pid: number | undefined): number {
+export function cpuTimeUs(pid: number | undefined, which: "user+system" | "system" = "user+system"): number {
   if (pid === undefined) return Number.NaN;
   try {
     const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(f[11]) + Number(f[12])) * 10_000;
+    return (which === "system" ? Number(f[12]) : Number(f[11]) + Number(f[12])) * 10_000;
   } catch {
     return Number.NaN; // no /proc (macOS): the column shows "—"
   }
