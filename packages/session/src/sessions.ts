@@ -118,9 +118,6 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   if (!Number.isInteger(maxRetries) || maxRetries < 1)
     throw new SessionConfigError("maxRetries must be an integer >= 1");
   const records = options.store.withPrefix(`${ns}:`);
-  // The hot path goes to the store itself with the record's full key, the same key `records` uses.
-  const store = options.store;
-  const keys = { of: (handle: string) => `${ns}:${handle}` };
   const index = createUserIndex(options.store.withPrefix(`${ns}-user:`), deriveKeys(secrets, "user-index"));
   const maxPerUser = options.maxSessionsPerUser ?? 100;
   if (!Number.isSafeInteger(maxPerUser) || maxPerUser < 1)
@@ -159,10 +156,8 @@ export function createSessions<D extends object = SessionData>(options: Sessions
   function read(handle: string): Promise<Read> {
     try {
       if (cas)
-        return store
-          .getVersioned(keys.of(handle))
-          .then((v) => decodeRead(handle, v.value, v.version), loadFailed);
-      return store.get(keys.of(handle)).then((b) => decodeRead(handle, b, null), loadFailed);
+        return records.getVersioned(handle).then((v) => decodeRead(handle, v.value, v.version), loadFailed);
+      return records.get(handle).then((b) => decodeRead(handle, b, null), loadFailed);
     } catch (err) {
       return Promise.reject(storeError("load", err));
     }
@@ -181,10 +176,10 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     const bytes = encode(next);
     try {
       if (cas) {
-        const written = await store.compareAndSet(keys.of(handle), version, bytes, { expiresAt });
+        const written = await records.compareAndSet(handle, version, bytes, { expiresAt });
         return written === false ? false : { bytes, version: written };
       }
-      await store.set(keys.of(handle), bytes, { expiresAt });
+      await records.set(handle, bytes, { expiresAt });
       return { bytes, version: null };
     } catch (err) {
       throw storeError("save", err);
@@ -195,10 +190,9 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     const bytes = encode(rec);
     const expiresAt = deadlineOf(rec, t.idleMs, t.absoluteMs);
     return io("create", async () => {
-      const key = keys.of(handle);
-      if (sia) return store.setIfAbsent(key, bytes, { expiresAt });
-      if (cas) return (await store.compareAndSet(key, null, bytes, { expiresAt })) !== false;
-      await store.set(key, bytes, { expiresAt });
+      if (sia) return records.setIfAbsent(handle, bytes, { expiresAt });
+      if (cas) return (await records.compareAndSet(handle, null, bytes, { expiresAt })) !== false;
+      await records.set(handle, bytes, { expiresAt });
       return true;
     });
   }

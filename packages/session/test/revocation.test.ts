@@ -1,4 +1,5 @@
 import { createMemoryStore, json, type KvStore } from "@kvsession/kv";
+import { wrapStore } from "@kvsession/test-helpers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { deriveKeys, secretBytes } from "../src/crypto.js";
 import {
@@ -67,15 +68,11 @@ describe("per-user index and revocation (server-side)", () => {
   it("a login racing revokeUser does not survive it", async () => {
     let during: (() => Promise<unknown>) | undefined;
     // The moment between the index entry and the record: where the revocation used to slip through.
-    const racing: KvStore = Object.create(store, {
-      setIfAbsent: {
-        value: async (...args: Parameters<KvStore["setIfAbsent"]>) => {
-          const run = during;
-          during = undefined;
-          if (run) await run();
-          return store.setIfAbsent(...args);
-        },
-      },
+    const racing = wrapStore(store, (method, call) => {
+      const run = during;
+      if (method !== "setIfAbsent" || run === undefined) return call();
+      during = undefined;
+      return run().then(call);
     });
     const raced = createSessions({ store: racing, secrets: [SECRET] });
     const jar = createJar();

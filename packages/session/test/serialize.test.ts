@@ -11,6 +11,7 @@ import { createPostgresStore } from "@kvsession/kv-postgres";
 import { createRedisStore } from "@kvsession/kv-redis";
 import { createSqliteStore } from "@kvsession/kv-sqlite";
 import { requireService } from "@kvsession/kv-test-suite";
+import { countingStore } from "@kvsession/test-helpers";
 import fc from "fast-check";
 import { createClient } from "redis";
 import { afterAll, describe, expect, it } from "vitest";
@@ -144,28 +145,13 @@ describe("serialised mode: holders, waiters and faults", () => {
   });
 
   it("a request without a session cookie, or that never touches the session, does no store I/O", async () => {
-    const store = createMemoryStore();
-    let calls = 0;
-    const counting: KvStore = Object.create(store, {
-      getVersioned: {
-        value: (k: string) => {
-          calls++;
-          return store.getVersioned(k);
-        },
-      },
-      compareAndSet: {
-        value: (...a: Parameters<KvStore["compareAndSet"]>) => {
-          calls++;
-          return store.compareAndSet(...a);
-        },
-      },
-    });
+    const { store: counting, calls } = countingStore();
     const sessions = createSessions({ store: counting, secrets: [SECRET], serialize: true });
     const cookie = await seeded(sessions);
-    calls = 0;
+    calls.reset();
     await sessions.open({ cookieHeader: cookie, secure: true }).commit();
     await sessions.open({ secure: true }).commit();
-    expect(calls).toBe(0);
+    expect(calls.total()).toBe(0);
   });
 
   it("a waiter gives up after waitMs with a typed, retryable error", async () => {
