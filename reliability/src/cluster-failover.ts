@@ -6,6 +6,15 @@ import { handleOfCookie } from "./session-app.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The `wait` app's bound on each write's `WAIT`. */
+const WAIT_TIMEOUT_MS = 500;
+/**
+ * How long after the old master is back as a replica requests may still fail: a `WAIT` sent just
+ * before it counted times out, and the driver then refuses writes to that master until its next
+ * `ROLE` check, a quarter second later; plus as much again for the poll that saw the replica back.
+ */
+const SETTLE_MS = WAIT_TIMEOUT_MS + 250 + 250;
+
 /** One request of the failover load, with the side of the fault its session is on. */
 export interface Hit {
   at: number;
@@ -195,7 +204,7 @@ export function figuresOf(run: AppLoad, faultAt: number, promotedAt: number, bac
         .slice(0, 3)
         .map((h) => ({ fromFaultMs: h.at - faultAt, ms: h.ms, write: h.write })),
     },
-    afterOldMasterBack: count(run.hits.filter((h) => h.at >= backAt + 500)),
+    afterOldMasterBack: count(run.hits.filter((h) => h.at >= backAt + SETTLE_MS)),
     writesAcknowledged: run.hits.filter((h) => h.write && h.status === 200).length,
     acknowledgedWritesLost: run.lost.length,
     lostExamples: run.lost.slice(0, 3),
@@ -220,7 +229,7 @@ export async function startSideBySide(
 ): Promise<void> {
   for (const [name, env] of [
     ["default", {}],
-    ["wait", { WAIT_REPLICAS: "1", WAIT_TIMEOUT_MS: "500" }],
+    ["wait", { WAIT_REPLICAS: "1", WAIT_TIMEOUT_MS: String(WAIT_TIMEOUT_MS) }],
   ] as const) {
     const namespace = `rel-${name}:`;
     apps.push({
@@ -273,11 +282,13 @@ export async function faultAndRecover(o: FaultSteps) {
   );
   await sleep(800);
   if (o.kind === "kill") await o.victim.start();
-  await waitFor("old master back as an in-sync replica", 30_000, async () =>
+  // Sentinel demotes a returning old master on its periodic checks, which can take tens of seconds.
+  await waitFor("old master back as an in-sync replica", 60_000, async () =>
     (await o.backAsReplica()) ? true : undefined,
   );
   const backAt = Date.now();
-  await sleep(1200);
+  // Long enough after the settling time that the requests counted as answered after it are many.
+  await sleep(SETTLE_MS + 1200);
   for (const l of o.loads) await l.stop();
   for (const [i, l] of o.loads.entries()) await finalCheck(o.apps[i]!.app, l);
   return { faultAt, promotedAt, backAt };

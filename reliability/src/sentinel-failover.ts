@@ -9,14 +9,13 @@ import {
   openSessions,
   waitFor,
 } from "./cluster-failover.js";
-import type { RedisServer, SentinelGroup } from "./servers.js";
+import { type RedisServer, replicaInSync, type SentinelGroup } from "./servers.js";
 
 const run = promisify(execFile);
 
-/** The server's replication section: its role, and for a replica whether its link is up. */
-async function replication(port: number): Promise<{ master: boolean; linkUp: boolean }> {
+async function isMaster(port: number): Promise<boolean> {
   const { stdout } = await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "info", "replication"]);
-  return { master: stdout.includes("role:master"), linkUp: stdout.includes("master_link_status:up") };
+  return stdout.includes("role:master");
 }
 
 export interface SentinelFailoverOptions {
@@ -51,12 +50,9 @@ export async function sentinelFailover(group: SentinelGroup, o: SentinelFailover
         (await group.masterPort()) === heir.port ? Date.now() : undefined,
       ).catch(() => undefined);
     },
-    promoted: async () => (await replication(heir.port)).master,
+    promoted: () => isMaster(heir.port),
     answering: () => true,
-    backAsReplica: async () => {
-      const r = await replication(victim.port);
-      return !r.master && r.linkUp;
-    },
+    backAsReplica: async () => !(await isMaster(victim.port)) && (await replicaInSync(victim.port)),
   });
   const switchedAt = await switched;
 

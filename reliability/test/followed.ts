@@ -4,7 +4,8 @@ import type { AppFigures, FailoverApp } from "../src/cluster-failover.js";
 /**
  * What every failover test asserts of our apps (the peer is measured, not asserted): sessions on
  * the failed master are read again soon after the promotion (a generous bound), every request is
- * answered once the old master is back as a replica, no app crashed; the default store answers
+ * answered once the old master is back as a replica and the `wait` app's writes have had time to see it
+ * (`SETTLE_MS`), no app crashed; the default store answers
  * again within seconds of the promotion, and with `wait` no write the app acknowledged is lost.
  */
 export function expectFollowed(apps: Record<string, Omit<AppFigures, "healthyShards">>, ours: FailoverApp[]) {
