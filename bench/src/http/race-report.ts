@@ -17,11 +17,11 @@ export interface RaceSample {
   p99: number;
   /** Commands the private redis-server ran per response during the race, a script's own included (Redis stacks only). */
   redisCommands?: number | undefined;
-  /** CPU time per response during the race, in µs: the app server's, and the private redis-server's (Redis stacks only). */
+  /** CPU time per response during the race, in µs: the app server's, and the store server's (the private redis-server, or the PostgreSQL backends serving the app). */
   serverCpuUs?: number | undefined;
   /** The kernel's part of serverCpuUs. */
   serverSysUs?: number | undefined;
-  redisCpuUs?: number | undefined;
+  storeCpuUs?: number | undefined;
   /** The counter read back before and after the race. */
   before: number;
   after: number;
@@ -108,21 +108,21 @@ function commandsOf(ss: RaceSample[]): string {
   return c.length ? med(c).toFixed(2) : "";
 }
 
-/** Median server CPU per response with its system part, and redis-server's beside it where measured. */
+/** Median server CPU per response with its system part, and the store server's beside it where measured. */
 function cpuOf(ss: RaceSample[]): string {
   const measured = (f: (s: RaceSample) => number | undefined) =>
     ss.map(f).filter((n): n is number => n !== undefined && !Number.isNaN(n));
   const server = measured((s) => s.serverCpuUs);
   if (server.length === 0) return "—";
   const sys = measured((s) => s.serverSysUs);
-  const redis = measured((s) => s.redisCpuUs);
+  const store = measured((s) => s.storeCpuUs);
   const own = sys.length ? `${int(med(server))} (${int(med(sys))})` : int(med(server));
-  return redis.length ? `${own} + ${int(med(redis))}` : own;
+  return store.length ? `${own} + ${int(med(store))}` : own;
 }
 
 function raceTable(rows: RaceRow[], meta: RaceMeta): string {
   const lines = [
-    `| framework | library | store | mode | acknowledged (of ${int(meta.requests)}) | lost | lost, range | req/s | vs peer + connect-redis | p50 ms | p99 ms | Redis commands / request | CPU µs / request, server (its system part) + redis-server |`,
+    `| framework | library | store | mode | acknowledged (of ${int(meta.requests)}) | lost | lost, range | req/s | vs peer + connect-redis | p50 ms | p99 ms | Redis commands / request | CPU µs / request, server (its system part) + store server |`,
     "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
@@ -212,7 +212,7 @@ export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMe
     "<!-- bench:http-race:start -->",
     "## HTTP: concurrent requests on one session (the same-cookie race)",
     "",
-    `A browser tab's parallel \`fetch\` calls, two tabs or a retry storm send concurrent requests with one session cookie. Each stack serves route A, which reads a counter from the session and writes it back plus one (\`req.session.n = (req.session.n ?? 0) + 1\`, or \`get\`/\`set\` on Fastify), the way its users write it; the \`session.update\` rows write \`coreSession(req).update("n", (n) => (n ?? 0) + 1)\` instead. Per stack and repeat, in a fresh server process: ${int(meta.warmUp)} requests on a warm-up session, then one new session, then ${int(meta.requests)} requests over ${meta.connections} keep-alive connections (autocannon), all carrying that session's cookie, then the counter read back. *Acknowledged* = responses with status 200; *lost* = acknowledged − (counter after − counter before). req/s = responses ÷ the time from the first request to the last response; p50/p99 over those responses; *Redis commands / request* = the commands the private \`redis-server\` ran during the race (INFO commandstats, a script's own commands included) ÷ responses; *CPU µs / request* = the user + system time the app server (in brackets its system time, the kernel's work for it: sockets, the event loop's waits) and, on Redis, the private \`redis-server\` used during the race ÷ responses, from /proc. Median of ${meta.repeats} repeats, rounds interleaved (every stack once per round); *vs peer* is the median of the per-round ratios to the framework's session library on connect-redis. Stores: express-session's and @fastify/session's own MemoryStore, connect-redis on a private \`redis-server\` (no persistence, loopback), ours on the memory store, SQLite (a temporary file, WAL), the same \`redis-server\`, and the local PostgreSQL (a pool of 10). Ours runs in the default mode, in serialised mode (\`serialize: true\` for the whole app: requests of one session run load → handler → commit one at a time), and in the default mode with \`session.update\`. ${pin}`,
+    `A browser tab's parallel \`fetch\` calls, two tabs or a retry storm send concurrent requests with one session cookie. Each stack serves route A, which reads a counter from the session and writes it back plus one (\`req.session.n = (req.session.n ?? 0) + 1\`, or \`get\`/\`set\` on Fastify), the way its users write it; the \`session.update\` rows write \`coreSession(req).update("n", (n) => (n ?? 0) + 1)\` instead. Per stack and repeat, in a fresh server process: ${int(meta.warmUp)} requests on a warm-up session, then one new session, then ${int(meta.requests)} requests over ${meta.connections} keep-alive connections (autocannon), all carrying that session's cookie, then the counter read back. *Acknowledged* = responses with status 200; *lost* = acknowledged − (counter after − counter before). req/s = responses ÷ the time from the first request to the last response; p50/p99 over those responses; *Redis commands / request* = the commands the private \`redis-server\` ran during the race (INFO commandstats, a script's own commands included) ÷ responses; *CPU µs / request* = the user + system time the app server (in brackets its system time, the kernel's work for it: sockets, the event loop's waits) and, after the +, the store's server (the private \`redis-server\`, or the PostgreSQL backends serving the app: on one shared core their time is the app's too) used during the race ÷ responses, from /proc. Median of ${meta.repeats} repeats, rounds interleaved (every stack once per round); *vs peer* is the median of the per-round ratios to the framework's session library on connect-redis. Stores: express-session's and @fastify/session's own MemoryStore, connect-redis on a private \`redis-server\` (no persistence, loopback), ours on the memory store, SQLite (a temporary file, WAL), the same \`redis-server\`, and the local PostgreSQL (a pool of 10). Ours runs in the default mode, in serialised mode (\`serialize: true\` for the whole app: requests of one session run load → handler → commit one at a time), and in the default mode with \`session.update\`. ${pin}`,
     "",
     raceTable(race, meta),
     "",

@@ -77,9 +77,8 @@ async function dropPgTable(): Promise<void> {
   }
 }
 
-/** Moves the PostgreSQL backends serving the app server to core 1, beside the server and redis-server. */
-async function pinPgBackends(): Promise<void> {
-  if (!pinned) return;
+/** The PostgreSQL backends serving the app server, moved to core 1 beside the server and redis-server. */
+async function pinPgBackends(): Promise<number[]> {
   const c = new pg.Client({ connectionString: DATABASE_URL });
   await c.connect();
   try {
@@ -87,7 +86,9 @@ async function pinPgBackends(): Promise<void> {
       "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
       [PG_APP_NAME],
     );
-    for (const { pid } of rows) spawnSync("taskset", ["-cp", "1", String(pid)], { stdio: "ignore" });
+    if (pinned)
+      for (const { pid } of rows) spawnSync("taskset", ["-cp", "1", String(pid)], { stdio: "ignore" });
+    return rows.map((r) => r.pid);
   } finally {
     await c.end();
   }
@@ -169,18 +170,24 @@ async function raceOnce(v: Variant): Promise<RaceSample | string> {
     const base = `http://127.0.0.1:${server.port}`;
     const warm = await newSession(base, v.cookie);
     await burst(base, "/a", warm, WARM_UP, connections);
-    if (v.store === "postgres") await pinPgBackends();
+    const storePids: number[] =
+      v.store === "redis" && redisPid !== undefined
+        ? [redisPid]
+        : v.store === "postgres"
+          ? await pinPgBackends()
+          : [];
+    const storeCpu = () => storePids.reduce((sum, pid) => sum + cpuTimeUs(pid), 0);
     const cookie = await newSession(base, v.cookie);
     const before = await counter(base, cookie);
     const counted = v.store === "redis" ? await redisCommands() : undefined;
     const cpu0 = cpuTimeUs(server.child.pid);
     const sys0 = cpuTimeUs(server.child.pid, "system");
-    const rcpu0 = cpuTimeUs(redisPid);
+    const store0 = storeCpu();
     const b = await burst(base, "/a", cookie, requests, connections);
     const served = Math.max(1, b.acked + b.other);
     const serverCpuUs = (cpuTimeUs(server.child.pid) - cpu0) / served;
     const serverSysUs = (cpuTimeUs(server.child.pid, "system") - sys0) / served;
-    const redisCpuUs = v.store === "redis" ? (cpuTimeUs(redisPid) - rcpu0) / served : undefined;
+    const storeCpuUs = storePids.length > 0 ? (storeCpu() - store0) / served : undefined;
     const redisPerRequest = counted === undefined ? undefined : ((await redisCommands()) - counted) / served;
     const after = await counter(base, cookie);
     const s: RaceSample = {
@@ -188,13 +195,13 @@ async function raceOnce(v: Variant): Promise<RaceSample | string> {
       redisCommands: redisPerRequest,
       serverCpuUs,
       serverSysUs,
-      redisCpuUs,
+      storeCpuUs,
       before,
       after,
       lost: b.acked - (after - before),
     };
     log(
-      `  ${variantKey(v)}: ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}, server CPU ${serverCpuUs.toFixed(0)} µs/req (system ${serverSysUs.toFixed(0)})${redisPerRequest === undefined ? "" : `, Redis commands ${redisPerRequest.toFixed(2)}/req`}${redisCpuUs === undefined ? "" : `, redis-server CPU ${redisCpuUs.toFixed(0)} µs/req`}`,
+      `  ${variantKey(v)}: ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}, server CPU ${serverCpuUs.toFixed(0)} µs/req (system ${serverSysUs.toFixed(0)})${redisPerRequest === undefined ? "" : `, Redis commands ${redisPerRequest.toFixed(2)}/req`}${storeCpuUs === undefined ? "" : `, store server CPU ${storeCpuUs.toFixed(0)} µs/req`}`,
     );
     return s;
   } catch (err) {

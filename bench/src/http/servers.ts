@@ -15,7 +15,10 @@ export const pinned = spawnSync("taskset", ["-V"]).status === 0 && cpus().length
 export const POOL = 1000;
 export const CONNECTIONS = 64;
 
-/** Starts server `index` of VARIANTS (or of RACE_VARIANTS with `list` "race") in a child process. */
+/**
+ * Starts server `index` of VARIANTS (or of RACE_VARIANTS with `list` "race") in a child process.
+ * `SERVER_FLAGS` in the environment adds Node.js flags to it (`--cpu-prof`, say, to see where its time goes).
+ */
 export async function startServer(
   index: number,
   env: NodeJS.ProcessEnv = {},
@@ -23,6 +26,7 @@ export async function startServer(
 ): Promise<{ port: number; child: ChildProcess }> {
   const cmd = [
     process.execPath,
+    ...(process.env.SERVER_FLAGS ? process.env.SERVER_FLAGS.split(" ") : []),
     "--import",
     "tsx",
     join(here, "server.ts"),
