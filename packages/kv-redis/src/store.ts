@@ -175,9 +175,7 @@ export function redisDriver(options: RedisStoreOptions = {}): KvDriver {
     if (code === "MOVED" || code === "ASK" || code === "CLUSTERDOWN") conn.suspect();
     return Date.now() - firstFailure < resendForMs ? RESEND_AFTER_MS : undefined;
   });
-  // node-redis holds commands until setImmediate and writes them together: handing them over at the
-  // end of the task puts a turn's commands in that one write instead of splitting them over two.
-  const batches = createCoalescer(MAX_BATCH, MAX_BATCH_BYTES, process.nextTick);
+  const batches = createCoalescer(MAX_BATCH, MAX_BATCH_BYTES);
   const fail = (e: unknown): never => {
     const k = toKvError(e, conn.where);
     // A master may be gone: look for its replacement now rather than at the next check.

@@ -38,11 +38,8 @@ export interface Coalescer {
  * nothing) — unless two or more commands were answered in this turn of the
  * event loop: then the callers they woke are issuing their next operations
  * right now, and the first of those going out alone would cost each round of
- * callers in lockstep an extra socket write and server wake-up. Otherwise it queues until
- * `schedule` runs the flush: by default `setImmediate`, right after the poll phase that issued
- * it, for a client that sends a command as soon as it is given one; a client that itself holds
- * commands until `setImmediate` and writes them together (node-redis) wants `process.nextTick`,
- * so that it gets them before its own write instead of one turn later. Order is kept: commands go out in the order
+ * callers in lockstep an extra socket write and server wake-up. Otherwise it queues until `setImmediate`, which runs right after
+ * the poll phase that issued it. Order is kept: commands go out in the order
  * their operations were issued (consecutive operations of one kind share a
  * command), provided the driver calls `flush()` before every command that
  * does not queue.
@@ -62,16 +59,12 @@ export interface Coalescer {
  *
  * @example
  * ```ts
- * const batches = createCoalescer(16, Number.POSITIVE_INFINITY, process.nextTick);
+ * const batches = createCoalescer();
  * const getKind = { one: (k) => client.get(k), many: (ks) => client.mGet(ks) };
  * const get = (key: string) => batches.add(getKind, key);
  * ```
  */
-export function createCoalescer(
-  maxBatch = 16,
-  maxBytes = Number.POSITIVE_INFINITY,
-  schedule: (flush: () => void) => void = setImmediate,
-): Coalescer {
+export function createCoalescer(maxBatch = 16, maxBytes = Number.POSITIVE_INFINITY): Coalescer {
   let queue: Queued[] = [];
   let scheduled = false;
   /** Commands sent and not yet answered. */
@@ -148,7 +141,7 @@ export function createCoalescer(
         });
         if (!scheduled) {
           scheduled = true;
-          schedule(flush);
+          setImmediate(flush);
         }
       });
     },

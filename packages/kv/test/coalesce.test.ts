@@ -90,27 +90,6 @@ describe("createCoalescer", () => {
     expect(await Promise.all([first, queued])).toEqual(["v0", "v1"]);
   });
 
-  it("the flush waits for setImmediate by default, and only for the end of the task with process.nextTick", async () => {
-    const tick = () => new Promise((resolve) => process.nextTick(resolve));
-    const turn = () => new Promise((resolve) => setImmediate(resolve));
-    const poll = createCoalescer();
-    const p = recorder(data);
-    const polled = [poll.add(p.kind, "k0"), poll.add(p.kind, "k1"), poll.add(p.kind, "k2")];
-    await tick();
-    expect(p.sent).toEqual([["k0"]]);
-    await turn();
-    expect(p.sent).toEqual([["k0"], ["k1", "k2"]]);
-    expect(await Promise.all(polled)).toEqual(["v0", "v1", "v2"]);
-
-    const task = createCoalescer(16, Number.POSITIVE_INFINITY, process.nextTick);
-    const t = recorder(data);
-    const tasked = [task.add(t.kind, "k0"), task.add(t.kind, "k1"), task.add(t.kind, "k2")];
-    expect(t.sent).toEqual([["k0"]]);
-    await tick();
-    expect(t.sent).toEqual([["k0"], ["k1", "k2"]]);
-    expect(await Promise.all(tasked)).toEqual(["v0", "v1", "v2"]);
-  });
-
   it("a connection error fails the whole batch; any other error retries one by one, so one bad key fails alone", async () => {
     let failure: Error | undefined = new KvConnectionError("down");
     const c = createCoalescer();
