@@ -259,6 +259,12 @@ export interface FaultSteps {
   backAsReplica(): Promise<boolean>;
   /** Called right after the fault. */
   onFault?(): void;
+  /**
+   * Makes the old master a replica, when whatever should (Sentinel) has not within
+   * `demoteAfterMs`; without it the wait for the old master is one minute, then a failure.
+   */
+  demote?(): Promise<void>;
+  demoteAfterMs?: number;
 }
 
 /**
@@ -283,15 +289,28 @@ export async function faultAndRecover(o: FaultSteps) {
   await sleep(800);
   if (o.kind === "kill") await o.victim.start();
   // Sentinel demotes a returning old master on its periodic checks, which can take tens of seconds.
-  await waitFor("old master back as an in-sync replica", 60_000, async () =>
-    (await o.backAsReplica()) ? true : undefined,
-  );
+  const back = () =>
+    waitFor("old master back as an in-sync replica", 60_000, async () =>
+      (await o.backAsReplica()) ? true : undefined,
+    );
+  let demotedByTest = false;
+  if (o.demote === undefined) await back();
+  else {
+    const inTime = await waitFor("old master back", o.demoteAfterMs ?? 60_000, async () =>
+      (await o.backAsReplica()) ? true : undefined,
+    ).catch(() => false);
+    if (!inTime) {
+      demotedByTest = true;
+      await o.demote();
+      await back();
+    }
+  }
   const backAt = Date.now();
   // Long enough after the settling time that the requests counted as answered after it are many.
   await sleep(SETTLE_MS + 1200);
   for (const l of o.loads) await l.stop();
   for (const [i, l] of o.loads.entries()) await finalCheck(o.apps[i]!.app, l);
-  return { faultAt, promotedAt, backAt };
+  return { faultAt, promotedAt, backAt, demotedByTest };
 }
 
 export interface FailoverOptions {

@@ -53,4 +53,4 @@ it("the master SIGSTOPped past down-after-milliseconds, SIGCONTed at its replica
   });
   console.log(JSON.stringify(run));
   expectFollowed(run.apps, ours());
-}, 120_000);
+}, 180_000);
