@@ -14,6 +14,8 @@ const WAIT_TIMEOUT_MS = 500;
  * `ROLE` check, a quarter second later; plus as much again for the poll that saw the replica back.
  */
 const SETTLE_MS = WAIT_TIMEOUT_MS + 250 + 250;
+/** How long the old master has to come back as an in-sync replica. */
+const BACK_WITHIN_MS = 60_000;
 
 /** One request of the failover load, with the side of the fault its session is on. */
 export interface Hit {
@@ -260,11 +262,10 @@ export interface FaultSteps {
   /** Called right after the fault. */
   onFault?(): void;
   /**
-   * Makes the old master a replica, when whatever should (Sentinel) has not within
-   * `demoteAfterMs`; without it the wait for the old master is one minute, then a failure.
+   * Makes the old master a replica, when whatever should (Sentinel) has not within `BACK_WITHIN_MS`;
+   * without it the old master not back by then is a failure.
    */
   demote?(): Promise<void>;
-  demoteAfterMs?: number;
 }
 
 /**
@@ -289,22 +290,14 @@ export async function faultAndRecover(o: FaultSteps) {
   await sleep(800);
   if (o.kind === "kill") await o.victim.start();
   // Sentinel demotes a returning old master on its periodic checks, which can take tens of seconds.
-  const back = () =>
-    waitFor("old master back as an in-sync replica", 60_000, async () =>
-      (await o.backAsReplica()) ? true : undefined,
-    );
+  const isBack = async () => ((await o.backAsReplica()) ? true : undefined);
+  const what = "old master back as an in-sync replica";
   let demotedByTest = false;
-  if (o.demote === undefined) await back();
-  else {
-    const inTime = await waitFor("old master back", o.demoteAfterMs ?? 60_000, async () =>
-      (await o.backAsReplica()) ? true : undefined,
-    ).catch(() => false);
-    if (!inTime) {
-      demotedByTest = true;
-      await o.demote();
-      await back();
-    }
+  if (o.demote !== undefined) {
+    demotedByTest = !(await waitFor(what, BACK_WITHIN_MS, isBack).catch(() => false));
+    if (demotedByTest) await o.demote();
   }
+  await waitFor(what, BACK_WITHIN_MS, isBack);
   const backAt = Date.now();
   // Long enough after the settling time that the requests counted as answered after it are many.
   await sleep(SETTLE_MS + 1200);

@@ -61,7 +61,6 @@ export async function sentinelFailover(group: SentinelGroup, o: SentinelFailover
           demote: async () => {
             await run("redis-cli", ["-p", String(victim.port), "replicaof", "127.0.0.1", String(heir.port)]);
           },
-          demoteAfterMs: 60_000,
         }
       : {}),
   });
