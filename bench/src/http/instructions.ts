@@ -5,6 +5,8 @@
 //   ... --race             the same-cookie race's servers (bench:http:race), every request on one
 //                          cookie over 10 connections, route A only; printed, docs left as they are
 //   ... --warmup N --requests N    (defaults 3000 and 2000)
+//   ... --pool N           session cookies the requests take turns with (defaults: 200; 1 with --race);
+//                          --race --pool 1000 counts its servers without contention
 //   ... --keep DIR         keep each counted window's callgrind files in DIR, for callgrind_annotate
 //                          (where the instructions go: builtins and Node's C++ by name, JIT code by address)
 // Why: req/s and CPU time on a shared VM move a lot from one run to the next, and within one when a
@@ -28,7 +30,7 @@ const REQUESTS = Number(flag("requests") ?? 2000);
 const WARMUP = Number(flag("warmup") ?? 3000);
 const race = args.includes("--race");
 const VARIANTS = race ? RACE_VARIANTS : HTTP_VARIANTS;
-const POOL = race ? 1 : 200;
+const POOL = Number(flag("pool") ?? (race ? 1 : 200));
 const CONCURRENCY = race ? 10 : 8;
 const log = (...a: unknown[]) => console.error(...a);
 
@@ -203,9 +205,9 @@ async function main() {
     await client.quit();
   }
   const section = render(rows, new Date().toISOString().slice(0, 10));
-  if (only !== undefined || race) {
+  if (only !== undefined || race || flag("pool") !== undefined) {
     log(section);
-    log("--only or --race given: docs not updated");
+    log("--only, --race or --pool given: docs not updated");
     return;
   }
   const docs = join(root, "docs", "benchmarks.md");
