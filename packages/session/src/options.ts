@@ -87,6 +87,9 @@ export function cookiePlanner(o: CommonOptions): CookiePlanner {
         httpOnly: true,
         secure,
         sameSite: sameSite === "None" && !secure ? "Lax" : sameSite,
+        // Named here so that a cookie's own lifetime replaces a field of the spread copy rather than
+        // adding one, which builds a new hidden class on every call.
+        maxAge: undefined,
       },
       persistent: c.persistent ?? false,
     });

@@ -406,7 +406,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
   async #acquire(found: { id: string; handle: string }): Promise<void> {
     const lease = await this.#e.leases!.acquire(found.handle, this.#times);
     this.#lease = lease;
-    this.#adopt(lease && { ...found, rec: lease.rec, version: lease.version });
+    this.#adopt(lease && { id: found.id, handle: found.handle, rec: lease.rec, version: lease.version });
   }
 
   /** Stops renewing and lets this process's next request of the session go. */
