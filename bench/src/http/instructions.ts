@@ -6,7 +6,8 @@
 //                          cookie over 10 connections, route A only; printed, docs left as they are
 //   ... --warmup N --requests N    (defaults 3000 and 2000)
 //   ... --pool N           session cookies the requests take turns with (defaults: 200; 1 with --race);
-//                          --race --pool 1000 counts its servers without contention
+//                          --race --pool 1000 counts its servers without contention; --pool 0 sends
+//                          no cookie (route A starts a new session on every request)
 //   ... --keep DIR         keep each counted window's callgrind files in DIR, for callgrind_annotate
 //                          (where the instructions go: builtins and Node's C++ by name, JIT code by address)
 // Why: req/s and CPU time on a shared VM move a lot from one run to the next, and within one when a
@@ -67,7 +68,8 @@ async function load(port: number, agent: http.Agent, path: string, pool: string[
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (i < n) {
-        const r = await get(port, agent, path, pool[i++ % pool.length]);
+        // No pool: every request without a cookie, so route A starts a new session each time.
+        const r = await get(port, agent, path, pool.length === 0 ? (i++, undefined) : pool[i++ % pool.length]);
         if (r.status !== 200) failed++;
       }
     }),
