@@ -69,7 +69,9 @@ async function load(port: number, agent: http.Agent, path: string, pool: string[
     Array.from({ length: CONCURRENCY }, async () => {
       while (i < n) {
         // No pool: every request without a cookie, so route A starts a new session each time.
-        const r = await get(port, agent, path, pool.length === 0 ? (i++, undefined) : pool[i++ % pool.length]);
+        const cookie = pool.length === 0 ? undefined : pool[i % pool.length];
+        i++;
+        const r = await get(port, agent, path, cookie);
         if (r.status !== 200) failed++;
       }
     }),
