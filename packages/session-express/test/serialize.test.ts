@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import { createSqliteStore } from "@kvsession/kv-sqlite";
 import { SessionConfigError } from "@kvsession/session";
+import { countingStore } from "@kvsession/test-helpers";
 import express from "express";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { type KvSessionOptions, kvSession } from "../src/index.js";
@@ -244,5 +245,52 @@ describe("serialised mode: where it applies and what a timeout answers", () => {
   it("serialize() on a store without compare-and-set fails at start-up", () => {
     const session = kvSession({ store: withoutCompareAndSet(createMemoryStore()), secrets: [SECRET] });
     expect(() => session.serialize()).toThrow(SessionConfigError);
+  });
+});
+
+// What the README's "Cost" line says, counted on a real memory store for a session this process
+// committed last (the common case of one app server).
+describe("serialised mode's store round trips under Express", () => {
+  async function counted(serializeAll: boolean) {
+    const { store, calls } = countingStore();
+    const a = express();
+    const session = kvSession({ store, secrets: [SECRET], ...(serializeAll ? { serialize: true } : {}) });
+    a.use(session);
+    a.post("/serial", session.serialize(), readModifyWrite);
+    a.post("/plain", readModifyWrite);
+    a.get("/n", (req, res) => res.json({ n: (req as Req).session.n ?? 0 }));
+    const s = await serve(a);
+    const c = s.client();
+    await c.request("/plain", { method: "POST" });
+    await c.request("/plain", { method: "POST" });
+    calls.reset();
+    return { c, calls };
+  }
+
+  it("default mode: one read and one compare-and-set per request that changes the session", async () => {
+    const { c, calls } = await counted(false);
+    expect((await c.request("/plain", { method: "POST" })).status).toBe(200);
+    expect(Object.fromEntries(calls.byMethod)).toEqual({ getVersioned: 1, compareAndSet: 1 });
+  });
+
+  it("app-wide: the lease's compare-and-set and the commit's, no read", async () => {
+    const { c, calls } = await counted(true);
+    expect((await c.request("/plain", { method: "POST" })).status).toBe(200);
+    expect(Object.fromEntries(calls.byMethod)).toEqual({ compareAndSet: 2 });
+    // A request that changes nothing still writes once more than it would unserialised: the commit ends the lease.
+    calls.reset();
+    expect((await c.request("/n")).status).toBe(200);
+    expect(Object.fromEntries(calls.byMethod)).toEqual({ compareAndSet: 2 });
+  });
+
+  it("per route after the app-wide middleware: that middleware's read, then the lease's and the commit's compare-and-sets", async () => {
+    const { c, calls } = await counted(false);
+    // After an unserialised write the lease is taken on what a read finds.
+    expect((await c.request("/serial", { method: "POST" })).status).toBe(200);
+    expect(Object.fromEntries(calls.byMethod)).toEqual({ getVersioned: 2, compareAndSet: 2 });
+    // After this process's serialised commit, the remembered one is tried first.
+    calls.reset();
+    expect((await c.request("/serial", { method: "POST" })).status).toBe(200);
+    expect(Object.fromEntries(calls.byMethod)).toEqual({ getVersioned: 1, compareAndSet: 2 });
   });
 });
