@@ -38,6 +38,11 @@ export async function sentinelFailover(group: SentinelGroup, o: SentinelFailover
 
   const loads: AppLoad[] = [];
   for (const a of o.apps) loads.push(loadApp(a.app, await openSessions(a.app, () => true, o.users, 0)));
+  /** The node of the pair that is not `port` (undefined when `port` is neither). */
+  const otherThan = (port: number | undefined) =>
+    port === victim.port ? heir : port === heir.port ? victim : undefined;
+  let demoted: "old master" | "promoted replica" | undefined;
+
   // When the Sentinels start naming the promoted replica: clients ask them, so they cannot follow sooner.
   let switched: Promise<number | undefined> = Promise.resolve(undefined);
   const { faultAt, promotedAt, backAt, demotedByTest } = await faultAndRecover({
@@ -52,14 +57,24 @@ export async function sentinelFailover(group: SentinelGroup, o: SentinelFailover
     },
     promoted: () => isMaster(heir.port),
     answering: () => true,
-    backAsReplica: async () => !(await isMaster(victim.port)) && (await replicaInSync(victim.port)),
-    // A stalled master SIGCONTed at its replica's promotion is sometimes left a master by Sentinel for
-    // over a minute. What is under test is the apps, so after that minute the test makes it a replica
-    // itself, as an operator would, and the results say so.
+    // One master again, the one the Sentinels name (the promoted replica, unless they kept the old
+    // master), and the other node its in-sync replica.
+    backAsReplica: async () => {
+      const other = otherThan(await group.masterPort());
+      return other !== undefined && !(await isMaster(other.port)) && (await replicaInSync(other.port));
+    },
+    // A stalled master SIGCONTed at its replica's promotion is sometimes left a master for over a
+    // minute: by Sentinel beside the promoted one, or kept by them as the master. What is under test
+    // is the apps, so after that minute the test makes the node the Sentinels do not name a replica of
+    // the one they do, as an operator would, and the results say which.
     ...(o.kind === "stop"
       ? {
           demote: async () => {
-            await run("redis-cli", ["-p", String(victim.port), "replicaof", "127.0.0.1", String(heir.port)]);
+            const named = await group.masterPort();
+            const other = otherThan(named);
+            if (other === undefined) return;
+            demoted = other === victim ? "old master" : "promoted replica";
+            await run("redis-cli", ["-p", String(other.port), "replicaof", "127.0.0.1", String(named)]);
           },
         }
       : {}),
@@ -71,7 +86,12 @@ export async function sentinelFailover(group: SentinelGroup, o: SentinelFailover
     promotionMs: promotedAt - faultAt,
     sentinelsNameItMs: switchedAt === undefined ? null : switchedAt - faultAt,
     oldMasterBackMs: backAt - faultAt,
-    oldMasterDemotedBy: demotedByTest ? "the test (REPLICAOF)" : "Sentinel",
+    oldMasterDemotedBy:
+      demoted === "promoted replica"
+        ? "nobody: the Sentinels kept it as the master, and the test made the promoted replica its replica"
+        : demotedByTest
+          ? "the test (REPLICAOF)"
+          : "Sentinel",
     apps: Object.fromEntries(
       o.apps.map((a, i) => {
         const { healthyShards: _, ...f } = figuresOf(loads[i] as AppLoad, faultAt, promotedAt, backAt);
