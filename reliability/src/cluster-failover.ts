@@ -292,18 +292,15 @@ export async function faultAndRecover(o: FaultSteps) {
   // Sentinel demotes a returning old master on its periodic checks, which can take tens of seconds.
   const isBack = async () => ((await o.backAsReplica()) ? true : undefined);
   const what = "old master back as an in-sync replica";
-  let demotedByTest = false;
-  if (o.demote !== undefined) {
-    demotedByTest = !(await waitFor(what, BACK_WITHIN_MS, isBack).catch(() => false));
-    if (demotedByTest) await o.demote();
-  }
+  if (o.demote !== undefined && !(await waitFor(what, BACK_WITHIN_MS, isBack).catch(() => false)))
+    await o.demote();
   await waitFor(what, BACK_WITHIN_MS, isBack);
   const backAt = Date.now();
   // Long enough after the settling time that the requests counted as answered after it are many.
   await sleep(SETTLE_MS + 1200);
   for (const l of o.loads) await l.stop();
   for (const [i, l] of o.loads.entries()) await finalCheck(o.apps[i]!.app, l);
-  return { faultAt, promotedAt, backAt, demotedByTest };
+  return { faultAt, promotedAt, backAt };
 }
 
 export interface FailoverOptions {

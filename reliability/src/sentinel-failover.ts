@@ -45,7 +45,7 @@ export async function sentinelFailover(group: SentinelGroup, o: SentinelFailover
 
   // When the Sentinels start naming the promoted replica: clients ask them, so they cannot follow sooner.
   let switched: Promise<number | undefined> = Promise.resolve(undefined);
-  const { faultAt, promotedAt, backAt, demotedByTest } = await faultAndRecover({
+  const { faultAt, promotedAt, backAt } = await faultAndRecover({
     kind: o.kind,
     victim,
     apps: o.apps,
@@ -63,9 +63,9 @@ export async function sentinelFailover(group: SentinelGroup, o: SentinelFailover
       const other = otherThan(await group.masterPort());
       return other !== undefined && !(await isMaster(other.port)) && (await replicaInSync(other.port));
     },
-    // A stalled master SIGCONTed at its replica's promotion is sometimes left a master for over a
-    // minute: by Sentinel beside the promoted one, or kept by them as the master. What is under test
-    // is the apps, so after that minute the test makes the node the Sentinels do not name a replica of
+    // A stalled master SIGCONTed at its replica's promotion is sometimes left a master for longer than
+    // the test waits: by the Sentinels beside the promoted one, or kept by them as the master. What is
+    // under test is the apps, so the test then makes the node the Sentinels do not name a replica of
     // the one they do, as an operator would, and the results say which.
     ...(o.kind === "stop"
       ? {
@@ -87,11 +87,11 @@ export async function sentinelFailover(group: SentinelGroup, o: SentinelFailover
     sentinelsNameItMs: switchedAt === undefined ? null : switchedAt - faultAt,
     oldMasterBackMs: backAt - faultAt,
     oldMasterDemotedBy:
-      demoted === "promoted replica"
-        ? "nobody: the Sentinels kept it as the master, and the test made the promoted replica its replica"
-        : demotedByTest
+      demoted === undefined
+        ? "Sentinel"
+        : demoted === "old master"
           ? "the test (REPLICAOF)"
-          : "Sentinel",
+          : "nobody: the Sentinels kept it as the master, and the test made the promoted replica its replica",
     apps: Object.fromEntries(
       o.apps.map((a, i) => {
         const { healthyShards: _, ...f } = figuresOf(loads[i] as AppLoad, faultAt, promotedAt, backAt);
