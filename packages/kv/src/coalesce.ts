@@ -38,12 +38,7 @@ export interface Coalescer {
  * nothing) — unless two or more commands were answered in this turn of the
  * event loop: then the callers they woke are issuing their next operations
  * right now, and the first of those going out alone would cost each round of
- * callers in lockstep an extra socket write and server wake-up. It also goes
- * out at once when it is the first of its turn and the last turn that issued
- * any issued only one (requests of one session in lockstep, each turn waking
- * one of them): waiting for company that does not come would delay each a
- * turn of the event loop, and a client such as node-redis already gathers
- * the commands of one turn into one socket write. Otherwise it queues until `setImmediate`, which runs right after
+ * callers in lockstep an extra socket write and server wake-up. Otherwise it queues until `setImmediate`, which runs right after
  * the poll phase that issued it. Order is kept: commands go out in the order
  * their operations were issued (consecutive operations of one kind share a
  * command), provided the driver calls `flush()` before every command that
@@ -74,28 +69,14 @@ export function createCoalescer(maxBatch = 16, maxBytes = Number.POSITIVE_INFINI
   let scheduled = false;
   /** Commands sent and not yet answered. */
   let inFlight = 0;
-  /** Commands answered, and operations added, in this turn of the event loop. */
+  /** Commands answered in this turn of the event loop (a setImmediate starts the count again). */
   let answered = 0;
-  let added = 0;
-  /** Whether the last turn that added operations added only one. */
-  let lone = false;
-  let turnEnding = false;
-  const endTurn = () => {
-    turnEnding = false;
-    if (added > 0) lone = added === 1;
+  const nextTurn = () => {
     answered = 0;
-    added = 0;
-  };
-  /** Notes that this turn counts something; the counts start again at the next setImmediate. */
-  const inTurn = () => {
-    if (turnEnding) return;
-    turnEnding = true;
-    setImmediate(endTurn);
   };
   const landed = () => {
     inFlight--;
-    answered++;
-    inTurn();
+    if (answered++ === 0) setImmediate(nextTurn);
   };
   /** Counts a command just sent as on the wire until it is answered. */
   function sent<T>(p: Promise<T>): Promise<T> {
@@ -148,13 +129,9 @@ export function createCoalescer(maxBatch = 16, maxBytes = Number.POSITIVE_INFINI
 
   return {
     add<A, R>(kind: BatchKind<A, R>, arg: A): Promise<R> {
-      added++;
-      inTurn();
       // Nothing waiting and nothing on the wire: no one to share a command with, so no wait. Unless
       // several commands were answered in this turn: their callers are issuing their next ones now.
-      // Nor when the last busy turn had one operation: the company this one waits for rarely comes.
-      if (queue.length === 0 && ((inFlight === 0 && answered < 2) || (lone && added === 1)))
-        return sent(kind.one(arg));
+      if (inFlight === 0 && queue.length === 0 && answered < 2) return sent(kind.one(arg));
       return new Promise<R>((resolve, reject) => {
         queue.push({
           kind: kind as BatchKind<unknown, unknown>,

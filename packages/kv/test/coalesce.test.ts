@@ -153,32 +153,4 @@ describe("createCoalescer", () => {
     for (const answer of answers.splice(0)) answer();
     await next;
   });
-  it("after a turn that issued one operation, the next turn's first goes out at once though a command is on the wire", async () => {
-    // Commands answer only when the test says so: "a" stays on the wire throughout.
-    const sent: string[][] = [];
-    const pending = (ks: string[]) => {
-      sent.push(ks);
-      return new Promise<never>(() => {});
-    };
-    const kind: BatchKind<string, string> = { one: (k) => pending([k]), many: (ks) => pending(ks) };
-    const turn = () => new Promise((resolve) => setImmediate(resolve));
-    const c = createCoalescer();
-
-    void c.add(kind, "a");
-    await turn();
-    // The last turn issued one operation: "b" goes at once; "c", the second of its turn, waits for company.
-    void c.add(kind, "b");
-    void c.add(kind, "c");
-    expect(sent).toEqual([["a"], ["b"]]);
-    await turn();
-    expect(sent).toEqual([["a"], ["b"], ["c"]]);
-    // The last turn issued two: the next one's first waits for the turn's end, as while busy.
-    void c.add(kind, "d");
-    expect(sent).toHaveLength(3);
-    await turn();
-    expect(sent.at(-1)).toEqual(["d"]);
-    // That turn issued one again: "e" goes at once.
-    void c.add(kind, "e");
-    expect(sent.at(-1)).toEqual(["e"]);
-  });
 });
