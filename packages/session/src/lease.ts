@@ -84,7 +84,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
     const mine = new Promise<void>((r) => {
       end = r;
     });
-    const tail = (before ?? Promise.resolve()).then(() => mine);
+    const tail = before === undefined ? mine : before.then(() => mine);
     turns.set(handle, tail);
     void tail.then(() => {
       if (turns.get(handle) === tail) turns.delete(handle);
