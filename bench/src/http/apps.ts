@@ -13,10 +13,12 @@ import { createPostgresStore } from "@kvsession/kv-postgres";
 import { createRedisStore } from "@kvsession/kv-redis";
 import { createSqliteStore } from "@kvsession/kv-sqlite";
 import { coreSession, kvSession as expressKvSession } from "@kvsession/session-express";
+import connectPgSimple from "connect-pg-simple";
 import { RedisStore } from "connect-redis";
 import express from "express";
 import session from "express-session";
 import Fastify, { type FastifyInstance } from "fastify";
+import pg from "pg";
 import { createClient } from "redis";
 
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/15";
@@ -28,6 +30,8 @@ export const DATABASE_URL =
   process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 /** Our PostgreSQL store's table (dropped by the scripts that use it, before and after). */
 export const PG_TABLE = "bench_http_sessions";
+/** connect-pg-simple's table, for the peers on PostgreSQL. */
+export const PG_PEER_TABLE = "bench_http_peer_sessions";
 /** The `application_name` of the servers' PostgreSQL connections, so a script can find their backends. */
 export const PG_APP_NAME = "kvsession-bench-http";
 const SECRET = "http-benchmark-secret-0123456789-abcdefghijklmnop";
@@ -227,8 +231,22 @@ const coreOptions = (store: KvStore, v: Variant) => ({
   ...(v.mode === "serialised" ? { serialize: true } : {}),
 });
 
-/** express-session's MemoryStore (undefined) or connect-redis; @fastify/session takes the same stores. */
+/**
+ * express-session's MemoryStore (undefined), connect-redis or connect-pg-simple; @fastify/session
+ * takes the same stores. connect-pg-simple gets a pool like ours on PostgreSQL (10 connections).
+ */
 async function peerStore(v: Variant, closers: Array<() => Promise<unknown>>, prefix: string) {
+  if (v.store === "postgres") {
+    const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10, application_name: PG_APP_NAME });
+    closers.push(() => pool.end());
+    const PgStore = connectPgSimple(session);
+    return new PgStore({
+      pool,
+      tableName: PG_PEER_TABLE,
+      createTableIfMissing: true,
+      pruneSessionInterval: false,
+    });
+  }
   if (v.store !== "redis") return undefined;
   const client = await redisClient();
   closers.push(() => client.quit());
@@ -413,7 +431,7 @@ const RACE_STORES = [
 
 /**
  * The servers of the same-cookie race (`race.ts`): each framework's session peer on its memory
- * store and on connect-redis, and ours on each store in the default mode, serialised mode, and the
+ * store, on connect-redis and on connect-pg-simple, and ours on each store in the default mode, serialised mode, and the
  * default mode with route A incrementing through `session.update`. The last row of each framework,
  * serialised mode on route A only, serves the no-contention comparison (route A, and route B, which it leaves alone).
  */
@@ -424,6 +442,7 @@ export const RACE_VARIANTS: Variant[] = (["express", "fastify"] as const).flatMa
   return [
     { ...base, name: `${peer} + MemoryStore`, role: "peer", cookie: peerCookie, store: "memory" },
     { ...base, name: `${peer} + connect-redis`, role: "peer", cookie: peerCookie, store: "redis" },
+    { ...base, name: `${peer} + connect-pg-simple`, role: "peer", cookie: peerCookie, store: "postgres" },
     ...RACE_STORES.flatMap(([store, label]) =>
       ([undefined, "serialised", "update"] as const).map(
         (mode): Variant => ({

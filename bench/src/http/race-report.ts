@@ -78,6 +78,12 @@ const MODE = {
   lazy: "default, `lazy: true`",
 };
 
+/** The peers' stores by kind: their own MemoryStore otherwise. */
+const PEER_STORE: Partial<Record<RaceRow["store"], string>> = {
+  redis: "connect-redis",
+  postgres: "connect-pg-simple",
+};
+
 /** The peer every row is compared with: the framework's session library on connect-redis. */
 const isRedisPeer = (r: RaceRow) => r.role === "peer" && r.store === "redis";
 
@@ -94,11 +100,11 @@ function rpsRatio(a: RaceRow, b: RaceRow | undefined): number | undefined {
 
 function library(r: RaceRow): string {
   if (r.role !== "peer") return "ours";
-  return r.name.replace(/ \+ (MemoryStore|connect-redis)$/, "");
+  return r.name.replace(/ \+ (MemoryStore|connect-redis|connect-pg-simple)$/, "");
 }
 
 function storeOf(r: RaceRow): string {
-  if (r.role === "peer") return r.store === "redis" ? "connect-redis" : "MemoryStore";
+  if (r.role === "peer") return PEER_STORE[r.store] ?? "MemoryStore";
   return STORE[r.store];
 }
 
@@ -164,6 +170,15 @@ function raceTargets(rows: RaceRow[]): string[] {
           .join(", ")}`,
       );
     out.push(
+      `- ${FRAMEWORK[f]}, default mode against the peer on the same store (reported): ${dflt
+        .map((r) => {
+          const same = own.find((p) => p.role === "peer" && p.store === r.store);
+          return same && `${STORE[r.store]} ${x(rpsRatio(r, same))} ${same.name}`;
+        })
+        .filter((t) => t !== undefined)
+        .join(", ")}`,
+    );
+    out.push(
       `- ${FRAMEWORK[f]}, serialised mode's requests/s on one cookie (reported): ${ser
         .map((r) => {
           const d = dflt.find((x) => x.store === r.store);
@@ -212,7 +227,7 @@ export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMe
     "<!-- bench:http-race:start -->",
     "## HTTP: concurrent requests on one session (the same-cookie race)",
     "",
-    `A browser tab's parallel \`fetch\` calls, two tabs or a retry storm send concurrent requests with one session cookie. Each stack serves route A, which reads a counter from the session and writes it back plus one (\`req.session.n = (req.session.n ?? 0) + 1\`, or \`get\`/\`set\` on Fastify), the way its users write it; the \`session.update\` rows write \`coreSession(req).update("n", (n) => (n ?? 0) + 1)\` instead. Per stack and repeat, in a fresh server process: ${int(meta.warmUp)} requests on a warm-up session, then one new session, then ${int(meta.requests)} requests over ${meta.connections} keep-alive connections (autocannon), all carrying that session's cookie, then the counter read back. *Acknowledged* = responses with status 200; *lost* = acknowledged − (counter after − counter before). req/s = responses ÷ the time from the first request to the last response; p50/p99 over those responses; *Redis commands / request* = the commands the private \`redis-server\` ran during the race (INFO commandstats, a script's own commands included) ÷ responses; *CPU µs / request* = the user + system time the app server (in brackets its system time, the kernel's work for it: sockets, the event loop's waits) and, after the +, the store's server (the private \`redis-server\`, or the PostgreSQL backends serving the app: on one shared core their time is the app's too) used during the race ÷ responses, from /proc. Median of ${meta.repeats} repeats, rounds interleaved (every stack once per round); *vs peer* is the median of the per-round ratios to the framework's session library on connect-redis. Stores: express-session's and @fastify/session's own MemoryStore, connect-redis on a private \`redis-server\` (no persistence, loopback), ours on the memory store, SQLite (a temporary file, WAL), the same \`redis-server\`, and the local PostgreSQL (a pool of 10). Ours runs in the default mode, in serialised mode (\`serialize: true\` for the whole app: requests of one session run load → handler → commit one at a time), and in the default mode with \`session.update\`. ${pin}`,
+    `A browser tab's parallel \`fetch\` calls, two tabs or a retry storm send concurrent requests with one session cookie. Each stack serves route A, which reads a counter from the session and writes it back plus one (\`req.session.n = (req.session.n ?? 0) + 1\`, or \`get\`/\`set\` on Fastify), the way its users write it; the \`session.update\` rows write \`coreSession(req).update("n", (n) => (n ?? 0) + 1)\` instead. Per stack and repeat, in a fresh server process: ${int(meta.warmUp)} requests on a warm-up session, then one new session, then ${int(meta.requests)} requests over ${meta.connections} keep-alive connections (autocannon), all carrying that session's cookie, then the counter read back. *Acknowledged* = responses with status 200; *lost* = acknowledged − (counter after − counter before). req/s = responses ÷ the time from the first request to the last response; p50/p99 over those responses; *Redis commands / request* = the commands the private \`redis-server\` ran during the race (INFO commandstats, a script's own commands included) ÷ responses; *CPU µs / request* = the user + system time the app server (in brackets its system time, the kernel's work for it: sockets, the event loop's waits) and, after the +, the store's server (the private \`redis-server\`, or the PostgreSQL backends serving the app: on one shared core their time is the app's too) used during the race ÷ responses, from /proc. Median of ${meta.repeats} repeats, rounds interleaved (every stack once per round); *vs peer* is the median of the per-round ratios to the framework's session library on connect-redis. Stores: express-session's and @fastify/session's own MemoryStore, connect-redis on a private \`redis-server\` (no persistence, loopback), connect-pg-simple on the local PostgreSQL (a pool of 10), ours on the memory store, SQLite (a temporary file, WAL), the same \`redis-server\`, and the local PostgreSQL (a pool of 10). Ours runs in the default mode, in serialised mode (\`serialize: true\` for the whole app: requests of one session run load → handler → commit one at a time), and in the default mode with \`session.update\`. ${pin}`,
     "",
     raceTable(race, meta),
     "",

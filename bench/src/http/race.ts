@@ -21,7 +21,15 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { createClient } from "redis";
 import { type RedisServer, startRedis } from "../../../packages/kv-redis/test/servers.js";
-import { DATABASE_URL, PG_APP_NAME, PG_TABLE, RACE_VARIANTS, type Variant, variantKey } from "./apps.js";
+import {
+  DATABASE_URL,
+  PG_APP_NAME,
+  PG_PEER_TABLE,
+  PG_TABLE,
+  RACE_VARIANTS,
+  type Variant,
+  variantKey,
+} from "./apps.js";
 import { args, flag, repoRoot as root } from "./cli.js";
 import {
   type CalmRow,
@@ -65,12 +73,13 @@ let redisEnv: NodeJS.ProcessEnv = {};
 /** Its process, whose CPU time the race reports. */
 let redisPid: number | undefined;
 
-/** Drops our PostgreSQL table (its version sequence is owned by it) and its schema record. */
+/** Drops our PostgreSQL table (its version sequence is owned by it) and its schema record, and the peers' table. */
 async function dropPgTable(): Promise<void> {
   const c = new pg.Client({ connectionString: DATABASE_URL });
   await c.connect();
   try {
     await c.query(`DROP TABLE IF EXISTS ${PG_TABLE}`);
+    await c.query(`DROP TABLE IF EXISTS ${PG_PEER_TABLE}`);
     await c.query("DELETE FROM kvsession_meta WHERE table_name = $1", [PG_TABLE]).catch(() => {});
   } finally {
     await c.end();
