@@ -100,7 +100,7 @@ function rpsRatio(a: RaceRow, b: RaceRow | undefined): number | undefined {
 
 function library(r: RaceRow): string {
   if (r.role !== "peer") return "ours";
-  return r.name.replace(/ \+ (MemoryStore|connect-redis|connect-pg-simple)$/, "");
+  return r.name.split(" + ")[0] as string;
 }
 
 function storeOf(r: RaceRow): string {
