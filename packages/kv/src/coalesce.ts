@@ -106,11 +106,24 @@ export function createCoalescer(maxBatch = 16, maxBytes = Number.POSITIVE_INFINI
     );
   }
 
-  function flush(): void {
+  const onImmediate = () => {
     scheduled = false;
+    flush();
+  };
+  function schedule(): void {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(onImmediate);
+  }
+
+  function flush(): void {
     if (queue.length === 0) return;
     const q = queue;
     queue = [];
+    // The next turn's flush is queued before the commands below make the client queue its own write
+    // (node-redis writes at setImmediate too), so what the next turn issues leaves in that same write
+    // instead of a write of its own one turn later.
+    schedule();
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < q.length; i++) {
@@ -139,10 +152,7 @@ export function createCoalescer(maxBatch = 16, maxBytes = Number.POSITIVE_INFINI
           resolve: resolve as (v: unknown) => void,
           reject,
         });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(flush);
-        }
+        schedule();
       });
     },
     flush,

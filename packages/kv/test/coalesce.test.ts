@@ -153,4 +153,38 @@ describe("createCoalescer", () => {
     for (const answer of answers.splice(0)) answer();
     await next;
   });
+
+  it("what a flush's callers issue next reaches a client that writes at setImmediate before that client's write of the flush", async () => {
+    // A client like node-redis: commands handed to it wait for one socket write at setImmediate.
+    const writes: string[][] = [];
+    let pending: string[] = [];
+    const hand = (command: string) => {
+      if (pending.length === 0)
+        setImmediate(() => {
+          writes.push(pending);
+          pending = [];
+        });
+      pending.push(command);
+    };
+    const c = createCoalescer();
+    const unanswered = new Promise<never>(() => {});
+    const kind: BatchKind<string, string> = {
+      one: (k) => {
+        hand(`GET ${k}`);
+        return unanswered;
+      },
+      many: (ks) => {
+        hand(`MGET ${ks.join(" ")}`);
+        // A caller woken by this batch's turn issues its next operation straight away.
+        queueMicrotask(() => void c.add(kind, "d"));
+        return unanswered;
+      },
+    };
+    void c.add(kind, "a");
+    void c.add(kind, "b");
+    void c.add(kind, "c");
+    for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve));
+    // "d" shares the client's write with the batch before it, instead of a write of its own a turn later.
+    expect(writes).toEqual([["GET a"], ["MGET b c", "GET d"]]);
+  });
 });
