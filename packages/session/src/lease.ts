@@ -48,11 +48,25 @@ export interface HeldLease {
   held(): boolean;
   /** Waits for a renewal in flight, then stops renewing. */
   stop(): Promise<void>;
+  /**
+   * A lease for the next request of this session queued in this process, for the commit to write in
+   * place of its own (the next request then holds the session without a write of its own); undefined
+   * when no one is queued.
+   */
+  successor(): Lease | undefined;
   /** Ends this process's turn: the next local waiter goes (the store's lease ends with the commit's write). */
   release(): void;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A request's place in this process's line for one session. */
+interface Turn {
+  /** Lets the next request of the line go. */
+  end(): void;
+  /** Whether another request of the session has queued behind this one. */
+  queued(): boolean;
+}
 
 /** How many sessions' last commits a process keeps (least recently used dropped first). */
 const KNOWN_MAX = 10_000;
@@ -61,7 +75,9 @@ const KNOWN_MAX = 10_000;
  * Leases on session records, taken with the record's own compare-and-set: the lease lives inside
  * the record, so taking it changes the record's version, and a holder whose lease was taken over
  * (it paused past `leaseMs`) fails its commit's compare-and-set instead of overwriting — the record
- * is its own fence. Requests of one process queue locally, so only the head of the line polls the store.
+ * is its own fence. Requests of one process queue locally, so only the head of the line polls the store,
+ * and a commit with a request queued behind it writes that request's lease in place of its own, so
+ * under one busy session each request costs one write to the store, not two.
  */
 export function createLeases(io: LeaseStore, times: LeaseTimes) {
   const turns = new Map<string, Promise<void>>();
@@ -71,14 +87,40 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
    * this process served last is taken in one write instead of a read and a write.
    */
   const known = new Map<string, Known>();
-  function remember(handle: string, k: Known): void {
+  /** Per session, the token of a lease a commit wrote for the next request queued here (`successor`). */
+  const handed = new Map<string, string>();
+  /** `successor`: the token of the lease the commit `k` wrote for the next request queued here. */
+  function remember(handle: string, k: Known, successor?: string): void {
     known.delete(handle);
     known.set(handle, k);
     if (known.size > KNOWN_MAX) known.delete(known.keys().next().value as string);
+    if (successor === undefined) handed.delete(handle);
+    else handed.set(handle, successor);
   }
 
-  /** Waits for this process's earlier holders of the handle; resolves with the function that ends our turn. */
-  async function localTurn(handle: string, deadline: number, own: LeaseTimes): Promise<() => void> {
+  /**
+   * A lease handed to a request that then gave up waiting: no request here will commit it, so it is
+   * written away rather than left to block other processes until it runs out.
+   */
+  async function giveBack(handle: string, token: string): Promise<void> {
+    try {
+      const last = known.get(handle);
+      let r = last ? io.decode(handle, last) : await io.read(handle);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (!isRecord(r.rec) || r.rec.lease?.token !== token) return;
+        const rec: StoredRecord = { ...r.rec };
+        delete rec.lease;
+        const written = await io.writeIf(handle, r.version, rec, io.deadline(rec));
+        if (written !== false) return remember(handle, written);
+        r = await io.read(handle);
+      }
+    } catch {
+      // The store is down: the lease runs out by itself.
+    }
+  }
+
+  /** Waits for this process's earlier holders of the handle; resolves with our turn. */
+  async function localTurn(handle: string, deadline: number, own: LeaseTimes): Promise<Turn> {
     const before = turns.get(handle);
     let end!: () => void;
     const mine = new Promise<void>((r) => {
@@ -87,7 +129,13 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
     const tail = before === undefined ? mine : before.then(() => mine);
     turns.set(handle, tail);
     void tail.then(() => {
-      if (turns.get(handle) === tail) turns.delete(handle);
+      if (turns.get(handle) !== tail) return;
+      turns.delete(handle);
+      const token = handed.get(handle);
+      if (token !== undefined) {
+        handed.delete(handle);
+        void giveBack(handle, token);
+      }
     });
     if (before !== undefined) {
       let timer: NodeJS.Timeout | undefined;
@@ -104,7 +152,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
         throw new SessionBusyError(Math.ceil(own.leaseMs / 1000));
       }
     }
-    return end;
+    return { end, queued: () => turns.get(handle) !== tail };
   }
 
   /**
@@ -114,14 +162,19 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
    */
   async function acquire(handle: string, own: LeaseTimes = times): Promise<HeldLease | undefined> {
     const deadline = Date.now() + own.waitMs;
-    const endTurn = await localTurn(handle, deadline, own);
+    const turn = await localTurn(handle, deadline, own);
+    const endTurn = turn.end;
     try {
       let last = known.get(handle);
+      // A lease the commit before us wrote for us (see `successor`).
+      const passed = handed.get(handle);
+      handed.delete(handle);
       for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
         const r = last ? io.decode(handle, last) : await io.read(handle);
         const now = Date.now();
+        const ours = passed !== undefined && isRecord(r.rec) && r.rec.lease?.token === passed;
         // Only a successful compare-and-set proves the remembered commit current: anything else reads.
-        if (last && (!isRecord(r.rec) || io.expired(r.rec, now) || r.rec.lease !== undefined)) {
+        if (last && !ours && (!isRecord(r.rec) || io.expired(r.rec, now) || r.rec.lease !== undefined)) {
           known.delete(handle);
           last = undefined;
           continue;
@@ -131,7 +184,14 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
           return undefined;
         }
         const other = r.rec.lease;
-        if (other === undefined || other.until <= now) {
+        if (ours && last && other!.until - now > own.leaseMs / 3) {
+          // Held from the commit's own write; should another writer have changed the record since, the
+          // first compare-and-set fails and reads, as after a renewal.
+          const rec: StoredRecord = { ...r.rec };
+          delete rec.lease;
+          return hold(handle, passed, rec, last.version, now, turn, own);
+        }
+        if (other === undefined || other.until <= now || ours) {
           // Unique per holder (a fence, not a secret): randomUUID reads a buffered CSPRNG, not a fresh one per lease.
           const token = randomUUID();
           const rec: StoredRecord = { ...r.rec };
@@ -140,7 +200,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
           // The lease first: a spread followed by a field it lacks builds a new hidden class on every
           // call, which made this record several times dearer to build and to encode.
           const written = await io.writeIf(handle, r.version, { lease, ...rec }, io.deadline(rec));
-          if (written !== false) return hold(handle, token, rec, written.version, now, endTurn, own);
+          if (written !== false) return hold(handle, token, rec, written.version, now, turn, own);
           if (last) {
             known.delete(handle);
             last = undefined;
@@ -162,7 +222,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
     rec: StoredRecord,
     version: KvVersion,
     since: number,
-    endTurn: () => void,
+    turn: Turn,
     times: LeaseTimes,
   ): HeldLease {
     let ok = true;
@@ -203,7 +263,10 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
         clearInterval(timer);
         await renewing;
       },
-      release: endTurn,
+      successor: () =>
+        // A fence, not a secret, like the holder's own token.
+        turn.queued() ? { token: randomUUID(), until: Date.now() + times.leaseMs } : undefined,
+      release: turn.end,
     };
     return held;
   }

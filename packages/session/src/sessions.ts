@@ -720,6 +720,8 @@ class ServerSession<D extends object> extends RequestSession<D> {
     const lease = this.#lease!;
     // No renewal may land between the commit and its write.
     if (release) await lease.stop();
+    // The commit's write passes the lease to the next request of the session queued in this process.
+    const heir = release ? lease.successor() : undefined;
     let base: StoredRecord | undefined = this.#rec!;
     let ver = lease.version;
     for (let attempt = 0; attempt < e.maxRetries; attempt++) {
@@ -736,11 +738,12 @@ class ServerSession<D extends object> extends RequestSession<D> {
       const next = this.#build(base, Date.now(), this.changes);
       delete next.lease;
       if (!release) next.lease = { token: lease.token, until: Date.now() + this.#times.leaseMs };
+      else if (heir !== undefined) next.lease = heir;
       const written = await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs));
       if (written !== false) {
         await this.#refile(handle, base, next);
         this.#saved(next, written.version);
-        if (release) e.leases!.remember(handle, written);
+        if (release) e.leases!.remember(handle, written, heir?.token);
         else lease.version = written.version;
         return "saved";
       }

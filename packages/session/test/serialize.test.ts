@@ -176,6 +176,49 @@ describe("serialised mode: holders, waiters and faults", () => {
     expect(await sessions.open({ cookieHeader: cookie, secure: true }).get("n")).toBe(1);
   });
 
+  it("a request queued behind another of its session in this process holds it from that request's commit, with no write of its own", async () => {
+    const { store: counting, calls } = countingStore();
+    const sessions = createSessions({ store: counting, secrets: [SECRET], serialize: true });
+    const cookie = await seeded(sessions);
+    calls.reset();
+    await Promise.all(Array.from({ length: 5 }, () => increment(sessions, cookie, 2)));
+    // One read and one compare-and-set take the lease; then each commit's write passes it on.
+    expect(calls.byMethod.get("getVersioned")).toBe(1);
+    expect(calls.byMethod.get("compareAndSet")).toBe(6);
+    expect(await readN(sessions, cookie)).toBe(5);
+    // The last commit had no one to pass it to: another process takes the session at once.
+    const other = createSessions({
+      store: counting,
+      secrets: [SECRET],
+      serialize: { leaseMs: 60_000, waitMs: 1 },
+    });
+    expect(await other.open({ cookieHeader: cookie, secure: true }).get("n")).toBe(5);
+  });
+
+  it("a lease passed to a request that gave up waiting is given back, not left to block other processes", async () => {
+    const store = createMemoryStore();
+    const times = { leaseMs: 60_000, waitMs: 20 };
+    const sessions = createSessions({ store, secrets: [SECRET], serialize: times });
+    const cookie = await seeded(sessions);
+    const holder = sessions.open({ cookieHeader: cookie, secure: true });
+    await holder.get("n");
+    // Queued behind the holder in this process, then gone: the holder's commit still passes it the lease.
+    const gaveUp = await sessions
+      .open({ cookieHeader: cookie, secure: true })
+      .get("n")
+      .catch((e: unknown) => e);
+    expect(gaveUp).toBeInstanceOf(SessionBusyError);
+    holder.set("n", 1);
+    await holder.commit();
+    // Another process waits far less than the lease would last: it gets the session.
+    const other = createSessions({ store, secrets: [SECRET], serialize: { ...times, waitMs: 1_000 } });
+    const s = other.open({ cookieHeader: cookie, secure: true });
+    expect(await s.get("n")).toBe(1);
+    s.set("n", 2);
+    await s.commit();
+    expect(await readN(sessions, cookie)).toBe(2);
+  });
+
   it("save() keeps the lease until the commit; reload() under the lease reads what is stored", async () => {
     const store = createMemoryStore();
     const sessions = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 50 } });
