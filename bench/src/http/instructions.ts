@@ -174,7 +174,8 @@ function render(rows: Counted[], date: string): string {
   ];
   for (const r of rows) {
     const bare = find(r.v.framework, "bare", r.route);
-    const over = bare && r !== bare ? `+${fmt(r.kIr - bare.kIr)}` : "";
+    const d = bare ? r.kIr - bare.kIr : 0;
+    const over = bare && r !== bare ? `${d < 0 ? "-" : "+"}${fmt(Math.abs(d))}` : "";
     let peerOurs = "";
     let limitOurs = "";
     if (r.v.role === "ours") {
