@@ -195,6 +195,29 @@ describe("serialised mode: holders, waiters and faults", () => {
     expect(await other.open({ cookieHeader: cookie, secure: true }).get("n")).toBe(5);
   });
 
+  it("a process keeps a session while its line lasts: a request in another process waits, then gets SessionBusyError", async () => {
+    const store = createMemoryStore();
+    const here = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 60_000, waitMs: 5_000 } });
+    const there = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 60_000, waitMs: 100 } });
+    const cookie = await seeded(here);
+    const first = here.open({ cookieHeader: cookie, secure: true });
+    await first.get("n");
+    const second = here.open({ cookieHeader: cookie, secure: true });
+    const secondLoaded = second.get("n");
+    const elsewhere = there
+      .open({ cookieHeader: cookie, secure: true })
+      .get("n")
+      .catch((e: unknown) => e);
+    first.set("n", 1);
+    await first.commit();
+    // The commit passed the lease to the next request of this process, not to the one polling elsewhere.
+    expect(await secondLoaded).toBe(1);
+    expect(await elsewhere).toBeInstanceOf(SessionBusyError);
+    second.set("n", 2);
+    await second.commit();
+    expect(await there.open({ cookieHeader: cookie, secure: true }).get("n")).toBe(2);
+  });
+
   it("a lease passed to a request that gave up waiting is given back, not left to block other processes", async () => {
     const store = createMemoryStore();
     const times = { leaseMs: 60_000, waitMs: 20 };
