@@ -19,6 +19,7 @@ import {
   createSealedSessions,
   createSessions,
   retryableResponse,
+  type SerializeOptions,
   SessionBusyError,
   SessionConfigError,
   SessionConflictError,
@@ -38,6 +39,23 @@ async function increment(sessions: Sessions, cookieHeader: string, pause: number
   await sleep(pause);
   s.set("n", n + 1);
   await s.commit();
+}
+
+/** Two "processes" on one memory store, each with its own serialised-mode timings, and a session. */
+async function twoProcesses(a: SerializeOptions, b: SerializeOptions) {
+  const store = createMemoryStore();
+  const [one, two] = [a, b].map((serialize) => createSessions({ store, secrets: [SECRET], serialize })) as [
+    Sessions,
+    Sessions,
+  ];
+  return { one, two, cookie: await seeded(one) };
+}
+
+/** A request that has loaded its session: in serialised mode, it holds it until its commit. */
+async function holding(sessions: Sessions, cookieHeader: string) {
+  const s = sessions.open({ cookieHeader, secure: true });
+  await s.get("n");
+  return s;
 }
 
 async function readN(sessions: Sessions, cookieHeader: string): Promise<unknown> {
@@ -155,12 +173,9 @@ describe("serialised mode: holders, waiters and faults", () => {
   });
 
   it("a waiter gives up after waitMs with a typed, retryable error", async () => {
-    const store = createMemoryStore();
-    const sessions = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 50 } });
-    const other = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 50 } });
-    const cookie = await seeded(sessions);
-    const holder = sessions.open({ cookieHeader: cookie, secure: true });
-    await holder.get("n");
+    const times = { leaseMs: 5_000, waitMs: 50 };
+    const { one: sessions, two: other, cookie } = await twoProcesses(times, times);
+    const holder = await holding(sessions, cookie);
     for (const waiter of [sessions, other]) {
       const err = await waiter
         .open({ cookieHeader: cookie, secure: true })
@@ -196,12 +211,12 @@ describe("serialised mode: holders, waiters and faults", () => {
   });
 
   it("a process keeps a session while its line lasts: a request in another process waits, then gets SessionBusyError", async () => {
-    const store = createMemoryStore();
-    const here = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 60_000, waitMs: 5_000 } });
-    const there = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 60_000, waitMs: 100 } });
-    const cookie = await seeded(here);
-    const first = here.open({ cookieHeader: cookie, secure: true });
-    await first.get("n");
+    const {
+      one: here,
+      two: there,
+      cookie,
+    } = await twoProcesses({ leaseMs: 60_000, waitMs: 5_000 }, { leaseMs: 60_000, waitMs: 100 });
+    const first = await holding(here, cookie);
     const second = here.open({ cookieHeader: cookie, secure: true });
     const secondLoaded = second.get("n");
     const elsewhere = there
@@ -223,8 +238,7 @@ describe("serialised mode: holders, waiters and faults", () => {
     const times = { leaseMs: 60_000, waitMs: 20 };
     const sessions = createSessions({ store, secrets: [SECRET], serialize: times });
     const cookie = await seeded(sessions);
-    const holder = sessions.open({ cookieHeader: cookie, secure: true });
-    await holder.get("n");
+    const holder = await holding(sessions, cookie);
     // Queued behind the holder in this process, then gone: the holder's commit still passes it the lease.
     const gaveUp = await sessions
       .open({ cookieHeader: cookie, secure: true })
