@@ -1,7 +1,15 @@
 import { randomUUID } from "node:crypto";
 import type { KvVersion } from "@kvsession/kv";
 import { SessionBusyError, SessionConfigError } from "./errors.js";
-import { isRecord, type Known, type Lease, type Read, type StoredRecord, type Written } from "./record.js";
+import {
+  isRecord,
+  type Known,
+  type Lease,
+  type Read,
+  type StoredRecord,
+  type Written,
+  withoutLease,
+} from "./record.js";
 
 /** How serialised mode holds a session (see `SessionsOptions.serialize`). */
 export interface SerializeOptions {
@@ -108,8 +116,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
       let r = last ? io.decode(handle, last) : await io.read(handle);
       for (let attempt = 0; attempt < 3; attempt++) {
         if (!isRecord(r.rec) || r.rec.lease?.token !== token) return;
-        const rec: StoredRecord = { ...r.rec };
-        delete rec.lease;
+        const rec = withoutLease(r.rec);
         const written = await io.writeIf(handle, r.version, rec, io.deadline(rec));
         if (written !== false) return remember(handle, written);
         r = await io.read(handle);
@@ -163,7 +170,6 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
   async function acquire(handle: string, own: LeaseTimes = times): Promise<HeldLease | undefined> {
     const deadline = Date.now() + own.waitMs;
     const turn = await localTurn(handle, deadline, own);
-    const endTurn = turn.end;
     try {
       let last = known.get(handle);
       // A lease the commit before us wrote for us (see `successor`).
@@ -180,22 +186,19 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
           continue;
         }
         if (!isRecord(r.rec) || io.expired(r.rec, now)) {
-          endTurn();
+          turn.end();
           return undefined;
         }
         const other = r.rec.lease;
         if (ours && last && other!.until - now > own.leaseMs / 3) {
           // Held from the commit's own write; should another writer have changed the record since, the
           // first compare-and-set fails and reads, as after a renewal.
-          const rec: StoredRecord = { ...r.rec };
-          delete rec.lease;
-          return hold(handle, passed, rec, last.version, now, turn, own);
+          return hold(handle, passed, withoutLease(r.rec), last.version, now, turn, own);
         }
         if (other === undefined || other.until <= now || ours) {
           // Unique per holder (a fence, not a secret): randomUUID reads a buffered CSPRNG, not a fresh one per lease.
           const token = randomUUID();
-          const rec: StoredRecord = { ...r.rec };
-          delete rec.lease;
+          const rec = withoutLease(r.rec);
           const lease: Lease = { token, until: now + own.leaseMs };
           // The lease first: a spread followed by a field it lacks builds a new hidden class on every
           // call, which made this record several times dearer to build and to encode.
@@ -211,7 +214,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
         await sleep(Math.min(pause, other.until - now, deadline - now) + 1);
       }
     } catch (err) {
-      endTurn();
+      turn.end();
       throw err;
     }
   }

@@ -78,6 +78,13 @@ export function classify(v: unknown): StoredRecord | Tombstone | undefined {
 export const isRecord = (v: StoredRecord | Tombstone | undefined): v is StoredRecord =>
   v !== undefined && "data" in v;
 
+/** A copy of a record without its lease (serialised mode), for the holder to work on or to write back. */
+export function withoutLease(rec: StoredRecord): StoredRecord {
+  const copy = { ...rec };
+  delete copy.lease;
+  return copy;
+}
+
 /** When the session ends if nobody comes back: the earlier of the idle and absolute deadlines. */
 export function deadlineOf(r: StoredRecord, idleMs: number, absoluteMs: number): number {
   return Math.min(r.lastSeenAt + idleMs, r.createdAt + absoluteMs);

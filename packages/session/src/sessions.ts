@@ -40,6 +40,7 @@ import {
   type StoredRecord,
   type Tombstone,
   type Written,
+  withoutLease,
 } from "./record.js";
 import { RequestSession } from "./request-session.js";
 import type {
@@ -501,9 +502,7 @@ class ServerSession<D extends object> extends RequestSession<D> {
       // Holding the lease: read the record again, still ours, rather than queue behind ourselves.
       const r = await this.#e.read(this.#handle);
       if (!isRecord(r.rec) || r.rec.lease?.token !== lease.token) throw this.#lost();
-      const rec = { ...r.rec };
-      delete rec.lease;
-      this.#rec = rec;
+      this.#rec = withoutLease(r.rec);
       this.#fresh = false;
       return;
     }
