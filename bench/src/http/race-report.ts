@@ -35,7 +35,10 @@ export interface RaceRow {
   role: Variant["role"];
   store: Variant["store"];
   mode: "—" | "default" | NonNullable<Variant["mode"]>;
+  /** The window in a fresh process (after `RaceMeta.warmUp` requests). */
   samples: RaceSample[];
+  /** The same window once the process has answered `RaceMeta.warm` requests (empty: not run). */
+  warm: RaceSample[];
   failure?: string | undefined;
 }
 
@@ -55,6 +58,7 @@ export interface RaceMeta {
   requests: number;
   connections: number;
   warmUp: number;
+  warm: number;
   seconds: number;
   calmConnections: number;
   pool: number;
@@ -91,11 +95,16 @@ const isRedisPeer = (r: RaceRow) => r.role === "peer" && r.store === "redis";
  * Ratio of requests/s of two rows: the median of the per-round ratios (the rounds are interleaved,
  * so a round's two figures saw the same machine), or of the medians when a round failed.
  */
-function rpsRatio(a: RaceRow, b: RaceRow | undefined): number | undefined {
-  if (b === undefined || a.samples.length === 0 || b.samples.length === 0) return undefined;
-  if (a.samples.length === b.samples.length)
-    return median(a.samples.map((s, i) => s.rps / b.samples[i]!.rps));
-  return med(a.samples.map((s) => s.rps)) / med(b.samples.map((s) => s.rps));
+function rpsRatio(
+  a: RaceRow,
+  b: RaceRow | undefined,
+  which: "samples" | "warm" = "samples",
+): number | undefined {
+  const as = a[which];
+  const bs = b?.[which];
+  if (bs === undefined || as.length === 0 || bs.length === 0) return undefined;
+  if (as.length === bs.length) return median(as.map((s, i) => s.rps / bs[i]!.rps));
+  return med(as.map((s) => s.rps)) / med(bs.map((s) => s.rps));
 }
 
 function library(r: RaceRow): string {
@@ -147,6 +156,23 @@ function raceTable(rows: RaceRow[], meta: RaceMeta): string {
   return lines.join("\n");
 }
 
+/** The second window, in a warm process: the columns that move with warm-up. */
+function warmTable(rows: RaceRow[], meta: RaceMeta): string {
+  const lines = [
+    `| framework | library | store | mode | lost (of ${int(meta.requests)}) | req/s | vs peer + connect-redis | p50 ms | p99 ms | CPU µs / request, server (its system part) + store server |`,
+    "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const r of rows.filter((r) => r.warm.length > 0)) {
+    const peer = rows.find((p) => p.framework === r.framework && isRedisPeer(p));
+    const ss = r.warm;
+    const lostShare = med(ss.map((s) => (s.acked > 0 ? s.lost / s.acked : 0)));
+    lines.push(
+      `| ${FRAMEWORK[r.framework]} | ${library(r)} | ${storeOf(r)} | ${MODE[r.mode]} | ${int(med(ss.map((s) => s.lost)))} (${Math.round(lostShare * 100)}%) | ${int(med(ss.map((s) => s.rps)))} | ${r === peer ? "" : x(rpsRatio(r, peer, "warm"))} | ${ms(med(ss.map((s) => s.p50)))} | ${ms(med(ss.map((s) => s.p99)))} | ${cpuOf(ss)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
 function raceTargets(rows: RaceRow[]): string[] {
   const out: string[] = [];
   const verdict = (ok: boolean | undefined) =>
@@ -155,7 +181,10 @@ function raceTargets(rows: RaceRow[]): string[] {
     const own = rows.filter((r) => r.framework === f);
     const peer = own.find(isRedisPeer);
     const ser = own.filter((r) => r.mode === "serialised");
-    const worst = (r: RaceRow) => (r.samples.length ? Math.max(...r.samples.map((s) => s.lost)) : undefined);
+    const worst = (r: RaceRow) => {
+      const all = [...r.samples, ...r.warm];
+      return all.length ? Math.max(...all.map((s) => s.lost)) : undefined;
+    };
     out.push(
       `- ${FRAMEWORK[f]}, serialised mode loses 0 on every store: ${verdict(ser.length ? ser.every((r) => worst(r) === 0) : undefined)} (most lost in one run: ${ser.map((r) => `${STORE[r.store]} ${worst(r) ?? "—"}`).join(", ")})`,
     );
@@ -165,7 +194,10 @@ function raceTargets(rows: RaceRow[]): string[] {
         `- ${FRAMEWORK[f]}, default mode ≥ 1.0x ${peer.name}'s requests/s on one cookie: ${dflt
           .map((r) => {
             const q = rpsRatio(r, peer);
-            return `${STORE[r.store]} ${x(q)} (${verdict(q === undefined ? undefined : q >= 1)})`;
+            const w = rpsRatio(r, peer, "warm");
+            const one = (t: string, v: number | undefined) =>
+              `${t} ${x(v)} (${verdict(v === undefined ? undefined : v >= 1)})`;
+            return `${STORE[r.store]}: ${one("fresh process", q)}${w === undefined ? "" : `, ${one("warm", w)}`}`;
           })
           .join(", ")}`,
       );
@@ -231,6 +263,14 @@ export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMe
     "",
     raceTable(race, meta),
     "",
+    ...(race.some((r) => r.warm.length > 0)
+      ? [
+          `The same window again in each of those processes, once it has answered ${int(meta.warm)} requests (more on the warm-up session after the window above), with another new session. A fresh process spends much of its first few thousand requests compiling the code it runs, and a long-running server has long done that; the table above measures that start, this one the server as it runs afterwards:`,
+          "",
+          warmTable(race, meta),
+          "",
+        ]
+      : []),
     "Targets (reported, not asserted):",
     "",
     ...raceTargets(race),

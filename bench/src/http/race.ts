@@ -3,6 +3,7 @@
 //   pnpm --filter @kvsession/bench bench:http:race              full run (3 repeats)
 //   ... --quick              1 repeat, 2 s per no-contention measurement (smoke run)
 //   ... --repeats N --requests N --connections N --seconds N
+//   ... --warm-up N --warm N     requests before the first window / before the second (0: none)
 //   ... --only text[|text]   stacks whose "framework: name" contains one of the texts; printed and kept in
 //                            bench/results/http-race.json, docs/benchmarks.md left as it is
 //   ... --no-calm / --no-race    skip the no-contention part / the race
@@ -10,6 +11,9 @@
 // PostgreSQL backends serving it), a warm-up on a session of its own, then one new session, the
 // requests on route A over the connections, all with its cookie (autocannon, pinned to core 0), and
 // the counter read back. Lost = acknowledged (200) increments - (final counter - counter before).
+// Then more requests on the warm-up session, and the same window again in the now warm process: a
+// fresh process spends much of its first thousands of requests compiling, which a long-running server
+// has long done, so the two windows answer different questions.
 // Then, without contention (1,000 distinct cookies, 64 connections), ours on Redis in serialised
 // mode against the default mode, on route A and on route B (which never touches the session).
 import { spawnSync } from "node:child_process";
@@ -61,7 +65,9 @@ const picked = (name: string) => only === undefined || only.some((text) => name.
 const runRace = !args.includes("--no-race");
 const runCalm = !args.includes("--no-calm");
 /** Requests on the warm-up session before each measured race. */
-const WARM_UP = 500;
+const WARM_UP = Number(flag("warm-up") ?? 500);
+/** Requests a server has answered before the second window (the JIT has settled by then); 0: no second window. */
+const WARM = Number(flag("warm") ?? 10_000);
 
 pinLoadGenerator();
 
@@ -170,49 +176,58 @@ async function burst(base: string, path: string, cookie: string, count: number, 
   };
 }
 
-/** One race in a fresh server process. */
-async function raceOnce(v: Variant): Promise<RaceSample | string> {
+/** One race in a fresh server process: the first window after a short warm-up, then (`WARM` > 0) a second one once the process has served `WARM` requests. */
+async function raceOnce(v: Variant): Promise<{ fresh: RaceSample; warm?: RaceSample } | string> {
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   loads.push(loadavg()[0]!);
   try {
     server = await startServer(RACE_VARIANTS.indexOf(v), redisEnv, "race");
     const base = `http://127.0.0.1:${server.port}`;
-    const warm = await newSession(base, v.cookie);
-    await burst(base, "/a", warm, WARM_UP, connections);
+    const warmSession = await newSession(base, v.cookie);
+    await burst(base, "/a", warmSession, WARM_UP, connections);
     const storePids: number[] =
       v.store === "redis" && redisPid !== undefined
         ? [redisPid]
         : v.store === "postgres"
           ? await pinPgBackends()
           : [];
-    const storeCpu = () => storePids.reduce((sum, pid) => sum + cpuTimeUs(pid), 0);
-    const cookie = await newSession(base, v.cookie);
-    const before = await counter(base, cookie);
-    const counted = v.store === "redis" ? await redisCommands() : undefined;
-    const cpu0 = cpuTimeUs(server.child.pid);
-    const sys0 = cpuTimeUs(server.child.pid, "system");
-    const store0 = storeCpu();
-    const b = await burst(base, "/a", cookie, requests, connections);
-    const served = Math.max(1, b.acked + b.other);
-    const serverCpuUs = (cpuTimeUs(server.child.pid) - cpu0) / served;
-    const serverSysUs = (cpuTimeUs(server.child.pid, "system") - sys0) / served;
-    const storeCpuUs = storePids.length > 0 ? (storeCpu() - store0) / served : undefined;
-    const redisPerRequest = counted === undefined ? undefined : ((await redisCommands()) - counted) / served;
-    const after = await counter(base, cookie);
-    const s: RaceSample = {
-      ...b,
-      redisCommands: redisPerRequest,
-      serverCpuUs,
-      serverSysUs,
-      storeCpuUs,
-      before,
-      after,
-      lost: b.acked - (after - before),
+    const pid = server.child.pid;
+    const storeCpu = () => storePids.reduce((sum, p) => sum + cpuTimeUs(p), 0);
+    /** One window: a new session, `requests` requests with its cookie, the counter read back. */
+    const window = async (label: string): Promise<RaceSample> => {
+      const cookie = await newSession(base, v.cookie);
+      const before = await counter(base, cookie);
+      const counted = v.store === "redis" ? await redisCommands() : undefined;
+      const cpu0 = cpuTimeUs(pid);
+      const sys0 = cpuTimeUs(pid, "system");
+      const store0 = storeCpu();
+      const b = await burst(base, "/a", cookie, requests, connections);
+      const served = Math.max(1, b.acked + b.other);
+      const serverCpuUs = (cpuTimeUs(pid) - cpu0) / served;
+      const serverSysUs = (cpuTimeUs(pid, "system") - sys0) / served;
+      const storeCpuUs = storePids.length > 0 ? (storeCpu() - store0) / served : undefined;
+      const redisPerRequest =
+        counted === undefined ? undefined : ((await redisCommands()) - counted) / served;
+      const after = await counter(base, cookie);
+      const s: RaceSample = {
+        ...b,
+        redisCommands: redisPerRequest,
+        serverCpuUs,
+        serverSysUs,
+        storeCpuUs,
+        before,
+        after,
+        lost: b.acked - (after - before),
+      };
+      log(
+        `  ${variantKey(v)} (${label}): ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}, server CPU ${serverCpuUs.toFixed(0)} µs/req (system ${serverSysUs.toFixed(0)})${redisPerRequest === undefined ? "" : `, Redis commands ${redisPerRequest.toFixed(2)}/req`}${storeCpuUs === undefined ? "" : `, store server CPU ${storeCpuUs.toFixed(0)} µs/req`}`,
+      );
+      return s;
     };
-    log(
-      `  ${variantKey(v)}: ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}, server CPU ${serverCpuUs.toFixed(0)} µs/req (system ${serverSysUs.toFixed(0)})${redisPerRequest === undefined ? "" : `, Redis commands ${redisPerRequest.toFixed(2)}/req`}${storeCpuUs === undefined ? "" : `, store server CPU ${storeCpuUs.toFixed(0)} µs/req`}`,
-    );
-    return s;
+    const fresh = await window("fresh");
+    if (WARM <= WARM_UP + requests) return { fresh };
+    await burst(base, "/a", warmSession, WARM - WARM_UP - requests, connections);
+    return { fresh, warm: await window("warm") };
   } catch (err) {
     log(`  ${variantKey(v)}: FAILED ${(err as Error).message}`);
     return (err as Error).message;
@@ -270,7 +285,7 @@ async function main() {
     `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? frameworks.length * CALM.length : 0} servers, ${seconds} s per route; pinned: ${pinned}`,
   );
   let redis: RedisServer | undefined;
-  const raceSamples = new Map<Variant, { ss: RaceSample[]; failure?: string }>();
+  const raceSamples = new Map<Variant, { ss: RaceSample[]; warm: RaceSample[]; failure?: string }>();
   const calmSamples = new Map<string, Array<{ d?: Sample; s?: Sample }>>();
   let calmFailure: string | undefined;
   try {
@@ -285,9 +300,12 @@ async function main() {
         log(`race, round ${rep + 1}/${repeats}`);
         for (const v of stacks) {
           const got = await raceOnce(v);
-          const entry = raceSamples.get(v) ?? { ss: [] };
+          const entry = raceSamples.get(v) ?? { ss: [], warm: [] };
           if (typeof got === "string") entry.failure = got;
-          else entry.ss.push(got);
+          else {
+            entry.ss.push(got.fresh);
+            if (got.warm) entry.warm.push(got.warm);
+          }
           raceSamples.set(v, entry);
         }
       }
@@ -322,13 +340,14 @@ async function main() {
     await dropPgTable().catch((err: unknown) => log(`could not drop ${PG_TABLE}: ${String(err)}`));
   }
 
-  const raceRows: RaceRow[] = [...raceSamples.entries()].map(([v, { ss, failure }]) => ({
+  const raceRows: RaceRow[] = [...raceSamples.entries()].map(([v, { ss, warm, failure }]) => ({
     framework: v.framework,
     name: v.name,
     role: v.role,
     store: v.store,
     mode: v.role === "peer" ? "—" : (v.mode ?? "default"),
     samples: ss,
+    warm,
     failure,
   }));
   const calmRows: CalmRow[] = [...calmSamples.entries()].map(([k, xs]) => {
@@ -344,6 +363,7 @@ async function main() {
     requests,
     connections,
     warmUp: WARM_UP,
+    warm: WARM,
     seconds,
     calmConnections: CONNECTIONS,
     pool: POOL,
