@@ -4,6 +4,7 @@
 //   ... --quick              1 repeat, 2 s per no-contention measurement (smoke run)
 //   ... --repeats N --requests N --connections N --seconds N
 //   ... --warm-up N --warm N     requests before the first window / before the second (0: none)
+//   ... --warm-requests N        the second window's requests
 //   ... --only text[|text]   stacks whose "framework: name" contains one of the texts; printed and kept in
 //                            bench/results/http-race.json, docs/benchmarks.md left as it is
 //   ... --no-calm / --no-race    skip the no-contention part / the race
@@ -11,7 +12,7 @@
 // PostgreSQL backends serving it), a warm-up on a session of its own, then one new session, the
 // requests on route A over the connections, all with its cookie (autocannon, pinned to core 0), and
 // the counter read back. Lost = acknowledged (200) increments - (final counter - counter before).
-// Then more requests on the warm-up session, and the same window again in the now warm process: a
+// Then more requests on the warm-up session, and a longer window in the now warm process: a
 // fresh process spends much of its first thousands of requests compiling, which a long-running server
 // has long done, so the two windows answer different questions.
 // Then, without contention (1,000 distinct cookies, 64 connections), ours on Redis in serialised
@@ -68,6 +69,8 @@ const runCalm = !args.includes("--no-calm");
 const WARM_UP = Number(flag("warm-up") ?? 500);
 /** Requests a server has answered before the second window (the JIT has settled by then); 0: no second window. */
 const WARM = Number(flag("warm") ?? 10_000);
+/** The second window's requests: more than the first's, since a warm server answers them several times faster. */
+const WARM_REQUESTS = Number(flag("warm-requests") ?? (quick ? 2_000 : 10_000));
 
 pinLoadGenerator();
 
@@ -176,7 +179,7 @@ async function burst(base: string, path: string, cookie: string, count: number, 
   };
 }
 
-/** One race in a fresh server process: the first window after a short warm-up, then (`WARM` > 0) a second one once the process has served `WARM` requests. */
+/** One race in a fresh server process: the first window after a short warm-up, then (`WARM` > 0) a longer one once the process has served `WARM` requests. */
 async function raceOnce(v: Variant): Promise<{ fresh: RaceSample; warm?: RaceSample } | string> {
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   loads.push(loadavg()[0]!);
@@ -193,15 +196,15 @@ async function raceOnce(v: Variant): Promise<{ fresh: RaceSample; warm?: RaceSam
           : [];
     const pid = server.child.pid;
     const storeCpu = () => storePids.reduce((sum, p) => sum + cpuTimeUs(p), 0);
-    /** One window: a new session, `requests` requests with its cookie, the counter read back. */
-    const window = async (label: string): Promise<RaceSample> => {
+    /** One window: a new session, `count` requests with its cookie, the counter read back. */
+    const window = async (label: string, count: number): Promise<RaceSample> => {
       const cookie = await newSession(base, v.cookie);
       const before = await counter(base, cookie);
       const counted = v.store === "redis" ? await redisCommands() : undefined;
       const cpu0 = cpuTimeUs(pid);
       const sys0 = cpuTimeUs(pid, "system");
       const store0 = storeCpu();
-      const b = await burst(base, "/a", cookie, requests, connections);
+      const b = await burst(base, "/a", cookie, count, connections);
       const served = Math.max(1, b.acked + b.other);
       const serverCpuUs = (cpuTimeUs(pid) - cpu0) / served;
       const serverSysUs = (cpuTimeUs(pid, "system") - sys0) / served;
@@ -224,10 +227,10 @@ async function raceOnce(v: Variant): Promise<{ fresh: RaceSample; warm?: RaceSam
       );
       return s;
     };
-    const fresh = await window("fresh");
+    const fresh = await window("fresh", requests);
     if (WARM <= WARM_UP + requests) return { fresh };
     await burst(base, "/a", warmSession, WARM - WARM_UP - requests, connections);
-    return { fresh, warm: await window("warm") };
+    return { fresh, warm: await window("warm", WARM_REQUESTS) };
   } catch (err) {
     log(`  ${variantKey(v)}: FAILED ${(err as Error).message}`);
     return (err as Error).message;
@@ -298,7 +301,8 @@ async function main() {
     if (runRace)
       for (let rep = 0; rep < repeats; rep++) {
         log(`race, round ${rep + 1}/${repeats}`);
-        for (const v of stacks) {
+        // The order reverses every other round, so no stack always runs before the peer it is compared with.
+        for (const v of rep % 2 === 0 ? stacks : [...stacks].reverse()) {
           const got = await raceOnce(v);
           const entry = raceSamples.get(v) ?? { ss: [], warm: [] };
           if (typeof got === "string") entry.failure = got;
@@ -364,6 +368,7 @@ async function main() {
     connections,
     warmUp: WARM_UP,
     warm: WARM,
+    warmRequests: WARM_REQUESTS,
     seconds,
     calmConnections: CONNECTIONS,
     pool: POOL,
