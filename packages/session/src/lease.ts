@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { KvVersion } from "@kvsession/kv";
 import { SessionBusyError, SessionConfigError } from "./errors.js";
 import {
@@ -68,6 +68,14 @@ export interface HeldLease {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * A lease's token is a fence, not a secret: it only has to differ from every other holder's, in
+ * this process and any other, so a random part per process and a counter do.
+ */
+const tokenHead = randomBytes(9).toString("base64url");
+let tokenCount = 0;
+const newToken = () => `${tokenHead}.${(++tokenCount).toString(36)}`;
+
 /** A request's place in this process's line for one session. */
 interface Turn {
   /** Lets the next request of the line go. */
@@ -88,7 +96,8 @@ const KNOWN_MAX = 10_000;
  * under one busy session each request costs one write to the store, not two.
  */
 export function createLeases(io: LeaseStore, times: LeaseTimes) {
-  const turns = new Map<string, Promise<void>>();
+  /** Per session held here, the requests of this process waiting for it, in order. */
+  const lines = new Map<string, Array<() => void>>();
   /**
    * Each session's last commit from this process. Taking the lease is a compare-and-set on the
    * record's version, and it succeeds only if the record is still exactly that commit, so a session
@@ -128,38 +137,49 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
 
   /** Waits for this process's earlier holders of the handle; resolves with our turn. */
   async function localTurn(handle: string, deadline: number, own: LeaseTimes): Promise<Turn> {
-    const before = turns.get(handle);
-    let end!: () => void;
-    const mine = new Promise<void>((r) => {
-      end = r;
-    });
-    const tail = before === undefined ? mine : before.then(() => mine);
-    turns.set(handle, tail);
-    void tail.then(() => {
-      if (turns.get(handle) !== tail) return;
-      turns.delete(handle);
-      const token = handed.get(handle);
-      if (token !== undefined) {
-        handed.delete(handle);
-        void giveBack(handle, token);
-      }
-    });
-    if (before !== undefined) {
+    let line = lines.get(handle);
+    if (line === undefined) {
+      line = [];
+      lines.set(handle, line);
+    } else {
+      const waiting = line;
+      let go!: () => void;
+      const ready = new Promise<void>((r) => {
+        go = r;
+      });
+      waiting.push(go);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
-        before.then(() => false),
+        ready.then(() => false),
         new Promise<boolean>((r) => {
           timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()));
         }),
       ]);
       clearTimeout(timer);
-      if (timedOut) {
-        // Our place in the line passes on once the holders before us are done.
-        void before.then(end);
+      const at = waiting.indexOf(go);
+      // Still waiting: leave the line. Gone from it: the turn came as the wait ran out, so take it.
+      if (timedOut && at !== -1) {
+        waiting.splice(at, 1);
         throw new SessionBusyError(Math.ceil(own.leaseMs / 1000));
       }
     }
-    return { end, queued: () => turns.get(handle) !== tail };
+    const waiting = line;
+    let ended = false;
+    return {
+      end() {
+        if (ended) return;
+        ended = true;
+        const next = waiting.shift();
+        if (next !== undefined) return next();
+        lines.delete(handle);
+        const token = handed.get(handle);
+        if (token !== undefined) {
+          handed.delete(handle);
+          void giveBack(handle, token);
+        }
+      },
+      queued: () => waiting.length > 0,
+    };
   }
 
   /**
@@ -196,8 +216,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
           return hold(handle, passed, withoutLease(r.rec), last.version, now, turn, own);
         }
         if (other === undefined || other.until <= now || ours) {
-          // Unique per holder (a fence, not a secret): randomUUID reads a buffered CSPRNG, not a fresh one per lease.
-          const token = randomUUID();
+          const token = newToken();
           const rec = withoutLease(r.rec);
           const lease: Lease = { token, until: now + own.leaseMs };
           // The lease first: a spread followed by a field it lacks builds a new hidden class on every
@@ -266,9 +285,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
         clearInterval(timer);
         await renewing;
       },
-      successor: () =>
-        // A fence, not a secret, like the holder's own token.
-        turn.queued() ? { token: randomUUID(), until: Date.now() + times.leaseMs } : undefined,
+      successor: () => (turn.queued() ? { token: newToken(), until: Date.now() + times.leaseMs } : undefined),
       release: turn.end,
     };
     return held;

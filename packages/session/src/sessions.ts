@@ -735,7 +735,6 @@ class ServerSession<D extends object> extends RequestSession<D> {
         ver = r.version;
       }
       const next = this.#build(base, Date.now(), this.changes);
-      delete next.lease;
       if (!release) next.lease = { token: lease.token, until: Date.now() + this.#times.leaseMs };
       else if (heir !== undefined) next.lease = heir;
       const written = await e.writeIf(handle, ver, next, deadlineOf(next, e.t.idleMs, e.t.absoluteMs));
@@ -790,7 +789,6 @@ class ServerSession<D extends object> extends RequestSession<D> {
       delete next.userId;
       delete next.meta;
       delete next.ix;
-      delete next.lease;
       if (user) {
         next.userId = user.userId;
         if (user.meta !== undefined) next.meta = user.meta;
