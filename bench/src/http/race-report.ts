@@ -61,6 +61,8 @@ export interface RaceMeta {
   warm: number;
   warmRequests: number;
   seconds: number;
+  /** Seconds of route A before the no-contention measurement. */
+  calmWarmUp: number;
   calmConnections: number;
   pool: number;
   pinned: boolean;
@@ -278,7 +280,7 @@ export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMe
     "",
     "### What serialised mode costs without contention",
     "",
-    `Ours on Redis, the default mode against serialised mode, with ${int(meta.pool)} distinct session cookies (created beforehand, rotated per request: no two requests in flight share a session), autocannon with ${meta.calmConnections} connections, ${meta.seconds} s per route after a 1 s warm-up, a fresh server per measurement; the two modes alternate in order round after round and the ratio is taken within each round (median of ${meta.repeats}). Route A reads and increments the counter; route B answers "ok" without touching the session (its requests still carry a session cookie). Serialised mode is turned on in two ways: for the whole app (\`serialize: true\` in the options), and on route A only (Express: \`session.serialize()\` mounted on the route after the app-wide middleware, which reads the session again under the lease; Fastify: the route's \`config: { session: { serialize: true } }\`). Both adapters load the session before the handler of every request that carries a cookie (Fastify's \`lazy: true\` API opens it on first use instead), so app-wide serialised mode takes the lease on route B too. Server CPU is the server process's user + system time per request (from /proc).${meta.calmFailure ? ` A measurement failed: ${meta.calmFailure}.` : ""}`,
+    `Ours on Redis, the default mode against serialised mode, with ${int(meta.pool)} distinct session cookies (created beforehand, rotated per request: no two requests in flight share a session), autocannon with ${meta.calmConnections} connections, ${meta.seconds} s per route, a fresh server per measurement that first answers route A for ${meta.calmWarmUp} s (a fresh process spends its first seconds compiling what it runs, which a running server has long done); the two modes alternate in order round after round and the ratio is taken within each round (median of ${meta.repeats}). Route A reads and increments the counter; route B answers "ok" without touching the session (its requests still carry a session cookie). Serialised mode is turned on in two ways: for the whole app (\`serialize: true\` in the options), and on route A only (Express: \`session.serialize()\` mounted on the route after the app-wide middleware, which reads the session again under the lease; Fastify: the route's \`config: { session: { serialize: true } }\`). Both adapters load the session before the handler of every request that carries a cookie (Fastify's \`lazy: true\` API opens it on first use instead), so app-wide serialised mode takes the lease on route B too. Server CPU is the server process's user + system time per request (from /proc).${meta.calmFailure ? ` A measurement failed: ${meta.calmFailure}.` : ""}`,
     "",
     calmTable(calm),
     "",

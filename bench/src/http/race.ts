@@ -5,6 +5,7 @@
 //   ... --repeats N --requests N --connections N --seconds N
 //   ... --warm-up N --warm N     requests before the first window / before the second (0: none)
 //   ... --warm-requests N        the second window's requests
+//   ... --calm-warm-up N         seconds of route A before the no-contention measurement
 //   ... --only text[|text]   stacks whose "framework: name" contains one of the texts; printed and kept in
 //                            bench/results/http-race.json, docs/benchmarks.md left as it is
 //   ... --no-calm / --no-race    skip the no-contention part / the race
@@ -67,6 +68,8 @@ const runRace = !args.includes("--no-race");
 const runCalm = !args.includes("--no-calm");
 /** Requests on the warm-up session before each measured race. */
 const WARM_UP = Number(flag("warm-up") ?? 500);
+/** Seconds of route A before the no-contention measurement, so it measures a server past compiling what it runs. */
+const CALM_WARM_UP = Number(flag("calm-warm-up") ?? (quick ? 2 : 10));
 /** Requests a server has answered before the second window (the JIT has settled by then); 0: no second window. */
 const WARM = Number(flag("warm") ?? 10_000);
 /** The second window's requests: more than the first's, since a warm server answers them several times faster. */
@@ -247,7 +250,7 @@ async function calmOnce(v: Variant): Promise<Map<"a" | "b", Sample> | string> {
     server = await startServer(RACE_VARIANTS.indexOf(v), redisEnv, "race");
     const base = `http://127.0.0.1:${server.port}`;
     const pool = await cookiePool(base, v.cookie);
-    const warm = await load(base, "/a", pool, 1);
+    const warm = await load(base, "/a", pool, CALM_WARM_UP);
     if (warm.errors > 0) log(`  ${variantKey(v)}: ${warm.errors} failed requests during the warm-up`);
     const out = new Map<"a" | "b", Sample>();
     for (const r of v.routes) {
@@ -370,6 +373,7 @@ async function main() {
     warm: WARM,
     warmRequests: WARM_REQUESTS,
     seconds,
+    calmWarmUp: CALM_WARM_UP,
     calmConnections: CONNECTIONS,
     pool: POOL,
     pinned,
