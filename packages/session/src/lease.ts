@@ -137,39 +137,36 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
 
   /** Waits for this process's earlier holders of the handle; resolves with our turn. */
   async function localTurn(handle: string, deadline: number, own: LeaseTimes): Promise<Turn> {
-    let line = lines.get(handle);
-    if (line === undefined) {
-      line = [];
-      lines.set(handle, line);
+    let waiting = lines.get(handle);
+    if (waiting === undefined) {
+      waiting = [];
+      lines.set(handle, waiting);
     } else {
-      const waiting = line;
-      let go!: () => void;
-      const ready = new Promise<void>((r) => {
-        go = r;
+      const queue = waiting;
+      // Settled by whichever comes first: the turn (which stops the timer) or the timer (which leaves the line).
+      const came = await new Promise<boolean>((resolve) => {
+        const go = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(
+          () => {
+            queue.splice(queue.indexOf(go), 1);
+            resolve(false);
+          },
+          Math.max(0, deadline - Date.now()),
+        );
+        queue.push(go);
       });
-      waiting.push(go);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        ready.then(() => false),
-        new Promise<boolean>((r) => {
-          timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now()));
-        }),
-      ]);
-      clearTimeout(timer);
-      const at = waiting.indexOf(go);
-      // Still waiting: leave the line. Gone from it: the turn came as the wait ran out, so take it.
-      if (timedOut && at !== -1) {
-        waiting.splice(at, 1);
-        throw new SessionBusyError(Math.ceil(own.leaseMs / 1000));
-      }
+      if (!came) throw new SessionBusyError(Math.ceil(own.leaseMs / 1000));
     }
-    const waiting = line;
+    const line = waiting;
     let ended = false;
     return {
       end() {
         if (ended) return;
         ended = true;
-        const next = waiting.shift();
+        const next = line.shift();
         if (next !== undefined) return next();
         lines.delete(handle);
         const token = handed.get(handle);
@@ -178,7 +175,7 @@ export function createLeases(io: LeaseStore, times: LeaseTimes) {
           void giveBack(handle, token);
         }
       },
-      queued: () => waiting.length > 0,
+      queued: () => line.length > 0,
     };
   }
 
