@@ -1,10 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { createMemoryStore, type KvStore } from "@kvsession/kv";
+import { createMemoryStore } from "@kvsession/kv";
 import { createStore } from "@kvsession/kv/driver";
 import { createFsStore } from "@kvsession/kv-fs";
 import { createPostgresStore } from "@kvsession/kv-postgres";
@@ -12,7 +10,6 @@ import { createRedisStore } from "@kvsession/kv-redis";
 import { createSqliteStore } from "@kvsession/kv-sqlite";
 import { requireService } from "@kvsession/kv-test-suite";
 import { countingStore } from "@kvsession/test-helpers";
-import fc from "fast-check";
 import { createClient } from "redis";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -25,21 +22,12 @@ import {
   SessionConflictError,
   type Sessions,
 } from "../src/index.js";
-import { createJar, SECRET, seeded } from "./helpers.js";
+import { createJar, describeSerialized, increment, readN, SECRET, seeded } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kvsession-serialize-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** One request that reads n, lets other requests run, and writes n + 1. */
-async function increment(sessions: Sessions, cookieHeader: string, pause: number): Promise<void> {
-  const s = sessions.open({ cookieHeader, secure: true });
-  const n = (await s.get("n")) as number;
-  await sleep(pause);
-  s.set("n", n + 1);
-  await s.commit();
-}
 
 /** Two "processes" on one memory store, each with its own serialised-mode timings, and a session. */
 async function twoProcesses(a: SerializeOptions, b: SerializeOptions) {
@@ -56,45 +44,6 @@ async function holding(sessions: Sessions, cookieHeader: string) {
   const s = sessions.open({ cookieHeader, secure: true });
   await s.get("n");
   return s;
-}
-
-async function readN(sessions: Sessions, cookieHeader: string): Promise<unknown> {
-  return sessions.open({ cookieHeader, secure: true, serialize: false }).get("n");
-}
-
-/**
- * Several "processes" (independent cores on one store: they meet only through the store) run
- * concurrent read-modify-write requests on one session; every acknowledged increment must stay.
- */
-function describeSerialized(name: string, makeStore: () => KvStore | Promise<KvStore>, runs: number) {
-  describe(`serialised mode on ${name}`, () => {
-    it("concurrent read-modify-write requests from several processes lose nothing", async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.array(fc.record({ proc: fc.nat(2), pause: fc.nat(3) }), { minLength: 2, maxLength: 8 }),
-          async (reqs) => {
-            const store = await makeStore();
-            try {
-              const procs = [0, 1, 2].map(() =>
-                createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 20_000 } }),
-              );
-              const cookie = await seeded(procs[0]!);
-              const results = await Promise.allSettled(
-                reqs.map((r) => increment(procs[r.proc]!, cookie, r.pause)),
-              );
-              const acknowledged = results.filter((r) => r.status === "fulfilled").length;
-              expect(results.filter((r) => r.status === "rejected")).toEqual([]);
-              expect(await readN(procs[0]!, cookie)).toBe(acknowledged);
-            } finally {
-              await store.clear();
-              await store.close();
-            }
-          },
-        ),
-        { numRuns: runs },
-      );
-    });
-  });
 }
 
 describeSerialized("MemoryStore", () => createMemoryStore(), 30);
@@ -288,88 +237,6 @@ describe("serialised mode: holders, waiters and faults", () => {
     );
     const sessions = createSessions({ store: plain, secrets: [SECRET] });
     expect(() => sessions.open({ serialize: true })).toThrow(SessionConfigError);
-  });
-
-  it("a store outage while holding the lease is a typed error, and the session is not stuck", async () => {
-    const path = join(dir, `outage${files++}.db`);
-    const a = createSqliteStore({ path });
-    const b = createSqliteStore({ path });
-    const opts = { secrets: [SECRET], serialize: { leaseMs: 200, waitMs: 5_000 } };
-    const procA = createSessions({ store: a, ...opts });
-    const procB = createSessions({ store: b, ...opts });
-    const cookie = await seeded(procA);
-    const held = procA.open({ cookieHeader: cookie, secure: true });
-    expect(await held.get("n")).toBe(0);
-    await a.close();
-    held.set("n", 1);
-    await expect(held.commit()).rejects.toMatchObject({ code: "SESSION_STORE" });
-    // The other process gets the session once the lease has run out.
-    await increment(procB, cookie, 0);
-    expect(await readN(procB, cookie)).toBe(1);
-    await b.close();
-  });
-});
-
-/** A lease holder in a child process, on a SQLite file both processes open. */
-function startHolder(path: string, cookie: string, leaseMs: number) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "--conditions=@kvsession/source",
-      join(import.meta.dirname, "fixtures", "lease-holder.ts"),
-      path,
-      cookie,
-      String(leaseMs),
-    ],
-    { stdio: ["pipe", "pipe", "inherit"] },
-  );
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const next = async () => (await lines.next()).value as string;
-  return { child, next };
-}
-
-describe("serialised mode across processes", () => {
-  it("a holder killed mid-request is replaced once its lease runs out", async () => {
-    const path = join(dir, `kill${files++}.db`);
-    const store = createSqliteStore({ path });
-    const sessions = createSessions({
-      store,
-      secrets: [SECRET],
-      serialize: { leaseMs: 300, waitMs: 10_000 },
-    });
-    const cookie = await seeded(sessions);
-    const holder = startHolder(path, cookie, 300);
-    expect(await holder.next()).toBe("held 0");
-    holder.child.kill("SIGKILL");
-    await increment(sessions, cookie, 0);
-    expect(await readN(sessions, cookie)).toBe(1);
-    await store.close();
-  });
-
-  it("a paused holder's late commit is refused by the fence", async () => {
-    const path = join(dir, `pause${files++}.db`);
-    const store = createSqliteStore({ path });
-    const sessions = createSessions({
-      store,
-      secrets: [SECRET],
-      serialize: { leaseMs: 300, waitMs: 10_000 },
-    });
-    const cookie = await seeded(sessions);
-    const holder = startHolder(path, cookie, 300);
-    expect(await holder.next()).toBe("held 0");
-    holder.child.kill("SIGSTOP");
-    try {
-      // Waits until the stopped holder's lease has run out, then reads 0 and writes 1.
-      await increment(sessions, cookie, 0);
-    } finally {
-      holder.child.kill("SIGCONT");
-    }
-    holder.child.stdin!.write("commit\n");
-    expect(await holder.next()).toBe("error SESSION_CONFLICT");
-    expect(await readN(sessions, cookie)).toBe(1);
-    await store.close();
   });
 
   it("the fence is the record's compare-and-set: a lost lease cannot be written through", async () => {

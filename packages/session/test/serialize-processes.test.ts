@@ -1,0 +1,222 @@
+// Serialised mode across real processes, on every store two processes can share: a lease holder in
+// a child process is SIGKILLed or SIGSTOPped mid-request, and a store's server is killed while a
+// lease is held. The Redis Cluster also runs the model-based interleaving test here, since this
+// file starts the Cluster.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { KvStore } from "@kvsession/kv";
+import { requireService } from "@kvsession/kv-test-suite";
+import { createClient } from "redis";
+import { afterAll, describe, expect, it } from "vitest";
+import { pgBinDir, startPrivateServer } from "../../kv-postgres/test/private-server.js";
+import { startCluster, startRedis, type TestCluster } from "../../kv-redis/test/servers.js";
+import { createSessions } from "../src/index.js";
+import { openStore, type StoreSpec } from "./fixtures/stores.js";
+import { describeSerialized, increment, readN, SECRET, seeded } from "./helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "kvsession-processes-"));
+const cleanups: Array<() => Promise<unknown>> = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+});
+let n = 0;
+const run = randomBytes(6).toString("hex");
+
+/** A store two processes can share; `spec()` gives each test a place of its own in it. */
+interface Shared {
+  name: string;
+  spec(): StoreSpec;
+}
+
+const shared: Shared[] = [
+  { name: "SQLite (file)", spec: () => ({ kind: "sqlite", path: join(dir, `s${n++}.db`) }) },
+  { name: "fs", spec: () => ({ kind: "fs", dir: join(dir, `fs${n++}`) }) },
+];
+
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const pingRedis = async () => {
+  const c = createClient({ url: redisUrl, socket: { reconnectStrategy: false } });
+  await c.connect();
+  await c.ping();
+  await c.close();
+};
+if (await requireService(`Redis at ${redisUrl}`, pingRedis)) {
+  shared.push({
+    name: "Redis",
+    spec: () => ({ kind: "redis", url: redisUrl, namespace: `kvproc:${run}:${n++}:` }),
+  });
+}
+
+let cluster: TestCluster | undefined;
+if (
+  await requireService(
+    "a Redis Cluster of this file's own (redis-server, redis-cli)",
+    async () => {
+      cluster = await startCluster();
+      cleanups.push(() => cluster!.stop());
+    },
+    60_000,
+  )
+) {
+  const url = cluster!.nodes[0]!.url;
+  shared.push({
+    name: "Redis Cluster",
+    spec: () => ({ kind: "cluster", url, namespace: `kvproc:${run}:${n++}:` }),
+  });
+  describeSerialized(
+    "Redis Cluster",
+    () => openStore({ kind: "cluster", url, namespace: `kvmodel:${run}:${n++}:` }),
+    10,
+  );
+}
+
+const pgUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const pgTable = "kvsession_processes_test";
+const pingPg = async () => {
+  const probe = await openStore({ kind: "postgres", url: pgUrl, table: pgTable });
+  await probe.clear();
+  await probe.close();
+};
+if (await requireService(`PostgreSQL at ${pgUrl}`, pingPg)) {
+  // One table, emptied after the file, so repeated runs leave nothing behind but it.
+  cleanups.push(async () => {
+    const s = await openStore({ kind: "postgres", url: pgUrl, table: pgTable });
+    await s.clear();
+    await s.close();
+  });
+  shared.push({ name: "PostgreSQL", spec: () => ({ kind: "postgres", url: pgUrl, table: pgTable }) });
+}
+
+/** A lease holder in a child process that opens the store `spec` describes. */
+function startHolder(spec: StoreSpec, cookie: string, leaseMs: number) {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--conditions=@kvsession/source",
+      join(import.meta.dirname, "fixtures", "lease-holder.ts"),
+      JSON.stringify(spec),
+      cookie,
+      String(leaseMs),
+    ],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode !== "SIGKILL") {
+      child.kill("SIGCONT");
+      child.kill("SIGKILL");
+    }
+  });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => (await lines.next()).value as string;
+  return { child, next };
+}
+
+/** This process's side: its own store and sessions on the place `spec` names, and a seeded session. */
+async function thisProcess(spec: StoreSpec, leaseMs: number) {
+  const store = await openStore(spec);
+  cleanups.push(() => store.close());
+  const sessions = createSessions({ store, secrets: [SECRET], serialize: { leaseMs, waitMs: 10_000 } });
+  return { store, sessions, cookie: await seeded(sessions) };
+}
+
+for (const s of shared) {
+  describe(`serialised mode across processes on ${s.name}`, () => {
+    it("a holder killed mid-request is replaced once its lease runs out", async () => {
+      const spec = s.spec();
+      const { sessions, cookie } = await thisProcess(spec, 300);
+      const holder = startHolder(spec, cookie, 300);
+      expect(await holder.next()).toBe("held 0");
+      holder.child.kill("SIGKILL");
+      // Waits for the dead holder's lease to run out, then reads 0 and writes 1.
+      await increment(sessions, cookie, 0);
+      expect(await readN(sessions, cookie)).toBe(1);
+    });
+
+    it("a paused holder's late commit is refused by the fence", async () => {
+      const spec = s.spec();
+      const { sessions, cookie } = await thisProcess(spec, 300);
+      const holder = startHolder(spec, cookie, 300);
+      expect(await holder.next()).toBe("held 0");
+      holder.child.kill("SIGSTOP");
+      try {
+        // Waits until the stopped holder's lease has run out, then reads 0 and writes 1.
+        await increment(sessions, cookie, 0);
+      } finally {
+        holder.child.kill("SIGCONT");
+      }
+      holder.child.stdin!.write("commit\n");
+      expect(await holder.next()).toBe("error SESSION_CONFLICT");
+      expect(await readN(sessions, cookie)).toBe(1);
+    });
+  });
+}
+
+/**
+ * The store goes down while a request holds the lease (`down` is given that process's store): the
+ * request's commit fails with a typed error, and once the store is back (`up`) another process takes
+ * the session when the lease runs out.
+ */
+async function outage(spec: StoreSpec, down: (store: KvStore) => Promise<void>, up: () => Promise<void>) {
+  const opts = { secrets: [SECRET], serialize: { leaseMs: 200, waitMs: 10_000 } };
+  const a = await openStore(spec, 1_000);
+  cleanups.push(() => a.close());
+  const procA = createSessions({ store: a, ...opts });
+  const cookie = await seeded(procA);
+  const held = procA.open({ cookieHeader: cookie, secure: true });
+  expect(await held.get("n")).toBe(0);
+  await down(a);
+  held.set("n", 1);
+  await expect(held.commit()).rejects.toMatchObject({ code: "SESSION_STORE" });
+  await up();
+  const b = await openStore(spec);
+  cleanups.push(() => b.close());
+  const procB = createSessions({ store: b, ...opts });
+  await increment(procB, cookie, 0);
+  expect(await readN(procB, cookie)).toBe(1);
+}
+
+describe("serialised mode: the store goes down while a lease is held", () => {
+  it("SQLite: the holder's store is closed under it", async () => {
+    await outage(
+      { kind: "sqlite", path: join(dir, `outage${n++}.db`) },
+      (store) => store.close(),
+      async () => {},
+    );
+  });
+
+  it("Redis: the server is killed, then started again on its append-only file", async () => {
+    const server = await startRedis(["--appendonly", "yes", "--appendfsync", "always"]);
+    cleanups.push(() => server.stop());
+    await outage(
+      { kind: "redis", url: server.url, namespace: "kvoutage:" },
+      () => server.kill(),
+      () => server.start(),
+    );
+  });
+});
+
+if (
+  await requireService(
+    "PostgreSQL server binaries (initdb, pg_ctl)",
+    async () => pgBinDir() ?? Promise.reject(new Error("not installed")),
+  )
+) {
+  describe("serialised mode: the PostgreSQL server goes down while a lease is held", () => {
+    it("the server is stopped at once (as in a crash), then started again", async () => {
+      const server = await startPrivateServer();
+      cleanups.push(() => server.destroy());
+      await outage(
+        { kind: "postgres", url: server.url, table: "kvsession_outage" },
+        () => server.stop("immediate"),
+        () => server.start(),
+      );
+    });
+  });
+}
