@@ -1,16 +1,9 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createMemoryStore } from "@kvsession/kv";
 import { createStore } from "@kvsession/kv/driver";
-import { createFsStore } from "@kvsession/kv-fs";
-import { createPostgresStore } from "@kvsession/kv-postgres";
-import { createRedisStore } from "@kvsession/kv-redis";
-import { createSqliteStore } from "@kvsession/kv-sqlite";
-import { requireService } from "@kvsession/kv-test-suite";
 import { countingStore } from "@kvsession/test-helpers";
-import { createClient } from "redis";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   createSealedSessions,
@@ -22,11 +15,11 @@ import {
   SessionConflictError,
   type Sessions,
 } from "../src/index.js";
-import { createJar, describeSerialized, increment, readN, SECRET, seeded } from "./helpers.js";
+import { createJar, increment, readN, SECRET, seeded } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kvsession-serialize-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
+const _files = 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Two "processes" on one memory store, each with its own serialised-mode timings, and a session. */
@@ -44,46 +37,6 @@ async function holding(sessions: Sessions, cookieHeader: string) {
   const s = sessions.open({ cookieHeader, secure: true });
   await s.get("n");
   return s;
-}
-
-describeSerialized("MemoryStore", () => createMemoryStore(), 30);
-describeSerialized("SQLite (file)", () => createSqliteStore({ path: join(dir, `s${files++}.db`) }), 15);
-describeSerialized("fs", () => createFsStore({ dir: join(dir, `fs${files++}`) }), 10);
-
-const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const pingRedis = async () => {
-  const c = createClient({ url: redisUrl, socket: { reconnectStrategy: false } });
-  await c.connect();
-  await c.ping();
-  await c.close();
-};
-if (await requireService(`Redis at ${redisUrl}`, pingRedis)) {
-  const run = randomBytes(6).toString("hex");
-  let n = 0;
-  describeSerialized(
-    "Redis",
-    () => createRedisStore({ url: redisUrl, namespace: `kvser:${run}:${n++}:` }),
-    15,
-  );
-}
-
-const pgUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-// One table, emptied after every run, so repeated test runs leave nothing behind but it.
-const pgTable = "kvsession_serialize_test";
-const pingPg = async () => {
-  const probe = await createPostgresStore({ connectionString: pgUrl, max: 1 }, { table: pgTable });
-  try {
-    await probe.get("probe");
-  } finally {
-    await probe.close();
-  }
-};
-if (await requireService(`PostgreSQL at ${pgUrl}`, pingPg)) {
-  describeSerialized(
-    "PostgreSQL",
-    () => createPostgresStore({ connectionString: pgUrl, max: 4 }, { table: pgTable }),
-    10,
-  );
 }
 
 describe("serialised mode: holders, waiters and faults", () => {

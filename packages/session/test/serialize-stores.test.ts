@@ -1,14 +1,13 @@
-// Serialised mode across real processes, on every store two processes can share: a lease holder in
-// a child process is SIGKILLed or SIGSTOPped mid-request, and a store's server is killed while a
-// lease is held. The Redis Cluster also runs the model-based interleaving test here, since this
-// file starts the Cluster.
+// Serialised mode on every store: the model-based interleaving test, then real processes on each
+// store two processes can share (a lease holder in a child process SIGKILLed or SIGSTOPped
+// mid-request), and a store's server killed while a lease is held.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { KvStore } from "@kvsession/kv";
+import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import { requireService } from "@kvsession/kv-test-suite";
 import { createClient } from "redis";
 import { afterAll, describe, expect, it } from "vitest";
@@ -31,11 +30,15 @@ const run = randomBytes(6).toString("hex");
 interface Shared {
   name: string;
   spec(): StoreSpec;
+  /** fast-check runs of the model-based test. */
+  runs: number;
 }
 
+describeSerialized("MemoryStore", () => createMemoryStore(), 30);
+
 const shared: Shared[] = [
-  { name: "SQLite (file)", spec: () => ({ kind: "sqlite", path: join(dir, `s${n++}.db`) }) },
-  { name: "fs", spec: () => ({ kind: "fs", dir: join(dir, `fs${n++}`) }) },
+  { name: "SQLite (file)", spec: () => ({ kind: "sqlite", path: join(dir, `s${n++}.db`) }), runs: 15 },
+  { name: "fs", spec: () => ({ kind: "fs", dir: join(dir, `fs${n++}`) }), runs: 10 },
 ];
 
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -49,6 +52,7 @@ if (await requireService(`Redis at ${redisUrl}`, pingRedis)) {
   shared.push({
     name: "Redis",
     spec: () => ({ kind: "redis", url: redisUrl, namespace: `kvproc:${run}:${n++}:` }),
+    runs: 15,
   });
 }
 
@@ -67,12 +71,8 @@ if (
   shared.push({
     name: "Redis Cluster",
     spec: () => ({ kind: "cluster", url, namespace: `kvproc:${run}:${n++}:` }),
+    runs: 10,
   });
-  describeSerialized(
-    "Redis Cluster",
-    () => openStore({ kind: "cluster", url, namespace: `kvmodel:${run}:${n++}:` }),
-    10,
-  );
 }
 
 const pgUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -89,7 +89,11 @@ if (await requireService(`PostgreSQL at ${pgUrl}`, pingPg)) {
     await s.clear();
     await s.close();
   });
-  shared.push({ name: "PostgreSQL", spec: () => ({ kind: "postgres", url: pgUrl, table: pgTable }) });
+  shared.push({
+    name: "PostgreSQL",
+    spec: () => ({ kind: "postgres", url: pgUrl, table: pgTable }),
+    runs: 10,
+  });
 }
 
 /** A lease holder in a child process that opens the store `spec` describes. */
@@ -127,6 +131,7 @@ async function thisProcess(spec: StoreSpec, leaseMs: number) {
 }
 
 for (const s of shared) {
+  describeSerialized(s.name, () => openStore(s.spec()), s.runs);
   describe(`serialised mode across processes on ${s.name}`, () => {
     it("a holder killed mid-request is replaced once its lease runs out", async () => {
       const spec = s.spec();
