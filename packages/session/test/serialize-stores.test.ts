@@ -122,22 +122,25 @@ function startHolder(spec: StoreSpec, cookie: string, leaseMs: number) {
   return { child, next };
 }
 
-/** This process's side: its own store and sessions on the place `spec` names, and a seeded session. */
-async function thisProcess(spec: StoreSpec, leaseMs: number) {
+/**
+ * A seeded session on the place `spec` names, held (300 ms leases) by a request in a child process;
+ * this process's own sessions on the same store wait for it.
+ */
+async function heldElsewhere(spec: StoreSpec) {
   const store = await openStore(spec);
   cleanups.push(() => store.close());
-  const sessions = createSessions({ store, secrets: [SECRET], serialize: { leaseMs, waitMs: 10_000 } });
-  return { store, sessions, cookie: await seeded(sessions) };
+  const sessions = createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 300, waitMs: 10_000 } });
+  const cookie = await seeded(sessions);
+  const holder = startHolder(spec, cookie, 300);
+  expect(await holder.next()).toBe("held 0");
+  return { sessions, cookie, holder };
 }
 
 for (const s of shared) {
   describeSerialized(s.name, () => openStore(s.spec()), s.runs);
   describe(`serialised mode across processes on ${s.name}`, () => {
     it("a holder killed mid-request is replaced once its lease runs out", async () => {
-      const spec = s.spec();
-      const { sessions, cookie } = await thisProcess(spec, 300);
-      const holder = startHolder(spec, cookie, 300);
-      expect(await holder.next()).toBe("held 0");
+      const { sessions, cookie, holder } = await heldElsewhere(s.spec());
       holder.child.kill("SIGKILL");
       // Waits for the dead holder's lease to run out, then reads 0 and writes 1.
       await increment(sessions, cookie, 0);
@@ -145,10 +148,7 @@ for (const s of shared) {
     });
 
     it("a paused holder's late commit is refused by the fence", async () => {
-      const spec = s.spec();
-      const { sessions, cookie } = await thisProcess(spec, 300);
-      const holder = startHolder(spec, cookie, 300);
-      expect(await holder.next()).toBe("held 0");
+      const { sessions, cookie, holder } = await heldElsewhere(s.spec());
       holder.child.kill("SIGSTOP");
       try {
         // Waits until the stopped holder's lease has run out, then reads 0 and writes 1.
