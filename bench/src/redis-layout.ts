@@ -7,9 +7,10 @@
 // compare-and-set succeeds. The two layouts alternate round by round; median of the rounds.
 // It measures the server side only: a session request on Redis is one read and one
 // compare-and-set in the default mode, two compare-and-sets in serialised mode.
+
+import { startRedis } from "@kvsession/test-helpers";
 import { createClient } from "redis";
 import { COMPARE_AND_SET } from "../../packages/kv-redis/src/scripts.js";
-import { startRedis } from "../../packages/kv-redis/test/servers.js";
 import { flag } from "./http/cli.js";
 import { median } from "./median.js";
 

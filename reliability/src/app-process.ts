@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { freePort } from "./servers.js";
+import { freePort } from "@kvsession/test-helpers";
 
 const REPO = join(import.meta.dirname, "..", "..");
 const MAIN = join(REPO, "examples", "express-pin", "src", "main.ts");

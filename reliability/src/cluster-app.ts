@@ -1,6 +1,6 @@
 import { join } from "node:path";
+import { freePort } from "@kvsession/test-helpers";
 import { CRASH_SIGNS, spawnApp } from "./app-process.js";
-import { freePort } from "./servers.js";
 
 /** The apps of the failover scenarios: ours (kvSession over kv-redis) and the peer's (express-session + connect-redis over ioredis). */
 export const APP_MAIN = {

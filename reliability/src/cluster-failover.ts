@@ -1,7 +1,13 @@
+import {
+  clusterNodes,
+  masterOfSlot,
+  type RedisServer,
+  replicaInSync,
+  type TestCluster,
+} from "@kvsession/test-helpers";
 import slotOf from "cluster-key-slot";
 import { APP_MAIN, type ClusterApp, startClusterApp } from "./cluster-app.js";
 import { type Answer, type Call, send, startLoad } from "./load.js";
-import { clusterNodes, masterOfSlot, type RedisServer, replicaInSync, type TestCluster } from "./servers.js";
 import { handleOfCookie } from "./session-app.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { type RedisServer, replicaInSync, type SentinelGroup } from "@kvsession/test-helpers";
 import {
   type AppLoad,
   type FailoverApp,
@@ -9,7 +10,6 @@ import {
   openSessions,
   waitFor,
 } from "./cluster-failover.js";
-import { type RedisServer, replicaInSync, type SentinelGroup } from "./servers.js";
 
 const run = promisify(execFile);
 

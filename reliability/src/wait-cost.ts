@@ -1,7 +1,7 @@
 import type { KvStore } from "@kvsession/kv";
 import { createRedisStore } from "@kvsession/kv-redis";
+import { replicaInSync, startRedis } from "@kvsession/test-helpers";
 import { record } from "./record.js";
-import { replicaInSync, startRedis } from "./servers.js";
 
 /**
  * What the kv-redis `wait` option costs: writes per second of 1 and of 64 callers, and the median

@@ -1,10 +1,10 @@
 import { requireService } from "@kvsession/kv-test-suite";
+import { type PrivateServer, pgBinDir, startPrivateServer } from "@kvsession/test-helpers";
 import { afterAll, it } from "vitest";
 import { type AppProcess, startApp } from "../src/app-process.js";
 import { storeOutage } from "../src/outage.js";
 import { expectOutageSurvived, outageFigures } from "../src/outage-checks.js";
 import { record } from "../src/record.js";
-import { type PrivateServer, pgBinDir, startPrivateServer } from "../src/servers.js";
 
 // How long a request may wait for an unreachable PostgreSQL (connect and query), and the slack on top.
 const TIMEOUT_MS = 1000;

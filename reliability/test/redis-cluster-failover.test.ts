@@ -1,7 +1,7 @@
+import { startCluster, type TestCluster } from "@kvsession/test-helpers";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type AppFigures, type FailoverApp, failover, startSideBySide } from "../src/cluster-failover.js";
 import { record } from "../src/record.js";
-import { startCluster, type TestCluster } from "../src/servers.js";
 import { expectFollowed } from "./followed.js";
 
 // A 3-master + 3-replica Redis Cluster (AOF, fsync on every write, node timeout 2 s) of this file's

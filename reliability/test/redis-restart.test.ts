@@ -1,9 +1,9 @@
+import { type RedisServer, startRedis } from "@kvsession/test-helpers";
 import { afterAll, it } from "vitest";
 import { type AppProcess, startApp } from "../src/app-process.js";
 import { storeOutage } from "../src/outage.js";
 import { expectOutageSurvived, outageFigures } from "../src/outage-checks.js";
 import { record } from "../src/record.js";
-import { type RedisServer, startRedis } from "../src/servers.js";
 
 // How long a request may wait for an unreachable Redis (connect and command), and the slack on top.
 const TIMEOUT_MS = 500;

@@ -1,8 +1,8 @@
+import { type SentinelGroup, startSentinelGroup } from "@kvsession/test-helpers";
 import { afterAll, beforeAll, it } from "vitest";
 import { type FailoverApp, startSideBySide } from "../src/cluster-failover.js";
 import { record } from "../src/record.js";
 import { sentinelFailover } from "../src/sentinel-failover.js";
-import { type SentinelGroup, startSentinelGroup } from "../src/servers.js";
 import { expectFollowed } from "./followed.js";
 
 // A master with one replica (AOF, fsync on every write) and three Sentinels (quorum 2) of this

@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { type RedisServer, startRedis } from "@kvsession/test-helpers";
 import { afterAll, describe, expect, it } from "vitest";
 import { type AppEnv, type AppProcess, CRASH_SIGNS, startApp } from "../src/app-process.js";
 import { type Answer, type Call, startLoad, summarize } from "../src/load.js";
 import { sized } from "../src/mode.js";
 import { csrfOf, openSession, saveProfile } from "../src/pin-client.js";
 import { record } from "../src/record.js";
-import { type RedisServer, startRedis } from "../src/servers.js";
 import { hasSqliteCli, sqlite } from "../src/sqlite-cli.js";
 
 const run = promisify(execFile);

@@ -23,10 +23,10 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { type RedisServer, startRedis } from "@kvsession/test-helpers";
 import autocannon from "autocannon";
 import pg from "pg";
 import { createClient } from "redis";
-import { type RedisServer, startRedis } from "../../../packages/kv-redis/test/servers.js";
 import {
   DATABASE_URL,
   PG_APP_NAME,

@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { createRedisStore } from "@kvsession/kv-redis";
+import { type RedisServer, startRedis } from "@kvsession/test-helpers";
 import { createClient, RESP_TYPES } from "redis";
-import { type RedisServer, startRedis } from "../../../packages/kv-redis/test/servers.js";
 import { preloadMany, SCALES, scaleCases, scaleLabel, timed } from "../scale.js";
 import type { BenchSuite } from "../types.js";
 

@@ -2,8 +2,8 @@ import { spawnSync } from "node:child_process";
 import KeyvRedis, { Keyv } from "@keyv/redis";
 import { type KvStore, text, withCodec } from "@kvsession/kv";
 import { createRedisStore } from "@kvsession/kv-redis";
+import { type RedisServer, startRedis } from "@kvsession/test-helpers";
 import { createClient, RESP_TYPES } from "redis";
-import { type RedisServer, startRedis } from "../../../packages/kv-redis/test/servers.js";
 import type { BenchCase, BenchSuite } from "../types.js";
 import { type Api, bytesOf, textOf } from "../values.js";
 

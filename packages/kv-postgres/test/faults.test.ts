@@ -6,11 +6,11 @@ import {
   KvValueTooLargeError,
 } from "@kvsession/kv";
 import { requireService } from "@kvsession/kv-test-suite";
+import { type PrivateServer, pgBinDir, startPrivateServer } from "@kvsession/test-helpers";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPostgresStore } from "../src/index.js";
 import { DATABASE_URL, dropTable, probe, uniqueTable } from "./helpers.js";
-import { type PrivateServer, pgBinDir, startPrivateServer } from "./private-server.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));

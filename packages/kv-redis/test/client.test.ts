@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { KvClosedError } from "@kvsession/kv";
 import { requireService } from "@kvsession/kv-test-suite";
+import { pingRedis as ping } from "@kvsession/test-helpers";
 import { createClient } from "redis";
 import { describe, expect, it } from "vitest";
 import { createRedisStore } from "../src/index.js";
 import { escapeGlob } from "../src/keys.js";
-import { ping } from "./servers.js";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -1,7 +1,4 @@
 import type { KvStore } from "@kvsession/kv";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { createRedisStore } from "../src/index.js";
-import { lostWrites, type Outcome, startLoad, summarize } from "./failover-load.js";
 import {
   clusterNodes,
   masterOfSlot,
@@ -9,7 +6,10 @@ import {
   replicaInSync,
   startCluster,
   type TestCluster,
-} from "./servers.js";
+} from "@kvsession/test-helpers";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createRedisStore } from "../src/index.js";
+import { lostWrites, type Outcome, startLoad, summarize } from "./failover-load.js";
 
 // A 3-master + 3-replica Cluster of this file's own (AOF, fsync on every write), a master taken down
 // under load: the store must follow the promoted replica, keep the other shards answering, and,

@@ -1,8 +1,8 @@
 import { KvConnectionError, KvTimeoutError } from "@kvsession/kv";
+import { type RedisServer, startCluster } from "@kvsession/test-helpers";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createRedisStore } from "../src/index.js";
 import { slotOf } from "../src/slots.js";
-import { type RedisServer, startCluster } from "./servers.js";
 
 // A 3-master Cluster of this file's own; one master is killed and restarted mid-run.
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -1,11 +1,11 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { runStoreConformance } from "@kvsession/kv-test-suite";
+import { type RedisServer, startCluster } from "@kvsession/test-helpers";
 import { createCluster as createCluster6 } from "redis6";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore } from "../src/index.js";
 import { slotOf } from "../src/slots.js";
-import { type RedisServer, startCluster } from "./servers.js";
 
 const run = promisify(execFile);
 const enc = (s: string) => new TextEncoder().encode(s);

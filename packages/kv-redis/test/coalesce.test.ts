@@ -1,9 +1,9 @@
 import { KvCorruptError, type KvStore } from "@kvsession/kv";
+import { type RedisServer, startRedis } from "@kvsession/test-helpers";
 import { createClient } from "redis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createRedisStore } from "../src/index.js";
 import { createKeySpace } from "../src/keys.js";
-import { type RedisServer, startRedis } from "./servers.js";
 
 // Batching of operations issued in one turn, on a redis-server of this file's own so its command counts are exact.
 const enc = (s: string) => new TextEncoder().encode(s);

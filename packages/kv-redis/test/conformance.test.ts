@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { requireService, runStoreConformance } from "@kvsession/kv-test-suite";
+import { pingRedis as ping } from "@kvsession/test-helpers";
 import { createRedisStore } from "../src/index.js";
-import { ping } from "./servers.js";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 // A namespace of this run only: nothing else in that Redis is touched.

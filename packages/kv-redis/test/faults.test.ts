@@ -7,10 +7,10 @@ import {
   type KvStore,
   KvTimeoutError,
 } from "@kvsession/kv";
+import { freePort, type RedisServer, startRedis } from "@kvsession/test-helpers";
 import { createClient } from "redis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore } from "../src/index.js";
-import { freePort, type RedisServer, startRedis } from "./servers.js";
 
 // Real faults on a redis-server of this file's own: killed, stopped, full, locked down.
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 // client of the other major, which the store must accept (types) and drive (conformance).
 import { KvConnectionError, KvTimeoutError } from "@kvsession/kv";
 import { requireService, runStoreConformance } from "@kvsession/kv-test-suite";
+import { pingRedis as ping } from "@kvsession/test-helpers";
 import {
   createClient,
   createCluster,
@@ -14,7 +15,6 @@ import {
 import { afterAll, describe, expect, expectTypeOf, it } from "vitest";
 import { refusal, toKvError } from "../src/errors.js";
 import { createRedisStore, type RedisLike, type RedisStoreOptions } from "../src/index.js";
-import { ping } from "./servers.js";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const namespace = `kvtest6:${randomBytes(6).toString("hex")}:`;

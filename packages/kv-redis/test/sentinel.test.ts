@@ -1,7 +1,7 @@
 import { runStoreConformance } from "@kvsession/kv-test-suite";
+import { type RedisServer, startRedis, startSentinel } from "@kvsession/test-helpers";
 import { afterAll, beforeAll } from "vitest";
 import { createRedisStore } from "../src/index.js";
-import { type RedisServer, startRedis, startSentinel } from "./servers.js";
 
 // A master and a Sentinel of this file's own; the store finds the master through Sentinel.
 let master: RedisServer | undefined;

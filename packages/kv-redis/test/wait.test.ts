@@ -1,9 +1,9 @@
 import { KvConnectionError, KvTimeoutError } from "@kvsession/kv";
 import { runStoreConformance } from "@kvsession/kv-test-suite";
+import { type RedisServer, replicaInSync, startRedis } from "@kvsession/test-helpers";
 import { createClient } from "redis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createRedisStore } from "../src/index.js";
-import { type RedisServer, replicaInSync, startRedis } from "./servers.js";
 
 // The `wait` option on a master and a replica of this file's own: a write is acknowledged only once
 // the replica has it, and the store says so, typed, when it cannot be.

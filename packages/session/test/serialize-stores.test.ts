@@ -9,10 +9,15 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import { requireService } from "@kvsession/kv-test-suite";
+import {
+  pgBinDir,
+  startCluster,
+  startPrivateServer,
+  startRedis,
+  type TestCluster,
+} from "@kvsession/test-helpers";
 import { createClient } from "redis";
 import { afterAll, describe, expect, it } from "vitest";
-import { pgBinDir, startPrivateServer } from "../../kv-postgres/test/private-server.js";
-import { startCluster, startRedis, type TestCluster } from "../../kv-redis/test/servers.js";
 import { createSessions } from "../src/index.js";
 import { openStore, type StoreSpec } from "./fixtures/stores.js";
 import { describeSerialized, increment, readN, SECRET, seeded } from "./helpers.js";
