@@ -3,7 +3,9 @@ import {
   masterOfSlot,
   type RedisServer,
   replicaInSync,
+  shardOfSlot,
   type TestCluster,
+  waitFor,
 } from "@kvsession/test-helpers";
 import slotOf from "cluster-key-slot";
 import { APP_MAIN, type ClusterApp, startClusterApp } from "./cluster-app.js";
@@ -40,17 +42,6 @@ export interface AppLoad {
   lost: string[];
   cookies: string[];
   stop(): Promise<void>;
-}
-
-/** Polls `check` every 25 ms until it returns a value, for at most `ms`. */
-export async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(25);
-  }
 }
 
 /** The counter a session holds, from GET /data; undefined when the request failed. */
@@ -326,16 +317,7 @@ export interface FailoverOptions {
  * from the moment the promoted replica reports itself master.
  */
 export async function failover(cluster: TestCluster, o: FailoverOptions) {
-  const alive = (n: RedisServer) => n.process.exitCode === null && n.process.signalCode === null;
-  const anyLive = cluster.nodes.find(alive) as RedisServer;
-  const victimPort = (await masterOfSlot(anyLive.port, o.slot)) as number;
-  const victim = cluster.nodes.find((n) => n.port === victimPort) as RedisServer;
-  const view = await clusterNodes(anyLive.port);
-  const victimId = view.find((n) => n.port === victimPort)?.id;
-  const heir = view.find((n) => n.of === victimId)?.port as number;
-  const faulted = new Set<number>();
-  for (const n of view)
-    if (n.port === victimPort) for (const [a, b] of n.slots) for (let s = a; s <= b; s++) faulted.add(s);
+  const { master: victim, port: victimPort, heir, slots: faulted } = await shardOfSlot(cluster, o.slot);
 
   const loads: AppLoad[] = [];
   for (const a of o.apps)

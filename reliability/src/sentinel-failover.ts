@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { type RedisServer, replicaInSync, type SentinelGroup } from "@kvsession/test-helpers";
+import { type RedisServer, replicaInSync, type SentinelGroup, waitFor } from "@kvsession/test-helpers";
 import {
   type AppLoad,
   type FailoverApp,
@@ -8,7 +8,6 @@ import {
   figuresOf,
   loadApp,
   openSessions,
-  waitFor,
 } from "./cluster-failover.js";
 
 const run = promisify(execFile);

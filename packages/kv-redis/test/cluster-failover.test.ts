@@ -2,10 +2,11 @@ import type { KvStore } from "@kvsession/kv";
 import {
   clusterNodes,
   masterOfSlot,
-  type RedisServer,
   replicaInSync,
+  shardOfSlot,
   startCluster,
   type TestCluster,
+  waitFor,
 } from "@kvsession/test-helpers";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createRedisStore } from "../src/index.js";
@@ -30,33 +31,9 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** Polls `check` every 25 ms until it returns a value, for at most `ms`. */
-async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(25);
-  }
-}
-
-const serverOn = (port: number) => cluster?.nodes.find((n) => n.port === port) as RedisServer;
-
 async function failover(kind: "kill" | "stop", slot: number) {
-  const nodes = cluster?.nodes ?? [];
-  const anyLive = nodes.find(
-    (n) => n.process.exitCode === null && n.process.signalCode === null,
-  ) as RedisServer;
-  const victimPort = (await masterOfSlot(anyLive.port, slot)) as number;
-  const victim = serverOn(victimPort);
-  const view = await clusterNodes(anyLive.port);
-  const victimId = view.find((n) => n.port === victimPort)?.id;
-  // The victim's replica: the first node to know it has been promoted (it won the election).
-  const heir = view.find((n) => n.of === victimId)?.port as number;
-  const faultedSlots = new Set<number>();
-  for (const n of view)
-    if (n.port === victimPort) for (const [a, b] of n.slots) for (let s = a; s <= b; s++) faultedSlots.add(s);
+  // The victim's replica (heir) is the first node to know it has been promoted (it won the election).
+  const { master: victim, port: victimPort, heir, slots: faultedSlots } = await shardOfSlot(cluster!, slot);
 
   // Seeded with the victim alone: following the failover must not depend on the seed staying up.
   const open = (namespace: string, extra: object = {}): KvStore =>

@@ -1,13 +1,14 @@
 import type { AddressInfo } from "node:net";
-import { createMemoryStore, KvConnectionError, type KvStore } from "@kvsession/kv";
+import { createMemoryStore } from "@kvsession/kv";
 import { createSessions } from "@kvsession/session";
 import {
   cleanupsAfterEach,
   cookieJar,
+  rmwProbe,
+  rmwStores,
   SECRET,
   sameCookieRace,
-  tempSqliteStore,
-  wrapStore,
+  storeWithFailingWrites,
 } from "@kvsession/test-helpers";
 import Fastify, { type FastifyInstance } from "fastify";
 import { describe, expect, it } from "vitest";
@@ -22,58 +23,27 @@ const cleanups = cleanupsAfterEach();
 
 const pause = () => new Promise<void>((r) => setTimeout(r, 1));
 
-const sqliteStore = (): KvStore => tempSqliteStore(cleanups, "fastify-serialize");
-
-/** A gate a test opens by hand: a request waits on it while holding its session. */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => {
-    open = r;
-  });
-  let entered!: () => void;
-  const inside = new Promise<void>((r) => {
-    entered = r;
-  });
-  return { open, opened, entered, inside };
-}
-
 async function start(options: KvSessionOptions) {
   const app: FastifyInstance = Fastify();
   cleanups.push(() => app.close());
   await app.register(kvSession, options);
-  let inHandler = 0;
-  let most = 0;
-  let reads = 0;
-  let allRead!: () => void;
-  const barrier = new Promise<void>((r) => {
-    allRead = r;
-  });
-  const hold = gate();
+  const probe = rmwProbe(N);
+  const hold = probe.hold;
   const increment = async (request: { session: { n?: number } }, wait: () => Promise<void>) => {
     const n = request.session.n ?? 0;
-    inHandler++;
-    most = Math.max(most, inHandler);
-    await wait();
-    request.session.n = n + 1;
-    inHandler--;
-    return { n: n + 1 };
+    return probe.between(wait, () => {
+      request.session.n = n + 1;
+      return { n: n + 1 };
+    });
   };
   app.post("/start", async (request) => {
     request.session.n = 0;
     return { ok: true };
   });
   app.post("/serial", { config: { session: { serialize: true } } }, (request) => increment(request, pause));
-  app.post("/plain", (request) =>
-    increment(request, async () => {
-      if (++reads === N) allRead();
-      await barrier;
-    }),
-  );
+  app.post("/plain", (request) => increment(request, probe.barrier));
   app.post("/opted-out", { config: { session: { serialize: false } } }, (request) =>
-    increment(request, async () => {
-      if (++reads === N) allRead();
-      await barrier;
-    }),
+    increment(request, probe.barrier),
   );
   app.post("/app-wide", (request) => increment(request, pause));
   app.post("/impatient", { config: { session: { serialize: { waitMs: 1 } } } }, async () => ({}));
@@ -91,43 +61,41 @@ async function start(options: KvSessionOptions) {
   app.get("/peek", async (request) => ({ n: request.session.n ?? null, held: request.session.held ?? null }));
   await app.listen({ port: 0, host: "127.0.0.1" });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  return { url, most: () => most, hold };
+  return { url, most: probe.most, hold };
 }
 
 const race = (url: string, path: string) => sameCookieRace(url, path, N);
 
-const stores: Array<[string, () => KvStore]> = [
-  ["the memory store", () => createMemoryStore()],
-  ["SQLite", sqliteStore],
-];
+describe.each(rmwStores(cleanups, "fastify-serialize"))(
+  "serialised mode on %s through a real Fastify server",
+  (_name, makeStore) => {
+    it("a route with config.session.serialize loses no increment of N concurrent requests on one cookie", async () => {
+      const app = await start({ store: makeStore(), secrets: [SECRET] });
+      const { statuses, seen, final } = await race(app.url, "/serial");
+      expect(statuses).toEqual(Array(N).fill(200));
+      // Each request saw the one before it: 1, 2, …, N.
+      expect(seen).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+      expect(final).toBe(N);
+      expect(app.most()).toBe(1);
+    });
 
-describe.each(stores)("serialised mode on %s through a real Fastify server", (_name, makeStore) => {
-  it("a route with config.session.serialize loses no increment of N concurrent requests on one cookie", async () => {
-    const app = await start({ store: makeStore(), secrets: [SECRET] });
-    const { statuses, seen, final } = await race(app.url, "/serial");
-    expect(statuses).toEqual(Array(N).fill(200));
-    // Each request saw the one before it: 1, 2, …, N.
-    expect(seen).toEqual(Array.from({ length: N }, (_, i) => i + 1));
-    expect(final).toBe(N);
-    expect(app.most()).toBe(1);
-  });
+    it("the same requests on a route that is not serialised lose all but one (the control)", async () => {
+      const app = await start({ store: makeStore(), secrets: [SECRET] });
+      const { statuses, final } = await race(app.url, "/plain");
+      expect(statuses).toEqual(Array(N).fill(200));
+      expect(app.most()).toBe(N);
+      expect(final).toBe(1);
+    });
 
-  it("the same requests on a route that is not serialised lose all but one (the control)", async () => {
-    const app = await start({ store: makeStore(), secrets: [SECRET] });
-    const { statuses, final } = await race(app.url, "/plain");
-    expect(statuses).toEqual(Array(N).fill(200));
-    expect(app.most()).toBe(N);
-    expect(final).toBe(1);
-  });
-
-  it("the plugin's serialize option serialises every route; config.session.serialize: false opts one out", async () => {
-    const app = await start({ store: makeStore(), secrets: [SECRET], serialize: true });
-    const serial = await race(app.url, "/app-wide");
-    expect([serial.final, app.most()]).toEqual([N, 1]);
-    const out = await race(app.url, "/opted-out");
-    expect(out.final).toBe(1);
-  });
-});
+    it("the plugin's serialize option serialises every route; config.session.serialize: false opts one out", async () => {
+      const app = await start({ store: makeStore(), secrets: [SECRET], serialize: true });
+      const serial = await race(app.url, "/app-wide");
+      expect([serial.final, app.most()]).toEqual([N, 1]);
+      const out = await race(app.url, "/opted-out");
+      expect(out.final).toBe(1);
+    });
+  },
+);
 
 describe("a serialised request that waits too long", () => {
   it("answers 503 with Retry-After and a generic body, and the session is not left held", async () => {
@@ -215,12 +183,7 @@ describe("a serialised route whose reply is hijacked (it never reaches onSend)",
 
 describe("a serialised request whose save() fails while it holds the session", () => {
   it("answers 503, and its hold ends: the next request waits for the lease only, not for ever", async () => {
-    let failWrites = false;
-    const store = wrapStore(createMemoryStore(), (method, call) =>
-      failWrites && method === "compareAndSet"
-        ? Promise.reject(new KvConnectionError("the store refused a write"))
-        : call(),
-    );
+    const { store, failing } = storeWithFailingWrites();
     // A short lease: what is left of the failed holder's lease once its hold in this process ended.
     const sessions = createSessions<SessionShape>({ store, secrets: [SECRET], serialize: { leaseMs: 300 } });
     const app = Fastify();
@@ -232,7 +195,7 @@ describe("a serialised request whose save() fails while it holds the session", (
     });
     app.post("/save-fails", { config: { session: { serialize: true } } }, async (request) => {
       request.session.n = 100;
-      failWrites = true;
+      failing.on = true;
       await request.session.save();
       return { saved: true };
     });
@@ -246,7 +209,7 @@ describe("a serialised request whose save() fails while it holds the session", (
     await b.fetch(`${url}/start`, { method: "POST" });
     const failed = await b.fetch(`${url}/save-fails`, { method: "POST" });
     expect([failed.status, failed.headers.get("retry-after")]).toEqual([503, "1"]);
-    failWrites = false;
+    failing.on = false;
     // Its change was not written afterwards either.
     expect(await (await b.fetch(`${url}/serial`, { method: "POST" })).json()).toEqual({ n: 1 });
   });

@@ -1,22 +1,23 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import { createMemoryStore, KvConnectionError, type KvStore } from "@kvsession/kv";
+import { createMemoryStore } from "@kvsession/kv";
 import { createSessions, SessionConfigError, type Sessions } from "@kvsession/session";
 import {
   cleanupsAfterEach,
   cookieJar,
+  rmwProbe,
+  rmwStores,
   SECRET,
   sameCookieRace,
-  tempSqliteStore,
-  wrapStore,
+  storeWithFailingWrites,
 } from "@kvsession/test-helpers";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { type HonoSessionOptions, type SessionVariables, session } from "../src/index.js";
 
-// One browser (one session cookie) sends N read-modify-write requests at once: read n, yield to
-// the event loop and the store, write n + 1. Serialised, none is lost; without it, a barrier that
-// holds every request between its read and its write shows the loss the mode exists to prevent.
+// N read-modify-write requests at once on one session cookie, through a real @hono/node-server:
+// each reads n, yields to the event loop and the store, and writes n + 1. A serialised middleware
+// loses none; the unserialised control, held at a barrier between read and write, loses all but one.
 
 type Data = { n: number; held: boolean };
 type Env = { Variables: SessionVariables<Data> };
@@ -24,8 +25,6 @@ const N = 8;
 const cleanups = cleanupsAfterEach();
 
 const pause = () => new Promise<void>((r) => setTimeout(r, 1));
-
-const sqliteStore = (): KvStore => tempSqliteStore(cleanups, "hono-serialize");
 
 async function listen(app: Hono<Env>): Promise<string> {
   const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
@@ -42,48 +41,28 @@ function makeApp(appWide: HonoSessionOptions<Data>, serialGroup?: HonoSessionOpt
   const app = new Hono<Env>();
   if (serialGroup) app.use("/serial/*", session<Data>(serialGroup));
   app.use(session<Data>(appWide));
-  let inHandler = 0;
-  let most = 0;
-  let reads = 0;
-  let allRead!: () => void;
-  const barrier = new Promise<void>((r) => {
-    allRead = r;
-  });
-  let entered!: () => void;
-  const inside = new Promise<void>((r) => {
-    entered = r;
-  });
-  let open!: () => void;
-  const opened = new Promise<void>((r) => {
-    open = r;
-  });
+  const probe = rmwProbe(N);
   const increment =
     (wait: () => Promise<void>) =>
     async (c: { get(k: "session"): SessionVariables<Data>["session"]; json(v: unknown): Response }) => {
       const s = c.get("session");
       const n = (await s.get("n")) ?? 0;
-      inHandler++;
-      most = Math.max(most, inHandler);
-      await wait();
-      s.set("n", n + 1);
-      inHandler--;
-      return c.json({ n: n + 1 });
+      return probe.between(wait, () => {
+        s.set("n", n + 1);
+        return c.json({ n: n + 1 });
+      });
     };
-  const barrierWait = async () => {
-    if (++reads === N) allRead();
-    await barrier;
-  };
   app.post("/start", (c) => {
     c.get("session").set("n", 0);
     return c.json({ ok: true });
   });
   app.post("/serial/rmw", increment(pause));
-  app.post("/rmw", increment(barrierWait));
+  app.post("/rmw", increment(probe.barrier));
   app.post("/app-wide", increment(pause));
   app.post("/serial/hold", async (c) => {
     await c.get("session").get("n");
-    entered();
-    await opened;
+    probe.hold.entered();
+    await probe.hold.opened;
     c.get("session").set("held", true);
     return c.json({ ok: true });
   });
@@ -93,45 +72,43 @@ function makeApp(appWide: HonoSessionOptions<Data>, serialGroup?: HonoSessionOpt
       held: (await c.get("session").get("held")) ?? null,
     }),
   );
-  return { app, most: () => most, hold: { inside, open } };
+  return { app, most: probe.most, hold: probe.hold };
 }
 
 const race = (url: string, path: string) => sameCookieRace(url, path, N);
 
-const stores: Array<[string, () => KvStore]> = [
-  ["the memory store", () => createMemoryStore()],
-  ["SQLite", sqliteStore],
-];
+describe.each(rmwStores(cleanups, "hono-serialize"))(
+  "serialised mode on %s through a real @hono/node-server",
+  (_name, makeStore) => {
+    it("a route group's middleware with serialize: true loses no increment of N concurrent requests on one cookie", async () => {
+      const sessions = createSessions<Data>({ store: makeStore(), secrets: [SECRET] });
+      const t = makeApp({ sessions }, { sessions, serialize: true });
+      const url = await listen(t.app);
+      const { statuses, seen, final } = await race(url, "/serial/rmw");
+      expect(statuses).toEqual(Array(N).fill(200));
+      expect(seen).toEqual(Array.from({ length: N }, (_, i) => i + 1));
+      expect(final).toBe(N);
+      expect(t.most()).toBe(1);
+    });
 
-describe.each(stores)("serialised mode on %s through a real @hono/node-server", (_name, makeStore) => {
-  it("a route group's middleware with serialize: true loses no increment of N concurrent requests on one cookie", async () => {
-    const sessions = createSessions<Data>({ store: makeStore(), secrets: [SECRET] });
-    const t = makeApp({ sessions }, { sessions, serialize: true });
-    const url = await listen(t.app);
-    const { statuses, seen, final } = await race(url, "/serial/rmw");
-    expect(statuses).toEqual(Array(N).fill(200));
-    expect(seen).toEqual(Array.from({ length: N }, (_, i) => i + 1));
-    expect(final).toBe(N);
-    expect(t.most()).toBe(1);
-  });
+    it("the same requests through the app-wide middleware, not serialised, lose all but one (the control)", async () => {
+      const sessions = createSessions<Data>({ store: makeStore(), secrets: [SECRET] });
+      const t = makeApp({ sessions }, { sessions, serialize: true });
+      const url = await listen(t.app);
+      const { statuses, final } = await race(url, "/rmw");
+      expect(statuses).toEqual(Array(N).fill(200));
+      expect(t.most()).toBe(N);
+      expect(final).toBe(1);
+    });
 
-  it("the same requests through the app-wide middleware, not serialised, lose all but one (the control)", async () => {
-    const sessions = createSessions<Data>({ store: makeStore(), secrets: [SECRET] });
-    const t = makeApp({ sessions }, { sessions, serialize: true });
-    const url = await listen(t.app);
-    const { statuses, final } = await race(url, "/rmw");
-    expect(statuses).toEqual(Array(N).fill(200));
-    expect(t.most()).toBe(N);
-    expect(final).toBe(1);
-  });
-
-  it("serialize on a middleware built from a store serialises every request through it", async () => {
-    const t = makeApp({ store: makeStore(), secrets: [SECRET], serialize: true });
-    const url = await listen(t.app);
-    const { final } = await race(url, "/app-wide");
-    expect([final, t.most()]).toEqual([N, 1]);
-  });
-});
+    it("serialize on a middleware built from a store serialises every request through it", async () => {
+      const t = makeApp({ store: makeStore(), secrets: [SECRET], serialize: true });
+      const url = await listen(t.app);
+      const { final } = await race(url, "/app-wide");
+      expect([final, t.most()]).toEqual([N, 1]);
+    });
+  },
+);
 
 describe("serialised mode's limits through Hono", () => {
   it("a request that waits too long answers 503 with Retry-After and a generic body, and holds nothing", async () => {
@@ -206,12 +183,7 @@ describe("serialised mode's limits through Hono", () => {
   });
 
   it("a serialised request whose save() fails answers 503, and its hold ends", async () => {
-    let failWrites = false;
-    const store = wrapStore(createMemoryStore(), (method, call) =>
-      failWrites && method === "compareAndSet"
-        ? Promise.reject(new KvConnectionError("the store refused a write"))
-        : call(),
-    );
+    const { store, failing } = storeWithFailingWrites();
     // A short lease: what is left of the failed holder's lease once its hold in this process ended.
     const sessions: Sessions<Data> = createSessions<Data>({
       store,
@@ -223,7 +195,7 @@ describe("serialised mode's limits through Hono", () => {
       const s = c.get("session");
       s.set("n", 100);
       await s.get("n");
-      failWrites = true;
+      failing.on = true;
       await s.save();
       return c.json({ saved: true });
     });
@@ -232,7 +204,7 @@ describe("serialised mode's limits through Hono", () => {
     await b.fetch(`${url}/start`, { method: "POST" });
     const failed = await b.fetch(`${url}/serial/save-fails`, { method: "POST" });
     expect([failed.status, failed.headers.get("retry-after")]).toEqual([503, "1"]);
-    failWrites = false;
+    failing.on = false;
     // Its change was not written afterwards either.
     expect(await (await b.fetch(`${url}/serial/rmw`, { method: "POST" })).json()).toEqual({ n: 1 });
   });

@@ -14,12 +14,16 @@ export {
   replicaInSync,
   type SentinelGroup,
   type SentinelGroupOptions,
+  type Shard,
+  shardOfSlot,
   startCluster,
   startRedis,
   startSentinel,
   startSentinelGroup,
   type TestCluster,
 } from "./redis-servers.js";
+export { rmwProbe, rmwStores, storeWithFailingWrites } from "./rmw-probe.js";
 export { sameCookieRace } from "./same-cookie-race.js";
 export { SECRET } from "./secrets.js";
+export { waitFor } from "./wait-for.js";
 export { IO_METHODS, wrapStore } from "./wrap-store.js";

@@ -193,6 +193,34 @@ export async function masterOfSlot(askPort: number, slot: number): Promise<numbe
   return owner?.port;
 }
 
+/** A Cluster's shard as a failover test sees it before the fault. */
+export interface Shard {
+  /** The master serving the slot, and its port. */
+  master: RedisServer;
+  port: number;
+  /** The port of its replica, which a failover promotes. */
+  heir: number;
+  /** Every slot the master serves. */
+  slots: Set<number>;
+}
+
+/** The shard that serves `slot`, asked of any node still running. */
+export async function shardOfSlot(cluster: TestCluster, slot: number): Promise<Shard> {
+  const anyLive = cluster.nodes.find((n) => n.process.exitCode === null && n.process.signalCode === null);
+  if (anyLive === undefined) throw new Error("no node of the Cluster is running");
+  const port = await masterOfSlot(anyLive.port, slot);
+  const master = cluster.nodes.find((n) => n.port === port);
+  if (port === undefined || master === undefined) throw new Error(`no master serves slot ${slot}`);
+  const view = await clusterNodes(anyLive.port);
+  const id = view.find((n) => n.port === port)?.id;
+  const heir = view.find((n) => n.of === id)?.port;
+  if (heir === undefined) throw new Error(`the master on port ${port} has no replica`);
+  const slots = new Set<number>();
+  for (const n of view)
+    if (n.port === port) for (const [a, b] of n.slots) for (let s = a; s <= b; s++) slots.add(s);
+  return { master, port, heir, slots };
+}
+
 /** For requireService: PING the server at url. */
 export async function ping(url: string): Promise<void> {
   const c = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 2000 } });
