@@ -1,7 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, rmSync, truncateSync, utimesSync, writeFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
 import {
   KvArgumentError,
   KvConnectionError,
@@ -17,8 +16,7 @@ import { holderLine, thisProcess } from "../src/locks.js";
 import { createFsStore, fsDriver } from "../src/store.js";
 import { tempDir } from "./helpers.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, "..", "..", "..");
+const repoRoot = join(import.meta.dirname, "..", "..", "..");
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
 const root = tempDir("faults");
@@ -42,7 +40,7 @@ function child(args: string[]): ChildProcess {
     "--import",
     "tsx",
     "--conditions=@kvsession/source",
-    join(here, "fixtures", "child.ts"),
+    join(import.meta.dirname, "fixtures", "child.ts"),
     ...args,
   ];
   return spawn(process.execPath, node, { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });

@@ -1,7 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import {
   KvCorruptError,
   KvPermissionError,
@@ -15,8 +14,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createSqliteStore } from "../src/index.js";
 import { tempDir } from "./helpers.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, "..", "..", "..");
+const repoRoot = join(import.meta.dirname, "..", "..", "..");
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
 const dir = tempDir("faults");
@@ -219,7 +217,7 @@ describe("kv-sqlite: a process killed mid-write", () => {
           "--import",
           "tsx",
           "--conditions=@kvsession/source",
-          join(here, "fixtures", "crash-writer.ts"),
+          join(import.meta.dirname, "fixtures", "crash-writer.ts"),
           path,
           durability,
           "100000",

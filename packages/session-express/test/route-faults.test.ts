@@ -1,7 +1,7 @@
 import { get } from "node:http";
 import { join } from "node:path";
-import { type ChildServer, startChildServer } from "@kvsession/test-helpers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ChildServer, childServersForFile } from "@kvsession/test-helpers";
+import { describe, expect, it } from "vitest";
 
 const fixture = join(import.meta.dirname, "fixtures", "faulty-routes-server.ts");
 const FAULTS = [
@@ -43,23 +43,13 @@ function ask(server: ChildServer, path: string): Promise<Answer> {
   });
 }
 
-let plain: ChildServer;
-let session: ChildServer;
-beforeAll(async () => {
-  [plain, session] = await Promise.all([
-    startChildServer(fixture, ["plain"]),
-    startChildServer(fixture, ["session"]),
-  ]);
-});
-afterAll(async () => {
-  await Promise.all([plain?.stop(), session?.stop()]);
-});
+const servers = childServersForFile(fixture, { plain: ["plain"], session: ["session"] });
 
 describe("a route's own faults behind the middleware", () => {
   it("are answered as plain Express answers them, and the server keeps serving", async () => {
     for (const path of FAULTS) {
-      const without = await ask(plain, path);
-      const withSession = await ask(session, path);
+      const without = await ask(servers.plain, path);
+      const withSession = await ask(servers.session, path);
       // An error page holds a stack trace, which differs with the middleware's frames in it.
       const shown = (a: Answer) => ({
         path,
@@ -68,20 +58,23 @@ describe("a route's own faults behind the middleware", () => {
       });
       expect(shown(withSession)).toEqual(shown(without));
       // Each fault is followed by a normal request: the process survived it.
-      expect(await ask(session, "/ok")).toMatchObject({ status: 200, body: "ok" });
+      expect(await ask(servers.session, "/ok")).toMatchObject({ status: 200, body: "ok" });
     }
-    expect(session.alive()).toBe(true);
+    expect(servers.session.alive()).toBe(true);
   });
 
   it("plain Express's answers are the ones the comparison relies on", async () => {
     for (const path of ["/send-twice", "/send-twice-untouched", "/send-then-status"])
-      expect({ path, ...(await ask(plain, path)) }).toMatchObject({ path, status: 200, body: "a" });
-    expect(await ask(plain, "/json-twice")).toMatchObject({ status: 200, body: '{"first":true}' });
-    expect((await ask(plain, "/bad-write-head")).status).toBe(500);
+      expect({ path, ...(await ask(servers.plain, path)) }).toMatchObject({ path, status: 200, body: "a" });
+    expect(await ask(servers.plain, "/json-twice")).toMatchObject({ status: 200, body: '{"first":true}' });
+    expect((await ask(servers.plain, "/bad-write-head")).status).toBe(500);
   });
 
   it("the session's cookie goes out with the response the route sent first", async () => {
     for (const path of ["/send-twice", "/send-then-status", "/json-twice"])
-      expect({ path, cookie: (await ask(session, path)).sessionCookie }).toEqual({ path, cookie: true });
+      expect({ path, cookie: (await ask(servers.session, path)).sessionCookie }).toEqual({
+        path,
+        cookie: true,
+      });
   });
 });

@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { type ChildServer, startChildServer } from "@kvsession/test-helpers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ChildServer, childServersForFile } from "@kvsession/test-helpers";
+import { describe, expect, it } from "vitest";
 
 const fixture = join(import.meta.dirname, "fixtures", "faulty-routes-server.ts");
 const FAULTS = ["/bad-header", "/send-without-return", "/send-then-throw", "/send-twice"];
@@ -24,46 +24,42 @@ async function ask(server: ChildServer, path: string): Promise<Answer> {
   return { status: res.status, body: await res.text(), sessionCookie };
 }
 
-let plain: ChildServer;
-let session: ChildServer;
-beforeAll(async () => {
-  [plain, session] = await Promise.all([
-    startChildServer(fixture, ["plain"]),
-    startChildServer(fixture, ["session"]),
-  ]);
-});
-afterAll(async () => {
-  await Promise.all([plain?.stop(), session?.stop()]);
-});
+const servers = childServersForFile(fixture, { plain: ["plain"], session: ["session"] });
 
 describe("a route's own faults after it used the session", () => {
   it("are answered as plain Fastify answers them, and the server keeps serving", async () => {
     for (const path of FAULTS) {
-      const without = await ask(plain, path);
-      const withSession = await ask(session, path);
+      const without = await ask(servers.plain, path);
+      const withSession = await ask(servers.session, path);
       expect({ path, status: withSession.status, body: withSession.body }).toEqual({
         path,
         status: without.status,
         body: without.body,
       });
       // Each fault is followed by a normal request: the process survived it.
-      expect(await ask(session, "/ok")).toMatchObject({ status: 200, body: '{"ok":true}' });
+      expect(await ask(servers.session, "/ok")).toMatchObject({ status: 200, body: '{"ok":true}' });
     }
-    expect(session.alive()).toBe(true);
+    expect(servers.session.alive()).toBe(true);
   });
 
   it("plain Fastify's answers are the ones the comparison relies on", async () => {
-    expect((await ask(plain, "/bad-header")).status).toBe(500);
-    expect(await ask(plain, "/send-without-return")).toMatchObject({ status: 200, body: '{"sent":"once"}' });
-    expect(await ask(plain, "/send-then-throw")).toMatchObject({
+    expect((await ask(servers.plain, "/bad-header")).status).toBe(500);
+    expect(await ask(servers.plain, "/send-without-return")).toMatchObject({
+      status: 200,
+      body: '{"sent":"once"}',
+    });
+    expect(await ask(servers.plain, "/send-then-throw")).toMatchObject({
       status: 200,
       body: '{"sent":"before the throw"}',
     });
-    expect(await ask(plain, "/send-twice")).toMatchObject({ status: 200, body: '{"sent":"first"}' });
+    expect(await ask(servers.plain, "/send-twice")).toMatchObject({ status: 200, body: '{"sent":"first"}' });
   });
 
   it("the session's cookie goes out with the response the route sent first", async () => {
     for (const path of ["/send-without-return", "/send-then-throw", "/send-twice"])
-      expect({ path, cookie: (await ask(session, path)).sessionCookie }).toEqual({ path, cookie: true });
+      expect({ path, cookie: (await ask(servers.session, path)).sessionCookie }).toEqual({
+        path,
+        cookie: true,
+      });
   });
 });

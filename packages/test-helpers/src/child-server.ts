@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll } from "vitest";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -54,4 +55,30 @@ export function startChildServer(fixture: string, args: string[]): Promise<Child
       reject(new Error(`${fixture} exited with ${code} before listening:\n${err}`)),
     );
   });
+}
+
+/**
+ * One child server per entry of `args` (its fixture arguments), started before the file's tests and
+ * stopped after them; the returned object holds each under its key once they are up.
+ *
+ * @example
+ * const servers = childServersForFile(fixture, { plain: ["plain"], session: ["session"] });
+ * it("…", async () => { await fetch(`${servers.session.url}/ok`); });
+ */
+export function childServersForFile<K extends string>(
+  fixture: string,
+  args: Record<K, string[]>,
+): Record<K, ChildServer> {
+  const servers = {} as Record<K, ChildServer>;
+  const keys = Object.keys(args) as K[];
+  beforeAll(async () => {
+    const started = await Promise.all(keys.map((k) => startChildServer(fixture, args[k])));
+    keys.forEach((k, i) => {
+      servers[k] = started[i]!;
+    });
+  });
+  afterAll(async () => {
+    await Promise.all(keys.map((k) => servers[k]?.stop()));
+  });
+  return servers;
 }
