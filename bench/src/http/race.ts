@@ -6,8 +6,8 @@
 //   ... --warm-up N --warm N     requests before the first window / before the second (0: none)
 //   ... --warm-requests N        the second window's requests
 //   ... --calm-warm-up N         seconds of route A before the no-contention measurement
-//   ... --only text[|text]   stacks whose "framework: name" contains one of the texts; printed and kept in
-//                            bench/results/http-race.json, docs/benchmarks.md left as it is
+//   ... --only text[|text]   stacks whose "framework: name" contains one of the texts (=text: is exactly it);
+//                            printed and kept in bench/results/http-race.json, docs/benchmarks.md left as it is
 //   ... --no-calm / --no-race    skip the no-contention part / the race
 // Per stack and repeat: a fresh server process (pinned to core 1, with a private redis-server and the
 // PostgreSQL backends serving it), a warm-up on a session of its own, then one new session, the
@@ -63,7 +63,8 @@ const requests = Number(flag("requests") ?? 2000);
 const connections = Number(flag("connections") ?? 10);
 const seconds = Number(flag("seconds") ?? (quick ? 2 : 3));
 const only = flag("only")?.split("|");
-const picked = (name: string) => only === undefined || only.some((text) => name.includes(text));
+const picked = (name: string) =>
+  only === undefined || only.some((text) => (text.startsWith("=") ? name === text.slice(1) : name.includes(text)));
 const runRace = !args.includes("--no-race");
 const runCalm = !args.includes("--no-calm");
 /** Requests on the warm-up session before each measured race. */
