@@ -64,7 +64,8 @@ const connections = Number(flag("connections") ?? 10);
 const seconds = Number(flag("seconds") ?? (quick ? 2 : 3));
 const only = flag("only")?.split("|");
 const picked = (name: string) =>
-  only === undefined || only.some((text) => (text.startsWith("=") ? name === text.slice(1) : name.includes(text)));
+  only === undefined ||
+  only.some((text) => (text.startsWith("=") ? name === text.slice(1) : name.includes(text)));
 const runRace = !args.includes("--no-race");
 const runCalm = !args.includes("--no-calm");
 /** Requests on the warm-up session before each measured race. */
