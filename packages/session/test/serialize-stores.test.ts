@@ -1,7 +1,6 @@
 // Serialised mode on every store: the model-based interleaving test, then real processes on each
 // store two processes can share (a lease holder in a child process SIGKILLed or SIGSTOPped
 // mid-request), and a store's server killed while a lease is held.
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,6 +10,7 @@ import { createMemoryStore, type KvStore } from "@kvsession/kv";
 import { requireService } from "@kvsession/kv-test-suite";
 import {
   pgBinDir,
+  spawnFixture,
   startCluster,
   startPrivateServer,
   startRedis,
@@ -103,18 +103,10 @@ if (await requireService(`PostgreSQL at ${pgUrl}`, pingPg)) {
 
 /** A lease holder in a child process that opens the store `spec` describes. */
 function startHolder(spec: StoreSpec, cookie: string, leaseMs: number) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "--conditions=@kvsession/source",
-      join(import.meta.dirname, "fixtures", "lease-holder.ts"),
-      JSON.stringify(spec),
-      cookie,
-      String(leaseMs),
-    ],
-    { stdio: ["pipe", "pipe", "inherit"] },
+  const child = spawnFixture(
+    join(import.meta.dirname, "fixtures", "lease-holder.ts"),
+    [JSON.stringify(spec), cookie, String(leaseMs)],
+    ["pipe", "pipe", "inherit"],
   );
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode !== "SIGKILL") {

@@ -1,9 +1,23 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, type StdioOptions, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll } from "vitest";
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+/**
+ * Runs a TypeScript fixture in its own Node process, the workspace's packages loaded from their
+ * sources (as the tests load them), from the repository's root.
+ *
+ * @example
+ * const child = spawnFixture(join(import.meta.dirname, "fixtures", "holder.ts"), [path], ["pipe", "pipe", "inherit"]);
+ */
+export function spawnFixture(fixture: string, args: string[], stdio: StdioOptions): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", "--conditions=@kvsession/source", fixture, ...args], {
+    cwd: repoRoot,
+    stdio,
+  });
+}
 
 export interface ChildServer {
   url: string;
@@ -25,11 +39,7 @@ export interface ChildServer {
  * await server.stop();
  */
 export function startChildServer(fixture: string, args: string[]): Promise<ChildServer> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ["--import", "tsx", "--conditions=@kvsession/source", fixture, ...args],
-    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
-  );
+  const child = spawnFixture(fixture, args, ["ignore", "pipe", "pipe"]);
   let out = "";
   let err = "";
   child.stderr!.on("data", (d: Buffer) => {

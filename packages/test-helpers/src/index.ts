@@ -1,4 +1,4 @@
-export { type ChildServer, childServersForFile, startChildServer } from "./child-server.js";
+export { type ChildServer, childServersForFile, spawnFixture, startChildServer } from "./child-server.js";
 export { type Cleanup, cleanupsAfterEach, tempSqliteStore } from "./cleanups.js";
 export { closedPortStore, freePort } from "./closed-port.js";
 export { type CookieJar, cookieJar } from "./cookie-jar.js";
