@@ -1,13 +1,4 @@
-import type { KvStore } from "@kvsession/kv";
-import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import {
-  type CommitResult,
-  createSessions,
-  type OpenInput,
-  type Session,
-  type Sessions,
-} from "../src/index.js";
+import type { CommitResult, OpenInput, Session, Sessions } from "../src/index.js";
 
 export const SECRET = "a-test-secret-that-is-long-enough-0123456789";
 export const SECRET_2 = "another-test-secret-long-enough-9876543210xyz";
@@ -84,39 +75,4 @@ export async function increment(sessions: Sessions, cookieHeader: string, pause:
 /** The session's n, read without taking its lease. */
 export async function readN(sessions: Sessions, cookieHeader: string): Promise<unknown> {
   return sessions.open({ cookieHeader, secure: true, serialize: false }).get("n");
-}
-
-/**
- * Several "processes" (independent cores on one store: they meet only through the store) run
- * concurrent read-modify-write requests on one session; every acknowledged increment must stay.
- */
-export function describeSerialized(name: string, makeStore: () => KvStore | Promise<KvStore>, runs: number) {
-  describe(`serialised mode on ${name}`, () => {
-    it("concurrent read-modify-write requests from several processes lose nothing", async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.array(fc.record({ proc: fc.nat(2), pause: fc.nat(3) }), { minLength: 2, maxLength: 8 }),
-          async (reqs) => {
-            const store = await makeStore();
-            try {
-              const procs = [0, 1, 2].map(() =>
-                createSessions({ store, secrets: [SECRET], serialize: { leaseMs: 5_000, waitMs: 20_000 } }),
-              );
-              const cookie = await seeded(procs[0]!);
-              const results = await Promise.allSettled(
-                reqs.map((r) => increment(procs[r.proc]!, cookie, r.pause)),
-              );
-              const acknowledged = results.filter((r) => r.status === "fulfilled").length;
-              expect(results.filter((r) => r.status === "rejected")).toEqual([]);
-              expect(await readN(procs[0]!, cookie)).toBe(acknowledged);
-            } finally {
-              await store.clear();
-              await store.close();
-            }
-          },
-        ),
-        { numRuns: runs },
-      );
-    });
-  });
 }
