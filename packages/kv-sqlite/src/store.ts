@@ -181,6 +181,7 @@ function sqliteDriver(
       setIfAbsent: true,
       compareAndSet: true,
       orderedListing: true,
+      settlesInTurn: true,
       maxValueBytes: options.maxValueBytes,
     },
 

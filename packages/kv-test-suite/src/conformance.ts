@@ -129,6 +129,34 @@ export function runStoreConformance(
         expect(c.maxKeyBytes).toBeGreaterThanOrEqual(250);
         expect(c.maxValueBytes).toBeGreaterThanOrEqual(largeBytes);
         expect(c.ttlGranularityMs).toBeGreaterThan(0);
+        expect(typeof c.settlesInTurn).toBe("boolean");
+      });
+
+      it("settles every operation before the event loop turns, if it says so (settlesInTurn)", async () => {
+        const c = store.capabilities;
+        if (!c.settlesInTurn) return expect(c.settlesInTurn).toBe(false);
+        const ops: Array<() => Promise<unknown>> = [
+          () => store.set("k", enc("v")),
+          () => store.get("k"),
+          () => store.getMany(["k", "k2"]),
+          () => store.setMany([{ key: "k2", value: enc("w") }]),
+          () => store.has("k"),
+          () => (c.setIfAbsent ? store.setIfAbsent("k3", enc("x")) : store.get("k3")),
+          () =>
+            c.compareAndSet
+              ? store.getVersioned("k2").then((v) => store.compareAndSet("k2", v.version, enc("y")))
+              : store.get("k2"),
+          () => store.delete("k"),
+        ];
+        for (const op of ops) {
+          let settled = false;
+          const done = op().then(() => {
+            settled = true;
+          });
+          await new Promise<void>((r) => setImmediate(r));
+          expect(settled).toBe(true);
+          await done;
+        }
       });
     });
 

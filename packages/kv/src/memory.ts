@@ -257,6 +257,7 @@ export function memoryDriver(options: MemoryStoreOptions = {}): KvDriver {
       setIfAbsent: true,
       compareAndSet: true,
       orderedListing: true,
+      settlesInTurn: true,
       maxKeyBytes: 64 * 1024,
     },
     get(key) {

@@ -37,6 +37,7 @@ export function resolveCapabilities(c: KvDriver["capabilities"]): KvCapabilities
     orderedListing: c.orderedListing ?? false,
     maxKeyBytes: c.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES,
     maxValueBytes: c.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES,
+    settlesInTurn: c.settlesInTurn ?? false,
   });
 }
 

@@ -24,6 +24,11 @@ export interface KvCapabilities {
   readonly maxKeyBytes: number;
   /** Largest value accepted, in bytes. */
   readonly maxValueBytes: number;
+  /**
+   * Every operation settles within the turn of the event loop that issued it, before any I/O is
+   * polled: an in-process engine (memory, SQLite). Callers that gather work per turn read it.
+   */
+  readonly settlesInTurn: boolean;
 }
 
 /** An entry as a driver returns it. `expiresAt` is an absolute deadline in epoch ms. */

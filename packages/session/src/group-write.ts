@@ -17,8 +17,18 @@ interface Line<W, S> {
   last: S | undefined;
 }
 
-/** `S`: what a flush wrote, handed to the next flush of the same line (a write it can build on without a read). */
-export function createGroupWriter<W, S>(flush: Flush<W, S>) {
+/**
+ * `S`: what a flush wrote, handed to the next flush of the same line (a write it can build on without a read).
+ * `settlesInTurn`: the store's capability of that name (see `waitFor` below).
+ */
+export function createGroupWriter<W, S>(flush: Flush<W, S>, settlesInTurn: boolean) {
+  /**
+   * When the first write of an idle line goes. A store that answers within the turn (memory, SQLite)
+   * would finish each request's write before the next request of the same poll commits, so the line
+   * waits for the turn's end and they share one write. A store that answers later gathers them behind
+   * the write in flight anyway, and a wait there only delays the write past the store's own batching.
+   */
+  const waitFor = settlesInTurn ? setImmediate : process.nextTick;
   /** Per key, while a flush is due or in flight. */
   const lines = new Map<string, Line<W, S>>();
 
@@ -44,8 +54,7 @@ export function createGroupWriter<W, S>(flush: Flush<W, S>) {
     }
     const fresh: Line<W, S> = { waiting: [writer], last: undefined };
     lines.set(key, fresh);
-    // Requests of one session whose loads were answered together commit in this same turn of the
-    // event loop: the first write waits for the turn's end, so they share it instead of queueing behind it.
-    setImmediate(drain, key, fresh);
+    // The other commits of this task (requests whose loads were answered together) join it.
+    waitFor(drain, key, fresh);
   };
 }

@@ -263,8 +263,9 @@ export function createSessions<D extends object = SessionData>(options: Sessions
     writeIf,
     create,
     expired,
-    writeGroup: createGroupWriter<GroupWriter, Known>((handle, group, last) =>
-      ServerSession.flush(engine, handle, group, last),
+    writeGroup: createGroupWriter<GroupWriter, Known>(
+      (handle, group, last) => ServerSession.flush(engine, handle, group, last),
+      records.capabilities.settlesInTurn,
     ),
   };
 

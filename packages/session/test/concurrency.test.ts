@@ -128,6 +128,76 @@ describe("concurrent requests on one session", () => {
     await mem.close();
   });
 
+  describe("when a group's first write goes, by the store's settlesInTurn", () => {
+    /** A memory store that counts compare-and-sets, answering in the turn or (settlesInTurn false) a few ms later. */
+    function countingStore(settlesInTurn: boolean) {
+      const mem = createMemoryStore();
+      const base = delegateDriver(mem, "counting");
+      const later = <T>(v: T | Promise<T>) =>
+        settlesInTurn ? v : new Promise<T>((r) => setTimeout(() => r(v), 5));
+      const log: string[] = [];
+      const store = createStore({
+        ...base,
+        capabilities: { ...base.capabilities, settlesInTurn },
+        getVersioned: (k) => later(base.getVersioned!(k)),
+        compareAndSet: (k, x, v, e) => {
+          log.push("write");
+          return later(base.compareAndSet!(k, x, v, e));
+        },
+      });
+      return { store, log, close: () => mem.close() };
+    }
+
+    /** Five requests of one session, loaded together, each committing from a task of its own in one turn. */
+    async function fiveCommitsInOneTurn(settlesInTurn: boolean) {
+      const c = countingStore(settlesInTurn);
+      const s = createSessions<Data>({ store: c.store, secrets: [SECRET] });
+      const jar = createJar();
+      await request(s, jar, (x) => x.set("base", 0));
+      const opened = Array.from({ length: 5 }, () => s.open({ cookieHeader: jar.header(), secure: true }));
+      await Promise.all(opened.map((x) => x.get("base")));
+      for (const [i, x] of opened.entries()) x.set(`k${i}`, i);
+      c.log.length = 0;
+      const commits = await new Promise<Array<Promise<unknown>>>((resolve) => {
+        const out: Array<Promise<unknown>> = [];
+        for (const [i, x] of opened.entries())
+          setImmediate(() => {
+            c.log.push(`task ${i}`);
+            out.push(x.commit());
+            if (out.length === 5) resolve(out);
+          });
+      });
+      await Promise.all(commits);
+      const all = (await request(s, jar, (x) => x.all())).value as Data;
+      expect(Object.keys(all).sort()).toEqual(["base", "k0", "k1", "k2", "k3", "k4"]);
+      await c.close();
+      return c.log;
+    }
+
+    it("in-process store: commits from the tasks of one turn share one write after the turn", async () => {
+      expect(await fiveCommitsInOneTurn(true)).toEqual([
+        "task 0",
+        "task 1",
+        "task 2",
+        "task 3",
+        "task 4",
+        "write",
+      ]);
+    });
+
+    it("store that answers later: the first commit writes at once, the rest share the next write", async () => {
+      expect(await fiveCommitsInOneTurn(false)).toEqual([
+        "task 0",
+        "write",
+        "task 1",
+        "task 2",
+        "task 3",
+        "task 4",
+        "write",
+      ]);
+    });
+  });
+
   it("on a store without compare-and-set the core falls back to plain writes (weaker, documented)", async () => {
     const mem = createMemoryStore();
     const base = delegateDriver(mem, "no-cas");
