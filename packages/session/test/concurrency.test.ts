@@ -129,8 +129,8 @@ describe("concurrent requests on one session", () => {
   });
 
   describe("when a group's first write goes, by the store's settlesInTurn", () => {
-    /** A memory store that counts compare-and-sets, answering in the turn or (settlesInTurn false) a few ms later. */
-    function countingStore(settlesInTurn: boolean) {
+    /** A memory store that logs its compare-and-sets and answers in the turn or (settlesInTurn false) a few ms later. */
+    function storeAnswering(settlesInTurn: boolean) {
       const mem = createMemoryStore();
       const base = delegateDriver(mem, "counting");
       const later = <T>(v: T | Promise<T>) =>
@@ -150,7 +150,7 @@ describe("concurrent requests on one session", () => {
 
     /** Five requests of one session, loaded together, each committing from a task of its own in one turn. */
     async function fiveCommitsInOneTurn(settlesInTurn: boolean) {
-      const c = countingStore(settlesInTurn);
+      const c = storeAnswering(settlesInTurn);
       const s = createSessions<Data>({ store: c.store, secrets: [SECRET] });
       const jar = createJar();
       await request(s, jar, (x) => x.set("base", 0));
