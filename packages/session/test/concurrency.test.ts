@@ -174,27 +174,14 @@ describe("concurrent requests on one session", () => {
       return c.log;
     }
 
+    const tasks = [0, 1, 2, 3, 4].map((i) => `task ${i}`);
+
     it("in-process store: commits from the tasks of one turn share one write after the turn", async () => {
-      expect(await fiveCommitsInOneTurn(true)).toEqual([
-        "task 0",
-        "task 1",
-        "task 2",
-        "task 3",
-        "task 4",
-        "write",
-      ]);
+      expect(await fiveCommitsInOneTurn(true)).toEqual([...tasks, "write"]);
     });
 
     it("store that answers later: the first commit writes at once, the rest share the next write", async () => {
-      expect(await fiveCommitsInOneTurn(false)).toEqual([
-        "task 0",
-        "write",
-        "task 1",
-        "task 2",
-        "task 3",
-        "task 4",
-        "write",
-      ]);
+      expect(await fiveCommitsInOneTurn(false)).toEqual([tasks[0], "write", ...tasks.slice(1), "write"]);
     });
   });
 
