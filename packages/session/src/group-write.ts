@@ -15,6 +15,8 @@ interface Line<W, S> {
   waiting: W[];
   /** What the previous flush of this line wrote. */
   last: S | undefined;
+  /** A flush is due or in flight. */
+  busy: boolean;
 }
 
 /**
@@ -29,12 +31,15 @@ export function createGroupWriter<W, S>(flush: Flush<W, S>, settlesInTurn: boole
    * the write in flight anyway, and a wait there only delays the write past the store's own batching.
    */
   const waitFor = settlesInTurn ? setImmediate : process.nextTick;
-  /** Per key, while a flush is due or in flight. */
+  /** Per key, while a flush is due or in flight, and until the end of the turn after it. */
   const lines = new Map<string, Line<W, S>>();
 
   function drain(key: string, line: Line<W, S>): void {
     if (line.waiting.length === 0) {
-      lines.delete(key);
+      line.busy = false;
+      // Requests whose loads were answered before the write landed commit later in this turn: they
+      // build on the write too, instead of failing a compare-and-set with the version they loaded.
+      setImmediate(forget, key, line);
       return;
     }
     const group = line.waiting;
@@ -46,15 +51,20 @@ export function createGroupWriter<W, S>(flush: Flush<W, S>, settlesInTurn: boole
     });
   }
 
+  function forget(key: string, line: Line<W, S>): void {
+    if (!line.busy && lines.get(key) === line) lines.delete(key);
+  }
+
   return function write(key: string, writer: W): void {
-    const line = lines.get(key);
-    if (line !== undefined) {
-      line.waiting.push(writer);
-      return;
+    let line = lines.get(key);
+    if (line === undefined) {
+      line = { waiting: [], last: undefined, busy: false };
+      lines.set(key, line);
     }
-    const fresh: Line<W, S> = { waiting: [writer], last: undefined };
-    lines.set(key, fresh);
+    line.waiting.push(writer);
+    if (line.busy) return;
+    line.busy = true;
     // The other commits of this task (requests whose loads were answered together) join it.
-    waitFor(drain, key, fresh);
+    waitFor(drain, key, line);
   };
 }

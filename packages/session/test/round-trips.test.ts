@@ -36,6 +36,30 @@ describe("default mode: concurrent writes to one session", () => {
     for (let i = 0; i < 20; i++) expect(await after.get(`k${i}`)).toBe(i);
   });
 
+  it("a request whose load was answered before the line's write landed builds on that write: no failed compare-and-set, no second read", async () => {
+    const slow = wrapStore(createMemoryStore(), (method, call) =>
+      method === "compareAndSet" ? new Promise((r) => setTimeout(r, 5)).then(call) : call(),
+    );
+    const { store, calls } = countingStore(slow);
+    const sessions = createSessions({ store, secrets: [SECRET] });
+    const cookieHeader = await seeded(sessions);
+    calls.reset();
+    const first = sessions.open({ cookieHeader, secure: true });
+    await first.exists();
+    first.set("x", 1);
+    const written = first.commit();
+    // Loaded while the first write is on its way: it holds the version that write replaces.
+    const second = sessions.open({ cookieHeader, secure: true });
+    await second.exists();
+    await written;
+    // Committed in the turn the write landed in, as a request answered with it does.
+    second.set("y", 2);
+    expect((await second.commit()).outcome).toBe("saved");
+    expect(Object.fromEntries(calls.byMethod)).toEqual({ getVersioned: 2, compareAndSet: 2 });
+    const after = sessions.open({ cookieHeader, secure: true });
+    expect([await after.get("x"), await after.get("y")]).toEqual([1, 2]);
+  });
+
   it("a write from another process in between is read, and nothing of it is lost", async () => {
     const { store, calls } = countingStore();
     const a = createSessions({ store, secrets: [SECRET] });
