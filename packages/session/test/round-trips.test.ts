@@ -13,16 +13,22 @@ async function increment(sessions: Sessions, cookieHeader: string): Promise<void
   await s.commit();
 }
 
+/** A session on a memory store whose writes take a timer's turn to land; the store's calls counted from here on. */
+async function slowWrites() {
+  const slow = wrapStore(createMemoryStore(), (method, call) =>
+    method === "compareAndSet" ? new Promise((r) => setTimeout(r, 5)).then(call) : call(),
+  );
+  const { store, calls } = countingStore(slow);
+  const sessions = createSessions({ store, secrets: [SECRET] });
+  const cookieHeader = await seeded(sessions);
+  calls.reset();
+  return { sessions, cookieHeader, calls };
+}
+
 describe("default mode: concurrent writes to one session", () => {
   it("commits of one turn share one write, and the line's next write builds on it: one read per request (its load), nothing more", async () => {
     // Writes that take a timer's turn to land, so the second wave queues behind the first.
-    const slow = wrapStore(createMemoryStore(), (method, call) =>
-      method === "compareAndSet" ? new Promise((r) => setTimeout(r, 5)).then(call) : call(),
-    );
-    const { store, calls } = countingStore(slow);
-    const sessions = createSessions({ store, secrets: [SECRET] });
-    const cookieHeader = await seeded(sessions);
-    calls.reset();
+    const { sessions, cookieHeader, calls } = await slowWrites();
     const opened = Array.from({ length: 20 }, () => sessions.open({ cookieHeader, secure: true }));
     await Promise.all(opened.map((s) => s.exists()));
     // Each request changes a key of its own, so every change must be found afterwards.
@@ -37,13 +43,7 @@ describe("default mode: concurrent writes to one session", () => {
   });
 
   it("a request whose load was answered before the line's write landed builds on that write: no failed compare-and-set, no second read", async () => {
-    const slow = wrapStore(createMemoryStore(), (method, call) =>
-      method === "compareAndSet" ? new Promise((r) => setTimeout(r, 5)).then(call) : call(),
-    );
-    const { store, calls } = countingStore(slow);
-    const sessions = createSessions({ store, secrets: [SECRET] });
-    const cookieHeader = await seeded(sessions);
-    calls.reset();
+    const { sessions, cookieHeader, calls } = await slowWrites();
     const first = sessions.open({ cookieHeader, secure: true });
     await first.exists();
     first.set("x", 1);
