@@ -365,23 +365,31 @@ describe("kv-fs: several processes", () => {
 });
 
 describe("kv-fs: the sweep", () => {
+  // Expired files are written through the driver with a deadline already past: no waiting on the clock.
+  const driverOf = (dir: string) =>
+    fsDriver(dir, { dir, durability: "normal", maxValueBytes: 1024, sweepIntervalMs: false });
+  const writeExpired = async (dir: string, keys: string[]) => {
+    const d = driverOf(dir);
+    const past = Date.now() - 1000;
+    await d.setMany(keys.map((key) => ({ key, value: enc("x"), expiresAt: past })));
+    await d.close?.();
+  };
   const expiredStore = async (count: number) => {
     const dir = fresh();
     const w = createFsStore({ dir, sweepIntervalMs: false });
-    const deadline = Date.now() + 300;
-    await w.setMany(
-      Array.from({ length: count }, (_, i) => ({ key: `old${i}`, value: enc("x"), expiresAt: deadline })),
-    );
     await w.set("keep", enc("v"));
     await w.close();
-    await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 10));
+    await writeExpired(
+      dir,
+      Array.from({ length: count }, (_, i) => `old${i}`),
+    );
     return dir;
   };
   const count = (dir: string) => keyFiles(dir).filter((f) => !f.endsWith(".lock")).length;
 
   it("deletes at most one batch of expired files per tick and never a live one", async () => {
     const dir = await expiredStore(400);
-    const d = fsDriver(dir, { dir, durability: "normal", maxValueBytes: 1024, sweepIntervalMs: false });
+    const d = driverOf(dir);
     expect(count(dir)).toBe(401);
     expect(await d.sweep(50, Date.now())).toBe(50);
     expect(count(dir)).toBe(351);
@@ -399,9 +407,7 @@ describe("kv-fs: the sweep", () => {
     for (let i = 0; i < 500 && count(dir) > 1; i++) await new Promise((r) => setTimeout(r, 10));
     expect(count(dir)).toBe(1);
     await s.close();
-    const w = createFsStore({ dir, sweepIntervalMs: false });
-    await w.set("late", enc("x"), { ttl: 1 });
-    await w.close();
+    await writeExpired(dir, ["late"]);
     await new Promise((r) => setTimeout(r, 100));
     expect(count(dir)).toBe(2); // nobody swept after close()
   });
