@@ -1,7 +1,7 @@
 import { delegateDriver } from "./delegate.js";
 import { KvArgumentError } from "./errors.js";
 import { createStore } from "./store.js";
-import type { KvStore } from "./types.js";
+import type { KvEntry, KvStore } from "./types.js";
 
 export interface TieredOptions {
   /** Longest time an entry stays in the fast tier, in ms. Bounds staleness from writers in other processes. Default 5000. */
@@ -19,6 +19,29 @@ export interface TieredOptions {
  * @example
  * const store = tiered(createMemoryStore({ maxEntries: 10_000 }), createRedisStore({ url }));
  */
+/**
+ * The fast tier's own deadline is capped, so it keeps each value behind the slow tier's deadline
+ * for that value: a hit then reports the deadline the slow tier holds, not the cap.
+ */
+const HEADER = 8;
+const NO_DEADLINE = -1;
+
+function toFast(entry: KvEntry): Uint8Array {
+  const out = new Uint8Array(HEADER + entry.value.length);
+  new DataView(out.buffer).setFloat64(0, entry.expiresAt ?? NO_DEADLINE);
+  out.set(entry.value, HEADER);
+  return out;
+}
+
+function fromFast(hit: KvEntry): KvEntry {
+  const deadline = new DataView(hit.value.buffer, hit.value.byteOffset, HEADER).getFloat64(0);
+  return {
+    key: hit.key,
+    value: hit.value.subarray(HEADER),
+    expiresAt: deadline === NO_DEADLINE ? undefined : deadline,
+  };
+}
+
 export function tiered(fast: KvStore, slow: KvStore, options: TieredOptions = {}): KvStore {
   const fastTtl = options.fastTtlMs ?? 5000;
   if (!(fastTtl > 0)) throw new KvArgumentError(`fastTtlMs must be positive, got ${String(fastTtl)}`);
@@ -34,12 +57,12 @@ export function tiered(fast: KvStore, slow: KvStore, options: TieredOptions = {}
     ...base,
     async get(key) {
       const hit = await fast.getEntry(key);
-      if (hit) return hit;
+      if (hit) return fromFast(hit);
       const gen = generation;
       const entry = await slow.getEntry(key);
       if (entry && gen === generation) {
         const cap = Date.now() + fastTtl;
-        await fast.set(key, entry.value, { expiresAt: Math.min(entry.expiresAt ?? cap, cap) });
+        await fast.set(key, toFast(entry), { expiresAt: Math.min(entry.expiresAt ?? cap, cap) });
       }
       return entry;
     },

@@ -58,7 +58,7 @@ describe("tiered", () => {
     const s = tiered(fast, slow);
     await slow.set("k", enc("v1"));
     expect(dec(await s.get("k"))).toBe("v1");
-    expect(dec(await fast.get("k"))).toBe("v1");
+    expect(await fast.has("k")).toBe(true);
     await s.set("k", enc("v2"));
     expect(await fast.has("k")).toBe(false);
     expect(dec(await s.get("k"))).toBe("v2");
@@ -78,6 +78,20 @@ describe("tiered", () => {
     await slow.set("k", enc("theirs")); // a writer elsewhere, not through this tier
     await new Promise((r) => setTimeout(r, 70));
     expect(dec(await s.get("k"))).toBe("theirs");
+  });
+
+  it("reports the slow tier's deadline on a hit, not the fast tier's shorter one", async () => {
+    const fast = createMemoryStore();
+    const slow = createMemoryStore();
+    const s = tiered(fast, slow, { fastTtlMs: 5_000 });
+    const deadline = Date.now() + 3_600_000;
+    await s.set("k", enc("v"), { expiresAt: deadline });
+    await s.set("forever", enc("w"));
+    expect(await s.getEntry("k")).toMatchObject({ expiresAt: deadline }); // a miss: filled from slow
+    expect(await fast.has("k")).toBe(true);
+    expect(await s.getEntry("k")).toEqual({ key: "k", value: enc("v"), expiresAt: deadline }); // a hit
+    expect(await s.getEntry("forever")).toMatchObject({ expiresAt: undefined });
+    expect(await s.getEntry("forever")).toEqual({ key: "forever", value: enc("w"), expiresAt: undefined });
   });
 
   it("does not cache a value read while a write through the tier raced it", async () => {
