@@ -596,10 +596,14 @@ export function runStoreConformance(
 
       it("treats an expired entry as absent", async () => {
         if (!store.capabilities.compareAndSet) return expect(store.capabilities.compareAndSet).toBe(false);
-        await store.set("k", enc("old"), { ttl: 60 });
+        // The short-lived version comes from the write's own answer, so no read has to beat its deadline.
+        await store.set("k", enc("old"), { ttl: 60_000 });
         const live = await store.getVersioned("k");
+        const expiring = await store.compareAndSet("k", live.version, enc("older"), { ttl: 60 });
+        expect(expiring).toEqual(expect.any(String));
         await sleep(60 + slack);
         expect(await store.getVersioned("k")).toMatchObject({ value: undefined, version: null });
+        expect(await store.compareAndSet("k", expiring as string, enc("stale"))).toBe(false);
         expect(await store.compareAndSet("k", live.version, enc("stale"))).toBe(false);
         const recreated = await store.compareAndSet("k", null, enc("new"));
         expect(recreated).toBe((await store.getVersioned("k")).version);
