@@ -94,6 +94,9 @@ export async function migrate(pool: pg.Pool, n: TableNames, schema: string | und
   let failed = false;
   try {
     await client.query("BEGIN");
+    // A pool's statement_timeout bounds the app's queries, not start-up: waiting for another server's
+    // migration, or a step on a large table, must not fail every start.
+    await client.query("SET LOCAL statement_timeout = 0");
     await client.query("SELECT pg_advisory_xact_lock(hashtext('kvsession:migrate'))");
     if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await client.query(

@@ -149,6 +149,45 @@ if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
       }
     });
 
+    it("opens under a short statement_timeout while another server's migration holds the lock past it", async () => {
+      const other = new pg.Client({ connectionString: DATABASE_URL });
+      await other.connect();
+      const watcher = new pg.Client({ connectionString: DATABASE_URL });
+      await watcher.connect();
+      const startup = uniqueTable("startup");
+      try {
+        await other.query("BEGIN");
+        await other.query("SELECT pg_advisory_xact_lock(hashtext('kvsession:migrate'))");
+        const opening = createPostgresStore(
+          { connectionString: DATABASE_URL, statement_timeout: 300 },
+          { table: startup, sweepIntervalMs: false },
+        ).then(
+          (store) => ({ store }),
+          (error: unknown) => ({ error }),
+        );
+        // Held past the timeout from the moment the opening store is seen waiting for it.
+        for (let waiting = false; !waiting; await new Promise((r) => setTimeout(r, 20))) {
+          const r = await watcher.query(
+            "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+          );
+          waiting = r.rows[0].n > 0;
+        }
+        await new Promise((r) => setTimeout(r, 600));
+        await other.query("COMMIT");
+        const opened = await opening;
+        expect("error" in opened ? opened.error : undefined).toBeUndefined();
+        if ("store" in opened) {
+          await opened.store.set("k", enc("v"));
+          expect(dec(await opened.store.get("k"))).toBe("v");
+          await opened.store.close();
+        }
+      } finally {
+        await other.end();
+        await watcher.end();
+        await dropTable(startup);
+      }
+    });
+
     it("maps pg_sleep past statement_timeout to KvTimeoutError through the error mapper", async () => {
       const { toKvError } = await import("../src/errors.js");
       const pool = new pg.Pool({ connectionString: DATABASE_URL, statement_timeout: 100, max: 1 });
