@@ -322,6 +322,8 @@ describe("kv-fs: several processes", () => {
     const lockOf = join(dir, `${keyFiles(dir)[0]!}.lock`);
     // Fresh and empty: its creator may be about to write its token, so it is waited for.
     writeFileSync(lockOf, "");
+    const soon = new Date(Date.now() + 60_000); // fresh however long this test takes
+    utimesSync(lockOf, soon, soon);
     expect(await s.set("k", enc("2")).catch((e: unknown) => e)).toBeInstanceOf(KvTimeoutError);
     // Empty for seconds: nobody is about to write it.
     const old = new Date(Date.now() - 10_000);

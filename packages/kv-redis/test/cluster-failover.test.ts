@@ -43,7 +43,8 @@ async function failover(kind: "kill" | "stop", slot: number) {
       ...extra,
     });
   const plain = open(`${kind}p:`);
-  const durable = open(`${kind}d:`, { wait: { replicas: 1, timeoutMs: 500 } });
+  // A replica answers WAIT in milliseconds; the long timeout keeps a busy machine's stall from counting as a failure.
+  const durable = open(`${kind}d:`, { wait: { replicas: 1, timeoutMs: 2_000 } });
   try {
     const shape = { workers: 6, keysPerWorker: 4, faultedSlots, maxMs: 40_000 };
     const keys = Array.from({ length: shape.workers * shape.keysPerWorker }, (_, i) => `s${i}`);

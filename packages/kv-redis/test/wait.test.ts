@@ -39,15 +39,16 @@ async function onReplica(key: string): Promise<string | null> {
 }
 
 // Every operation through the write-then-WAIT path keeps the whole contract.
+// Timeouts are long wherever the replica is up, so a busy machine's stall cannot fail a write that must succeed.
 runStoreConformance("kv-redis (wait for a replica)", () =>
-  createRedisStore({ url: master.url, namespace: "wcf:", wait: { replicas: 1 } }),
+  createRedisStore({ url: master.url, namespace: "wcf:", wait: { replicas: 1, timeoutMs: 5_000 } }),
 );
 
 it("acknowledges writes only once the replica has them, with one WAIT per batch", async () => {
   const store = createRedisStore({
     url: master.url,
     namespace: "w1:",
-    wait: { replicas: 1, timeoutMs: 1000 },
+    wait: { replicas: 1, timeoutMs: 5_000 },
   });
   const admin = createClient({ url: master.url });
   await admin.connect();
@@ -81,7 +82,7 @@ it("fails a write the replica did not confirm (KvTimeoutError), then refuses wri
   const store = createRedisStore({
     url: master.url,
     namespace: "w2:",
-    wait: { replicas: 1, timeoutMs: 300 },
+    wait: { replicas: 1, timeoutMs: 2_000 },
   });
   try {
     await store.set("k", enc("before"));

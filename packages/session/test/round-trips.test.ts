@@ -15,26 +15,32 @@ async function increment(sessions: Sessions, cookieHeader: string): Promise<void
 
 /** A session on a memory store whose writes take a timer's turn to land; the store's calls counted from here on. */
 async function slowWrites() {
-  const slow = wrapStore(createMemoryStore(), (method, call) =>
-    method === "compareAndSet" ? new Promise((r) => setTimeout(r, 5)).then(call) : call(),
-  );
+  let writing = () => {};
+  const slow = wrapStore(createMemoryStore(), (method, call) => {
+    if (method !== "compareAndSet") return call();
+    writing();
+    return new Promise((r) => setTimeout(r, 5)).then(call);
+  });
   const { store, calls } = countingStore(slow);
   const sessions = createSessions({ store, secrets: [SECRET] });
   const cookieHeader = await seeded(sessions);
   calls.reset();
-  return { sessions, cookieHeader, calls };
+  /** Resolves when the next compare-and-set is issued; it lands a timer's turn later. */
+  const nextWrite = () => new Promise<void>((r) => (writing = r));
+  return { sessions, cookieHeader, calls, nextWrite };
 }
 
 describe("default mode: concurrent writes to one session", () => {
   it("commits of one turn share one write, and the line's next write builds on it: one read per request (its load), nothing more", async () => {
     // Writes that take a timer's turn to land, so the second wave queues behind the first.
-    const { sessions, cookieHeader, calls } = await slowWrites();
+    const { sessions, cookieHeader, calls, nextWrite } = await slowWrites();
     const opened = Array.from({ length: 20 }, () => sessions.open({ cookieHeader, secure: true }));
     await Promise.all(opened.map((s) => s.exists()));
     // Each request changes a key of its own, so every change must be found afterwards.
     for (const [i, s] of opened.entries()) s.set(`k${i}`, i);
+    const writing = nextWrite();
     const first = opened.slice(0, 10).map((s) => s.commit());
-    await new Promise((r) => setTimeout(r, 1)); // the first wave's write is on its way
+    await writing; // the first wave's write is on its way, and lands a timer's turn later
     const second = opened.slice(10).map((s) => s.commit());
     await Promise.all([...first, ...second]);
     expect(Object.fromEntries(calls.byMethod)).toEqual({ getVersioned: 20, compareAndSet: 2 });
