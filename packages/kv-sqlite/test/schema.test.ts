@@ -11,7 +11,6 @@ const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new Te
 const dir = tempDir("schema");
 let n = 0;
 const file = () => join(dir, `s${n++}.db`);
-const nextTick = () => new Promise((r) => setImmediate(r));
 
 describe("kv-sqlite: schema and options", () => {
   it("opens in WAL mode, records the schema version, and leaves a given Database's pragmas alone", async () => {
