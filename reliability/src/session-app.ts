@@ -21,7 +21,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * scenarios race against each other:
  * - `POST /set/:key/:value`: `req.session[key] = Number(value)`
  * - `POST /fill/:key/:chars`: a string of that many characters under the key
- * - `POST /slow/:key?ms=`: waits, then sets the key to 1 (a slow request holding a loaded session)
+ * - `POST /slow/:key?ms=`: waits (for `hold(key)` when given, else `ms`), then sets the key to 1 (a slow
+ *   request holding a loaded session)
  * - `POST /logout`: `req.session.destroy()`
  * - `POST /login/:user`: `bindUser` (new ID, bound to the user)
  * - `GET /data`: `{ exists, data }` as the core sees them
@@ -30,6 +31,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function sessionApp(
   store: KvStore,
   options: Partial<KvSessionOptions> = {},
+  hold?: (key: string) => Promise<void>,
 ): { app: express.Express; sessions: Sessions } {
   const middleware = kvSession({ store, secrets: [SECRET], ...options });
   const app = express();
@@ -44,7 +46,7 @@ export function sessionApp(
     res.json({ ok: true });
   });
   app.post("/slow/:key", async (req, res) => {
-    await sleep(Number(req.query.ms ?? 100));
+    await (hold ? hold(req.params.key) : sleep(Number(req.query.ms ?? 100)));
     session(req)[req.params.key] = 1;
     res.json({ ok: true });
   });

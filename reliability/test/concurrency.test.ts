@@ -73,9 +73,13 @@ const keyvLater: DriverCase = {
   },
 };
 
-async function rig(d: DriverCase, maxRetries?: number): Promise<Rig> {
+async function rig(
+  d: DriverCase,
+  maxRetries?: number,
+  hold?: (key: string) => Promise<void>,
+): Promise<Rig> {
   const opened = await d.open();
-  const { app, sessions } = sessionApp(opened.store, maxRetries === undefined ? {} : { maxRetries });
+  const { app, sessions } = sessionApp(opened.store, maxRetries === undefined ? {} : { maxRetries }, hold);
   const served = await serve(app);
   const client = httpClient(served);
   return {
@@ -189,17 +193,26 @@ describe.each(drivers)("concurrency on $name", (d) => {
   });
 
   it(`logout racing ${SLOW} slow requests: the session never comes back`, async () => {
-    const r = await rig(d);
+    // The slow requests' handlers wait at a gate: they have all loaded the session when the logout is
+    // sent, and all commit after it has been answered.
+    let arrived = 0;
+    let allLoaded = () => {};
+    const loaded = new Promise<void>((r) => (allLoaded = r));
+    let open = () => {};
+    const gate = new Promise<void>((r) => (open = r));
+    const hold = async () => {
+      if (++arrived === SLOW) allLoaded();
+      await gate;
+    };
+    const r = await rig(d, undefined, hold);
     try {
       const cas = r.opened.store.capabilities.compareAndSet;
       const cookie = await newSession(r);
       const handle = handleOfCookie(cookie);
-      const slow = range(SLOW).map((i) =>
-        r.client.send("POST", `/slow/s${i}?ms=${50 + Math.floor((150 * i) / SLOW)}`, { cookie }),
-      );
-      // In the middle: after every slow request has loaded the session, before the first one writes.
-      await sleep(30);
+      const slow = range(SLOW).map((i) => r.client.send("POST", `/slow/s${i}`, { cookie }));
+      await loaded;
       const logout = await r.client.send("POST", "/logout", { cookie });
+      open();
       const slowReplies = await Promise.all(slow);
       await sleep(50);
       const stored = await r.sessions.records.get(handle);
@@ -218,8 +231,8 @@ describe.each(drivers)("concurrency on $name", (d) => {
       expect(cookieFrom(logout)).toBeNull();
       expect(slowReplies.every((x) => x.status === 200)).toBe(true);
       if (cas) {
-        // The race happened: slow requests that had loaded the session found it gone at commit.
-        expect(race.slowRepliesClearingTheCookie).toBeGreaterThan(0);
+        // Every slow request had loaded the session and found it gone at commit.
+        expect(race.slowRepliesClearingTheCookie).toBe(SLOW);
         expect(stored).toBeUndefined();
         expect(replay.exists).toBe(false);
         expect(replay.data).toEqual({});
