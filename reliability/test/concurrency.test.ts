@@ -73,11 +73,7 @@ const keyvLater: DriverCase = {
   },
 };
 
-async function rig(
-  d: DriverCase,
-  maxRetries?: number,
-  hold?: (key: string) => Promise<void>,
-): Promise<Rig> {
+async function rig(d: DriverCase, maxRetries?: number, hold?: (key: string) => Promise<void>): Promise<Rig> {
   const opened = await d.open();
   const { app, sessions } = sessionApp(opened.store, maxRetries === undefined ? {} : { maxRetries }, hold);
   const served = await serve(app);
