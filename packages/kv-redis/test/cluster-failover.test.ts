@@ -40,6 +40,9 @@ async function failover(kind: "kill" | "stop", slot: number) {
     createRedisStore({
       cluster: { rootNodes: [{ url: victim.url }] },
       namespace,
+      // Six nodes fsyncing every write can stall a healthy one for seconds on a busy machine: only a
+      // failed answer counts against a healthy shard, not a slow one.
+      commandTimeoutMs: 15_000,
       ...extra,
     });
   const plain = open(`${kind}p:`);
