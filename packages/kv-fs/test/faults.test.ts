@@ -373,7 +373,7 @@ describe("kv-fs: the sweep", () => {
   const writeExpired = async (dir: string, keys: string[]) => {
     const d = driverOf(dir);
     const past = Date.now() - 1000;
-    await d.setMany(keys.map((key) => ({ key, value: enc("x"), expiresAt: past })));
+    for (const key of keys) await d.set(key, enc("x"), past);
     await d.close?.();
   };
   const expiredStore = async (count: number) => {
