@@ -9,17 +9,6 @@ export interface TieredOptions {
 }
 
 /**
- * A fast store (usually memory) in front of a slow one (the source of truth).
- * Reads fill the fast tier; every write, delete and CAS goes to the slow tier
- * first and then invalidates the fast one. A read that raced a write through
- * this tier does not fill (a generation check), so this process never caches a
- * value older than its own last write. Writers in other processes are seen
- * after at most `fastTtlMs`.
- *
- * @example
- * const store = tiered(createMemoryStore({ maxEntries: 10_000 }), createRedisStore({ url }));
- */
-/**
  * The fast tier's own deadline is capped, so it keeps each value behind the slow tier's deadline
  * for that value: a hit then reports the deadline the slow tier holds, not the cap.
  */
@@ -42,6 +31,17 @@ function fromFast(hit: KvEntry): KvEntry {
   };
 }
 
+/**
+ * A fast store (usually memory) in front of a slow one (the source of truth).
+ * Reads fill the fast tier; every write, delete and CAS goes to the slow tier
+ * first and then invalidates the fast one. A read that raced a write through
+ * this tier does not fill (a generation check), so this process never caches a
+ * value older than its own last write. Writers in other processes are seen
+ * after at most `fastTtlMs`.
+ *
+ * @example
+ * const store = tiered(createMemoryStore({ maxEntries: 10_000 }), createRedisStore({ url }));
+ */
 export function tiered(fast: KvStore, slow: KvStore, options: TieredOptions = {}): KvStore {
   const fastTtl = options.fastTtlMs ?? 5000;
   if (!(fastTtl > 0)) throw new KvArgumentError(`fastTtlMs must be positive, got ${String(fastTtl)}`);
