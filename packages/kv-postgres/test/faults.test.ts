@@ -167,12 +167,12 @@ if (await requireService(`PostgreSQL at ${DATABASE_URL}`, () => probe())) {
           (error: unknown) => ({ error }),
         );
         // Held past the timeout from the moment the opening store is seen waiting for it.
-        for (let waiting = false; !waiting; await new Promise((r) => setTimeout(r, 20))) {
+        await waitFor("the opening store waiting for the lock", 10_000, async () => {
           const r = await watcher.query(
             "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
           );
-          waiting = r.rows[0].n > 0;
-        }
+          return r.rows[0].n > 0 ? true : undefined;
+        });
         await new Promise((r) => setTimeout(r, 600));
         await other.query("COMMIT");
         const opened = await opening;
