@@ -311,7 +311,9 @@ async function expressApp(v: Variant): Promise<{ listen(): Promise<Server>; clos
     };
     const h = mw as unknown as express.RequestHandler;
     if (v.name.includes("route A only")) {
-      app.get("/a", h, counter);
+      // Mounted on the route alone, the way Express mounts a middleware for one route.
+      const onA = v.mode === "serialised on A" ? (mw.serialize() as unknown as express.RequestHandler) : h;
+      app.get("/a", onA, counter);
       app.get("/b", ok);
       app.get("/n", h, read);
     } else if (v.mode === "serialised on A") {
@@ -432,8 +434,9 @@ const RACE_STORES = [
 /**
  * The servers of the same-cookie race (`race.ts`): each framework's session peer on its memory
  * store, on connect-redis and on connect-pg-simple, and ours on each store in the default mode, serialised mode, and the
- * default mode with route A incrementing through `session.update`. The last row of each framework,
- * serialised mode on route A only, serves the no-contention comparison (route A, and route B, which it leaves alone).
+ * default mode with route A incrementing through `session.update`. The last rows of each framework,
+ * serialised mode on route A only (and on Express the middleware mounted on route A alone, in each
+ * mode), serve the no-contention comparison (route A, and route B, which they leave alone).
  */
 export const RACE_VARIANTS: Variant[] = (["express", "fastify"] as const).flatMap((framework) => {
   const peer = framework === "express" ? "express-session" : "@fastify/session";
@@ -464,5 +467,20 @@ export const RACE_VARIANTS: Variant[] = (["express", "fastify"] as const).flatMa
       store: "redis",
       mode: "serialised on A",
     },
+    // Express's other per-route way: the middleware mounted on route A alone, in each mode.
+    ...(framework === "express"
+      ? ([undefined, "serialised on A"] as const).map(
+          (mode): Variant => ({
+            ...base,
+            name: `ours, Redis, ${mode ? "serialised, " : ""}mounted on route A only`,
+            // Route B has no session middleware in either mode: nothing to compare there.
+            routes: ["a"],
+            role: "ours",
+            cookie: "sid",
+            store: "redis",
+            ...(mode ? { mode } : {}),
+          }),
+        )
+      : []),
   ] satisfies Variant[];
 });

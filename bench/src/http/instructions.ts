@@ -1,7 +1,7 @@
 // Server instructions per request, counted by valgrind's callgrind: the HTTP benchmark's servers, one
 // at a time, each answering a fixed number of route A (and B) requests.
 //   pnpm --filter @kvsession/bench bench:http:instructions            every server (~15 min)
-//   ... --only fastify     rows whose "framework: name" contains the text
+//   ... --only text[|text] rows whose "framework: name" contains one of the texts (=text: is exactly it)
 //   ... --race             the same-cookie race's servers (bench:http:race), every request on one
 //                          cookie over 10 connections, route A only; printed, docs left as they are
 //   ... --warmup N --requests N    (defaults 3000 and 2000)
@@ -202,7 +202,12 @@ async function main() {
   await client.flushDb();
   const rows: Counted[] = [];
   try {
-    const picked = VARIANTS.filter((v) => only === undefined || variantKey(v).includes(only));
+    const texts = only?.split("|");
+    const picked = VARIANTS.filter(
+      (v) =>
+        texts === undefined ||
+        texts.some((t) => (t.startsWith("=") ? variantKey(v) === t.slice(1) : variantKey(v).includes(t))),
+    );
     log(`HTTP instructions: ${picked.length} servers under callgrind, ${REQUESTS} requests per route`);
     for (const v of picked) rows.push(...(await measure(v)));
   } finally {

@@ -225,7 +225,14 @@ function raceTargets(rows: RaceRow[]): string[] {
   return out;
 }
 
-const where = (r: CalmRow) => (r.name.endsWith("on route A") ? "on route A only" : "app-wide");
+const where = (r: CalmRow) =>
+  r.name.endsWith("mounted on route A only")
+    ? "on route A, mounted there alone"
+    : r.name.endsWith("on route A")
+      ? r.framework === "express"
+        ? "on route A, after the app-wide mount"
+        : "on route A only"
+      : "app-wide";
 
 function calmTable(rows: CalmRow[]): string {
   const lines = [
@@ -280,7 +287,7 @@ export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMe
     "",
     "### What serialised mode costs without contention",
     "",
-    `Ours on Redis, the default mode against serialised mode, with ${int(meta.pool)} distinct session cookies (created beforehand, rotated per request: no two requests in flight share a session), autocannon with ${meta.calmConnections} connections, ${meta.seconds} s per route, a fresh server per measurement that first answers route A for ${meta.calmWarmUp} s (a fresh process spends its first seconds compiling what it runs, which a running server has long done); the two modes alternate in order round after round and the ratio is taken within each round (median of ${meta.repeats}). Route A reads and increments the counter; route B answers "ok" without touching the session (its requests still carry a session cookie). Serialised mode is turned on in two ways: for the whole app (\`serialize: true\` in the options), and on route A only (Express: \`session.serialize()\` mounted on the route after the app-wide middleware, which reads the session again under the lease; Fastify: the route's \`config: { session: { serialize: true } }\`). Both adapters load the session before the handler of every request that carries a cookie (Fastify's \`lazy: true\` API opens it on first use instead), so app-wide serialised mode takes the lease on route B too. Server CPU is the server process's user + system time per request (from /proc).${meta.calmFailure ? ` A measurement failed: ${meta.calmFailure}.` : ""}`,
+    `Ours on Redis, the default mode against serialised mode, with ${int(meta.pool)} distinct session cookies (created beforehand, rotated per request: no two requests in flight share a session), autocannon with ${meta.calmConnections} connections, ${meta.seconds} s per route, a fresh server per measurement that first answers route A for ${meta.calmWarmUp} s (a fresh process spends its first seconds compiling what it runs, which a running server has long done); the two modes alternate in order round after round and the ratio is taken within each round (median of ${meta.repeats}). Route A reads and increments the counter; route B answers "ok" without touching the session (its requests still carry a session cookie). Serialised mode is turned on for the whole app (\`serialize: true\` in the options), or on route A only: on Fastify with the route's \`config: { session: { serialize: true } }\`; on Express with \`session.serialize()\` mounted on the route, either after the app-wide middleware (which has loaded the session already, so route A reads it again under the lease) or on the route alone, with no app-wide mount (compared there with the default-mode middleware mounted on the route alone, and route B then has no session middleware in either mode). Both adapters load the session before the handler of every request that carries a cookie (Fastify's \`lazy: true\` API opens it on first use instead), so app-wide serialised mode takes the lease on route B too. Server CPU is the server process's user + system time per request (from /proc).${meta.calmFailure ? ` A measurement failed: ${meta.calmFailure}.` : ""}`,
     "",
     calmTable(calm),
     "",

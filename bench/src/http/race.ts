@@ -272,10 +272,23 @@ async function calmOnce(v: Variant): Promise<Map<"a" | "b", Sample> | string> {
 }
 
 /**
- * The no-contention servers of each framework: ours on Redis in the default mode, then serialised
- * for the whole app and on route A only, each compared with the default mode in the same round.
+ * The no-contention comparisons of each framework, [default mode, serialised mode] measured in the
+ * same round: ours on Redis serialised for the whole app and on route A only against the default
+ * mode, and on Express the middleware mounted on route A alone in each mode.
  */
-const CALM = ["ours, Redis", "ours, Redis, serialised", "ours, Redis, serialised on route A"] as const;
+const CALM_PAIRS: Record<"express" | "fastify", Array<[string, string]>> = {
+  express: [
+    ["ours, Redis", "ours, Redis, serialised"],
+    ["ours, Redis", "ours, Redis, serialised on route A"],
+    ["ours, Redis, mounted on route A only", "ours, Redis, serialised, mounted on route A only"],
+  ],
+  fastify: [
+    ["ours, Redis", "ours, Redis, serialised"],
+    ["ours, Redis", "ours, Redis, serialised on route A"],
+  ],
+};
+/** Each framework's no-contention servers, each started once per round. */
+const calmServers = (f: "express" | "fastify") => [...new Set(CALM_PAIRS[f].flat())];
 
 const byName = (framework: string, name: string) => {
   const v = RACE_VARIANTS.find((x) => x.framework === framework && x.name === name);
@@ -285,12 +298,14 @@ const byName = (framework: string, name: string) => {
 
 async function main() {
   const started = Date.now();
-  const stacks = RACE_VARIANTS.filter((v) => v.mode !== "serialised on A" && picked(variantKey(v)));
+  const stacks = RACE_VARIANTS.filter(
+    (v) => v.mode !== "serialised on A" && !v.name.includes("route A only") && picked(variantKey(v)),
+  );
   const frameworks = (["express", "fastify"] as const).filter((f) =>
-    CALM.some((name) => picked(`${f}: ${name}`)),
+    calmServers(f).some((name) => picked(`${f}: ${name}`)),
   );
   log(
-    `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? frameworks.length * CALM.length : 0} servers, ${seconds} s per route; pinned: ${pinned}`,
+    `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? frameworks.reduce((n, f) => n + calmServers(f).length, 0) : 0} servers, ${seconds} s per route; pinned: ${pinned}`,
   );
   let redis: RedisServer | undefined;
   const raceSamples = new Map<Variant, { ss: RaceSample[]; warm: RaceSample[]; failure?: string }>();
@@ -323,18 +338,15 @@ async function main() {
         log(`no contention, round ${rep + 1}/${repeats}`);
         for (const framework of frameworks) {
           // The order rotates by round, so no mode always runs first.
-          const order = CALM.map((_, i) => CALM[(i + rep) % CALM.length]!);
+          const servers = calmServers(framework);
+          const order = servers.map((_, i) => servers[(i + rep) % servers.length]!);
           const got = new Map<string, Map<"a" | "b", Sample> | string>();
           for (const name of order) got.set(name, await calmOnce(byName(framework, name)));
-          const d = got.get(CALM[0])!;
-          if (typeof d === "string") {
-            calmFailure = d;
-            continue;
-          }
-          for (const sName of CALM.slice(1)) {
+          for (const [dName, sName] of CALM_PAIRS[framework]) {
+            const d = got.get(dName)!;
             const s = got.get(sName)!;
-            if (typeof s === "string") {
-              calmFailure = s;
+            if (typeof d === "string" || typeof s === "string") {
+              calmFailure = typeof d === "string" ? d : (s as string);
               continue;
             }
             for (const route of byName(framework, sName).routes) {
