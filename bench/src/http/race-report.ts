@@ -22,6 +22,8 @@ export interface RaceSample {
   /** The kernel's part of serverCpuUs. */
   serverSysUs?: number | undefined;
   storeCpuUs?: number | undefined;
+  /** Share of the machine's CPU time stolen by the hypervisor during the race (`stealSince`). */
+  steal?: number | undefined;
   /** The counter read back before and after the race. */
   before: number;
   after: number;
@@ -261,6 +263,21 @@ function calmTargets(rows: CalmRow[]): string[] {
   });
 }
 
+/** How much of the machine's CPU time the hypervisor took away during the measured windows. */
+function stealNote(race: RaceRow[], calm: CalmRow[]): string {
+  const pct = (xs: number[]) =>
+    `median ${(median(xs) * 100).toFixed(1)}%, most ${(Math.max(...xs) * 100).toFixed(0)}%`;
+  const raced = race.flatMap((r) => [...r.samples, ...r.warm].map((s) => s.steal ?? Number.NaN));
+  const calmed = calm.flatMap((r) => r.rounds.flat().map((s) => s.steal));
+  const parts = [
+    raced.length > 0 && raced.every(Number.isFinite) ? `the races' windows ${pct(raced)}` : undefined,
+    calmed.length > 0 && calmed.every(Number.isFinite) ? `the no-contention ones ${pct(calmed)}` : undefined,
+  ].filter((p) => p !== undefined);
+  return parts.length === 0
+    ? ""
+    : ` CPU time the hypervisor gave to other guests while a window ran (steal, from /proc/stat; figures move with it, not with the code): ${parts.join("; ")}.`;
+}
+
 export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMeta): string {
   const pin = meta.pinned
     ? "App server, the private `redis-server` and the PostgreSQL backends serving the app pinned to core 1, autocannon to core 0."
@@ -295,7 +312,7 @@ export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMe
     "",
     ...calmTargets(calm),
     "",
-    `Reproduce: \`pnpm bench:http:race\` (about ${Math.max(1, Math.round(Number(meta.minutes)))} min here; \`--quick\` for a single repeat, \`--only 'text|text'\` for the stacks whose names contain one of the texts). Last run ${meta.date}, Node ${meta.node}, ${meta.cpus}.`,
+    `Reproduce: \`pnpm bench:http:race\` (about ${Math.max(1, Math.round(Number(meta.minutes)))} min here; \`--quick\` for a single repeat, \`--only 'text|text'\` for the stacks whose names contain one of the texts). Last run ${meta.date}, Node ${meta.node}, ${meta.cpus}.${stealNote(race, calm)}`,
     "<!-- bench:http-race:end -->",
   ].join("\n");
 }

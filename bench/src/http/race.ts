@@ -47,6 +47,7 @@ import {
 import {
   CONNECTIONS,
   cookiePool,
+  cpuTicks,
   cpuTimeUs,
   load,
   POOL,
@@ -54,6 +55,7 @@ import {
   pinned,
   type Sample,
   startServer,
+  stealSince,
   stopServer,
 } from "./servers.js";
 
@@ -209,8 +211,10 @@ async function raceOnce(v: Variant): Promise<{ fresh: RaceSample; warm?: RaceSam
       const cpu0 = cpuTimeUs(pid);
       const sys0 = cpuTimeUs(pid, "system");
       const store0 = storeCpu();
+      const ticks = cpuTicks();
       const b = await burst(base, "/a", cookie, count, connections);
       const served = Math.max(1, b.acked + b.other);
+      const steal = stealSince(ticks);
       const serverCpuUs = (cpuTimeUs(pid) - cpu0) / served;
       const serverSysUs = (cpuTimeUs(pid, "system") - sys0) / served;
       const storeCpuUs = storePids.length > 0 ? (storeCpu() - store0) / served : undefined;
@@ -223,12 +227,13 @@ async function raceOnce(v: Variant): Promise<{ fresh: RaceSample; warm?: RaceSam
         serverCpuUs,
         serverSysUs,
         storeCpuUs,
+        steal,
         before,
         after,
         lost: b.acked - (after - before),
       };
       log(
-        `  ${variantKey(v)} (${label}): ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}, server CPU ${serverCpuUs.toFixed(0)} µs/req (system ${serverSysUs.toFixed(0)})${redisPerRequest === undefined ? "" : `, Redis commands ${redisPerRequest.toFixed(2)}/req`}${storeCpuUs === undefined ? "" : `, store server CPU ${storeCpuUs.toFixed(0)} µs/req`}`,
+        `  ${variantKey(v)} (${label}): ${s.acked} acknowledged, counter ${before} -> ${after}, lost ${s.lost}, ${Math.round(s.rps)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, non-200 ${s.other}, errors ${s.errors}, server CPU ${serverCpuUs.toFixed(0)} µs/req (system ${serverSysUs.toFixed(0)})${redisPerRequest === undefined ? "" : `, Redis commands ${redisPerRequest.toFixed(2)}/req`}${storeCpuUs === undefined ? "" : `, store server CPU ${storeCpuUs.toFixed(0)} µs/req`}, steal ${(steal * 100).toFixed(0)}%`,
       );
       return s;
     };
@@ -259,7 +264,7 @@ async function calmOnce(v: Variant): Promise<Map<"a" | "b", Sample> | string> {
       const s = await load(base, `/${r}`, pool, seconds, server.child.pid);
       out.set(r, s);
       log(
-        `  ${variantKey(v)} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, server CPU ${s.cpuUs.toFixed(0)} µs/req, errors ${s.errors}`,
+        `  ${variantKey(v)} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, server CPU ${s.cpuUs.toFixed(0)} µs/req, errors ${s.errors}, steal ${(s.steal * 100).toFixed(0)}%`,
       );
     }
     return out;

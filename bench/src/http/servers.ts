@@ -83,6 +83,32 @@ export interface Sample {
   errors: number;
   /** Server CPU time (user + system) per request, in µs. */
   cpuUs: number;
+  /** Share of the machine's CPU time the hypervisor gave to others meanwhile (see `stealSince`). */
+  steal: number;
+}
+
+/** The machine's CPU time in ticks, all of it and the part stolen (the hypervisor running other guests). */
+export function cpuTicks(): { total: number; steal: number } {
+  try {
+    const f = readFileSync("/proc/stat", "utf8")
+      .split("\n", 1)[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1, 9)
+      .map(Number);
+    return { total: f.reduce((a, b) => a + b, 0), steal: f[7]! };
+  } catch {
+    return { total: Number.NaN, steal: Number.NaN };
+  }
+}
+
+/**
+ * Share of the machine's CPU time stolen since `before`: on a virtual machine whose host is busy, a
+ * measurement runs on cores that are often taken away, and its figures move with that, not with the code.
+ */
+export function stealSince(before: { total: number; steal: number }): number {
+  const now = cpuTicks();
+  return (now.steal - before.steal) / Math.max(1, now.total - before.total);
 }
 
 /**
@@ -107,6 +133,7 @@ export async function load(
   serverPid?: number,
 ): Promise<Sample> {
   let i = 0;
+  const ticks = cpuTicks();
   const cpuBefore = cpuTimeUs(serverPid);
   const result = await autocannon({
     url: base,
@@ -128,6 +155,7 @@ export async function load(
     p99: result.latency.p99,
     errors: result.errors + result.timeouts + result.non2xx,
     cpuUs: (cpuTimeUs(serverPid) - cpuBefore) / Math.max(1, result.requests.total),
+    steal: stealSince(ticks),
   };
 }
 
