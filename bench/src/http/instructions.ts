@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { createClient } from "redis";
 import { callgrindArgs, mainThreadTotal } from "../callgrind.js";
 import { VARIANTS as HTTP_VARIANTS, RACE_VARIANTS, REDIS_URL, type Variant, variantKey } from "./apps.js";
-import { args, flag, httpDir as here, repoRoot as root } from "./cli.js";
+import { args, flag, httpDir as here, pickedByOnly, repoRoot as root } from "./cli.js";
 
 const only = flag("only");
 const keep = flag("keep");
@@ -202,12 +202,7 @@ async function main() {
   await client.flushDb();
   const rows: Counted[] = [];
   try {
-    const texts = only?.split("|");
-    const picked = VARIANTS.filter(
-      (v) =>
-        texts === undefined ||
-        texts.some((t) => (t.startsWith("=") ? variantKey(v) === t.slice(1) : variantKey(v).includes(t))),
-    );
+    const picked = VARIANTS.filter((v) => pickedByOnly(variantKey(v)));
     log(`HTTP instructions: ${picked.length} servers under callgrind, ${REQUESTS} requests per route`);
     for (const v of picked) rows.push(...(await measure(v)));
   } finally {

@@ -36,7 +36,7 @@ import {
   type Variant,
   variantKey,
 } from "./apps.js";
-import { args, flag, repoRoot as root } from "./cli.js";
+import { args, flag, pickedByOnly, repoRoot as root } from "./cli.js";
 import {
   type CalmRow,
   type RaceMeta,
@@ -64,10 +64,7 @@ const repeats = Number(flag("repeats") ?? (quick ? 1 : 3));
 const requests = Number(flag("requests") ?? 2000);
 const connections = Number(flag("connections") ?? 10);
 const seconds = Number(flag("seconds") ?? (quick ? 2 : 3));
-const only = flag("only")?.split("|");
-const picked = (name: string) =>
-  only === undefined ||
-  only.some((text) => (text.startsWith("=") ? name === text.slice(1) : name.includes(text)));
+const only = flag("only");
 const runRace = !args.includes("--no-race");
 const runCalm = !args.includes("--no-calm");
 /** Requests on the warm-up session before each measured race. */
@@ -304,10 +301,10 @@ const byName = (framework: string, name: string) => {
 async function main() {
   const started = Date.now();
   const stacks = RACE_VARIANTS.filter(
-    (v) => v.mode !== "serialised on A" && !v.name.includes("route A only") && picked(variantKey(v)),
+    (v) => v.mode !== "serialised on A" && !v.name.includes("route A only") && pickedByOnly(variantKey(v)),
   );
   const frameworks = (["express", "fastify"] as const).filter((f) =>
-    calmServers(f).some((name) => picked(`${f}: ${name}`)),
+    calmServers(f).some((name) => pickedByOnly(`${f}: ${name}`)),
   );
   log(
     `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? frameworks.reduce((n, f) => n + calmServers(f).length, 0) : 0} servers, ${seconds} s per route; pinned: ${pinned}`,
