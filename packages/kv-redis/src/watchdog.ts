@@ -48,9 +48,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Bounds how long a caller waits on a server that accepts the connection but
- * never answers (stopped, swapping, stuck in a script). One shared interval,
- * a coarse clock it advances, and a list in start order replace a timer per
- * command, which cost node-redis v6 most of its throughput here. The command
+ * never answers (stopped, swapping, stuck in a script). One shared interval and
+ * a list in start order replace a timer per command, which cost node-redis v6
+ * most of its throughput here. The command
  * itself stays queued in node-redis; only the caller stops waiting for it (in a
  * Cluster the topology watch drops a stalled master's connection, and what is
  * queued on it, once a replica has replaced it). `timeoutMs` 0 tracks nothing.
@@ -91,12 +91,12 @@ export function createWatchdog(timeoutMs: number, where: string, again?: Resend)
     p.next = undefined;
     return true;
   }
-  let clock = Date.now();
   const tick = Math.max(5, Math.floor(timeoutMs / 4));
   const timer = setInterval(() => {
-    clock = Date.now();
-    // Stamps lag the real clock by up to one tick: a command times out after timeoutMs to timeoutMs + tick.
-    const cutoff = clock - timeoutMs;
+    // Each command is stamped when it is sent, so it times out after timeoutMs to timeoutMs + tick (more
+    // only when the event loop runs this late), never before: a stamp taken from a clock this interval
+    // advanced would be older than the command whenever the loop is busy, and time it out early.
+    const cutoff = Date.now() - timeoutMs;
     while (head !== undefined && head.start <= cutoff) {
       const p = head;
       unlink(p);
@@ -116,7 +116,14 @@ export function createWatchdog(timeoutMs: number, where: string, again?: Resend)
       resend?: () => Promise<T>,
     ): Promise<R> {
       return new Promise<R>((resolve, reject) => {
-        const p: Pending = { start: clock, reject, prev: tail, next: undefined, settled: false, failedAt: 0 };
+        const p: Pending = {
+          start: Date.now(),
+          reject,
+          prev: tail,
+          next: undefined,
+          settled: false,
+          failedAt: 0,
+        };
         if (tail === undefined) head = p;
         else tail.next = p;
         tail = p;

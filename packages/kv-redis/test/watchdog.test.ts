@@ -24,6 +24,28 @@ describe("createWatchdog", () => {
     vi.useRealTimers();
   });
 
+  it("never times a command out before timeoutMs, whenever between the interval's ticks it was sent", async () => {
+    // The interval ticks every 100 ms; the command goes 99 ms after a tick.
+    const wd = createWatchdog(400, "test");
+    await vi.advanceTimersByTimeAsync(99);
+    const c = command();
+    let settled = false;
+    const out = wd
+      .track(c.op, (v) => v, mapError)
+      .then(
+        (v) => v,
+        (e: unknown) => {
+          settled = true;
+          return e;
+        },
+      );
+    await vi.advanceTimersByTimeAsync(399);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(101);
+    expect(await out).toBeInstanceOf(KvTimeoutError);
+    wd.stop();
+  });
+
   it("times out exactly the unanswered commands, in any order of answers, and keeps working after", async () => {
     const wd = createWatchdog(1000, "test");
     const cmds = Array.from({ length: 5 }, command);
