@@ -2,7 +2,8 @@
 // two tabs, a retry storm), each reading a counter from the session and writing it back plus one.
 //   pnpm --filter @kvsession/bench bench:http:race              full run (3 repeats)
 //   ... --quick              1 repeat, 2 s per no-contention measurement (smoke run)
-//   ... --repeats N --requests N --connections N --seconds N
+//   ... --repeats N --requests N --connections N
+//   ... --seconds N              without contention: seconds per server and route, in alternating one-second slices
 //   ... --warm-up N --warm N     requests before the first window / before the second (0: none)
 //   ... --warm-requests N        the second window's requests
 //   ... --calm-warm-up N         seconds of route A before the no-contention measurement
@@ -17,7 +18,8 @@
 // fresh process spends much of its first thousands of requests compiling, which a long-running server
 // has long done, so the two windows answer different questions.
 // Then, without contention (1,000 distinct cookies, 64 connections), ours on Redis in serialised
-// mode against the default mode, on route A and on route B (which never touches the session).
+// mode against the default mode, on route A and on route B (which never touches the session): the
+// two servers of a pair run side by side and are measured in alternating one-second slices.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -63,7 +65,8 @@ const quick = args.includes("--quick");
 const repeats = Number(flag("repeats") ?? (quick ? 1 : 3));
 const requests = Number(flag("requests") ?? 2000);
 const connections = Number(flag("connections") ?? 10);
-const seconds = Number(flag("seconds") ?? (quick ? 2 : 3));
+/** Without contention: one-second slices per server and route, alternating between the two modes. */
+const seconds = Number(flag("seconds") ?? (quick ? 2 : 6));
 const only = flag("only");
 const runRace = !args.includes("--no-race");
 const runCalm = !args.includes("--no-calm");
@@ -246,30 +249,81 @@ async function raceOnce(v: Variant): Promise<{ fresh: RaceSample; warm?: RaceSam
   }
 }
 
-/** One no-contention measurement: a fresh server, POOL sessions, a warm-up, then each route. */
-async function calmOnce(v: Variant): Promise<Map<"a" | "b", Sample> | string> {
-  let server: Awaited<ReturnType<typeof startServer>> | undefined;
-  loads.push(loadavg()[0]!);
+/** A server of a no-contention pair, started with its cookie pool. */
+interface CalmServer {
+  v: Variant;
+  server: Awaited<ReturnType<typeof startServer>>;
+  base: string;
+  pool: string[];
+}
+
+/** Sums a server's slices of one route into one sample (slices last the same time, so rates average). */
+function combine(slices: Sample[]): Sample {
+  const mean = (f: (s: Sample) => number) => slices.reduce((a, s) => a + f(s), 0) / slices.length;
+  const p99s = slices.map((s) => s.p99).sort((a, b) => a - b);
+  return {
+    rps: mean((s) => s.rps),
+    p99: p99s[p99s.length >> 1]!,
+    errors: slices.reduce((a, s) => a + s.errors, 0),
+    // Each slice's CPU per request weighted by its requests: total CPU over total requests.
+    cpuUs: slices.reduce((a, s) => a + s.cpuUs * s.rps, 0) / slices.reduce((a, s) => a + s.rps, 0),
+    steal: mean((s) => s.steal),
+  };
+}
+
+/**
+ * One no-contention comparison: both modes' servers fresh and running side by side, each with POOL
+ * sessions and a warm-up, then each route measured in one-second slices that alternate between the
+ * two. A server process's speed differs from the next one's, and the machine's from minute to
+ * minute: alternating slices cancels the drift, and the rounds (each with new processes, started
+ * in the other order) average the processes.
+ */
+async function calmPair(
+  framework: "express" | "fastify",
+  names: [string, string],
+  round: number,
+): Promise<Map<"a" | "b", [Sample, Sample]> | string> {
+  const started: CalmServer[] = [];
   try {
-    server = await startServer(RACE_VARIANTS.indexOf(v), redisEnv, "race");
-    const base = `http://127.0.0.1:${server.port}`;
-    const pool = await cookiePool(base, v.cookie);
-    const warm = await load(base, "/a", pool, CALM_WARM_UP);
-    if (warm.errors > 0) log(`  ${variantKey(v)}: ${warm.errors} failed requests during the warm-up`);
-    const out = new Map<"a" | "b", Sample>();
-    for (const r of v.routes) {
-      const s = await load(base, `/${r}`, pool, seconds, server.child.pid);
-      out.set(r, s);
-      log(
-        `  ${variantKey(v)} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, server CPU ${s.cpuUs.toFixed(0)} µs/req, errors ${s.errors}, steal ${(s.steal * 100).toFixed(0)}%`,
-      );
+    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    const pair: CalmServer[] = [];
+    for (const i of order) {
+      const v = byName(framework, names[i]!);
+      loads.push(loadavg()[0]!);
+      const server = await startServer(RACE_VARIANTS.indexOf(v), redisEnv, "race");
+      const base = `http://127.0.0.1:${server.port}`;
+      const one = { v, server, base, pool: [] as string[] };
+      started.push(one);
+      one.pool = await cookiePool(base, v.cookie);
+      pair[i] = one;
+    }
+    for (const x of started) {
+      const warm = await load(x.base, "/a", x.pool, CALM_WARM_UP);
+      if (warm.errors > 0) log(`  ${variantKey(x.v)}: ${warm.errors} failed requests during the warm-up`);
+    }
+    const out = new Map<"a" | "b", [Sample, Sample]>();
+    for (const r of pair[1]!.v.routes) {
+      const slices: [Sample[], Sample[]] = [[], []];
+      for (let k = 0; k < seconds; k++)
+        for (const i of k % 2 === 0 ? order : [...order].reverse()) {
+          const x = pair[i]!;
+          slices[i]!.push(await load(x.base, `/${r}`, x.pool, 1, x.server.child.pid));
+        }
+      const got: [Sample, Sample] = [combine(slices[0]), combine(slices[1])];
+      out.set(r, got);
+      for (const i of [0, 1]) {
+        const s = got[i]!;
+        log(
+          `  ${variantKey(pair[i]!.v)} route ${r.toUpperCase()}: ${Math.round(s.rps)} req/s, p99 ${s.p99} ms, server CPU ${s.cpuUs.toFixed(0)} µs/req, errors ${s.errors}, steal ${(s.steal * 100).toFixed(0)}%`,
+        );
+      }
     }
     return out;
   } catch (err) {
-    log(`  ${variantKey(v)}: FAILED ${(err as Error).message}`);
+    log(`  ${framework}: ${names.join(" / ")}: FAILED ${(err as Error).message}`);
     return (err as Error).message;
   } finally {
-    if (server) await stopServer(server.child);
+    for (const x of started) await stopServer(x.server.child);
   }
 }
 
@@ -307,7 +361,7 @@ async function main() {
     calmServers(f).some((name) => pickedByOnly(`${f}: ${name}`)),
   );
   log(
-    `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? frameworks.reduce((n, f) => n + calmServers(f).length, 0) : 0} servers, ${seconds} s per route; pinned: ${pinned}`,
+    `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? frameworks.reduce((n, f) => n + CALM_PAIRS[f].length, 0) : 0} pairs of servers, ${seconds} s per server and route; pinned: ${pinned}`,
   );
   let redis: RedisServer | undefined;
   const raceSamples = new Map<Variant, { ss: RaceSample[]; warm: RaceSample[]; failure?: string }>();
@@ -338,25 +392,18 @@ async function main() {
     if (runCalm)
       for (let rep = 0; rep < repeats; rep++) {
         log(`no contention, round ${rep + 1}/${repeats}`);
-        for (const framework of frameworks) {
-          // The order rotates by round, so no mode always runs first.
-          const servers = calmServers(framework);
-          const order = servers.map((_, i) => servers[(i + rep) % servers.length]!);
-          const got = new Map<string, Map<"a" | "b", Sample> | string>();
-          for (const name of order) got.set(name, await calmOnce(byName(framework, name)));
-          for (const [dName, sName] of CALM_PAIRS[framework]) {
-            const d = got.get(dName)!;
-            const s = got.get(sName)!;
-            if (typeof d === "string" || typeof s === "string") {
-              calmFailure = typeof d === "string" ? d : (s as string);
+        for (const framework of frameworks)
+          for (const names of CALM_PAIRS[framework]) {
+            const got = await calmPair(framework, names, rep);
+            if (typeof got === "string") {
+              calmFailure = got;
               continue;
             }
-            for (const route of byName(framework, sName).routes) {
-              const k = `${framework}|${sName}|${route}`;
-              calmSamples.set(k, [...(calmSamples.get(k) ?? []), { d: d.get(route), s: s.get(route) }]);
+            for (const [route, [d, s]] of got) {
+              const k = `${framework}|${names[1]}|${route}`;
+              calmSamples.set(k, [...(calmSamples.get(k) ?? []), { d, s }]);
             }
           }
-        }
       }
   } finally {
     await redis?.stop();
