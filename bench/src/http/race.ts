@@ -1,7 +1,7 @@
 // The same-cookie race: concurrent requests carrying one session cookie (a tab's parallel fetches,
 // two tabs, a retry storm), each reading a counter from the session and writing it back plus one.
 //   pnpm --filter @kvsession/bench bench:http:race              full run (3 repeats)
-//   ... --quick              1 repeat, 2 s per no-contention measurement (smoke run)
+//   ... --quick              1 repeat, 2 one-second slices per no-contention server and route (smoke run)
 //   ... --repeats N --requests N --connections N
 //   ... --seconds N              without contention: seconds per server and route, in alternating one-second slices
 //   ... --warm-up N --warm N     requests before the first window / before the second (0: none)
@@ -257,7 +257,7 @@ interface CalmServer {
   pool: string[];
 }
 
-/** Sums a server's slices of one route into one sample (slices last the same time, so rates average). */
+/** One sample from a server's slices of one route (the slices last the same time, so rates average). */
 function combine(slices: Sample[]): Sample {
   const mean = (f: (s: Sample) => number) => slices.reduce((a, s) => a + f(s), 0) / slices.length;
   const p99s = slices.map((s) => s.p99).sort((a, b) => a - b);
@@ -343,7 +343,7 @@ const CALM_PAIRS: Record<"express" | "fastify", Array<[string, string]>> = {
     ["ours, Redis", "ours, Redis, serialised on route A"],
   ],
 };
-/** Each framework's no-contention servers, each started once per round. */
+/** Each framework's no-contention servers, which `--only` picks among. */
 const calmServers = (f: "express" | "fastify") => [...new Set(CALM_PAIRS[f].flat())];
 
 const byName = (framework: string, name: string) => {
