@@ -37,8 +37,10 @@ export interface RaceRow {
   role: Variant["role"];
   store: Variant["store"];
   mode: "—" | "default" | NonNullable<Variant["mode"]>;
-  /** The window in a fresh process (after `RaceMeta.warmUp` requests). */
+  /** The window in a fresh process: its first requests (after `RaceMeta.warmUp`, if any). */
   samples: RaceSample[];
+  /** Per repeat, the requests/s of each band of `RaceMeta.requests` from that window on, up to `RaceMeta.warm` in all. */
+  bands: number[][];
   /** The same window once the process has answered `RaceMeta.warm` requests (empty: not run). */
   warm: RaceSample[];
   failure?: string | undefined;
@@ -178,7 +180,67 @@ function warmTable(rows: RaceRow[], meta: RaceMeta): string {
   return lines.join("\n");
 }
 
-function raceTargets(rows: RaceRow[]): string[] {
+/** Each band's requests (the last may be shorter), from the first window up to `meta.warm`. */
+function bandSizes(meta: RaceMeta): number[] {
+  const sizes = [meta.requests];
+  for (let served = meta.warmUp + meta.requests; served < meta.warm; served += meta.requests)
+    sizes.push(Math.min(meta.requests, meta.warm - served));
+  return sizes;
+}
+
+/** A repeat's requests/s over all its bands: the requests over the time they took together. */
+function overall(bands: number[], sizes: number[]): number {
+  const n = sizes.reduce((a, b) => a + b, 0);
+  return n / sizes.reduce((t, size, k) => t + size / bands[k]!, 0);
+}
+
+/**
+ * Ratio to the peer per band (`k`), or over all bands (`k` undefined): the median of the per-round
+ * ratios, or of the medians when a round failed.
+ */
+function bandRatio(a: RaceRow, b: RaceRow | undefined, sizes: number[], k?: number): number | undefined {
+  const pick = (r: RaceRow) =>
+    r.bands
+      .filter((xs) => xs.length === sizes.length)
+      .map((xs) => (k === undefined ? overall(xs, sizes) : xs[k]!));
+  const as = pick(a);
+  const bs = b === undefined ? [] : pick(b);
+  if (as.length === 0 || bs.length === 0) return undefined;
+  if (as.length === bs.length) return median(as.map((q, i) => q / bs[i]!));
+  return med(as) / med(bs);
+}
+
+/** How each process warms up: requests/s per band of requests from its start, and over all of them. */
+function startupTable(rows: RaceRow[], meta: RaceMeta): string {
+  const sizes = bandSizes(meta);
+  const labels: string[] = [];
+  let from = meta.warmUp;
+  for (const size of sizes) {
+    labels.push(`${int(from + 1)}–${int(from + size)}`);
+    from += size;
+  }
+  const lines = [
+    `| framework | library | store | mode | ${labels.join(" | ")} | all ${int(from - meta.warmUp)} |`,
+    `| --- | --- | --- | --- |${" ---: |".repeat(sizes.length + 1)}`,
+  ];
+  for (const r of rows) {
+    const full = r.bands.filter((xs) => xs.length === sizes.length);
+    if (full.length === 0) continue;
+    const peer = rows.find((p) => p.framework === r.framework && isRedisPeer(p));
+    const cell = (k?: number) => {
+      const rate = med(full.map((xs) => (k === undefined ? overall(xs, sizes) : xs[k]!)));
+      return r === peer ? int(rate) : `${int(rate)} (${x(bandRatio(r, peer, sizes, k))})`;
+    };
+    lines.push(
+      `| ${FRAMEWORK[r.framework]} | ${library(r)} | ${storeOf(r)} | ${MODE[r.mode]} | ${sizes.map((_, k) => cell(k)).join(" | ")} | ${cell()} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function raceTargets(rows: RaceRow[], meta: RaceMeta): string[] {
+  const sizes = bandSizes(meta);
+  const all = sizes.reduce((a, b) => a + b, 0);
   const out: string[] = [];
   const verdict = (ok: boolean | undefined) =>
     ok === undefined ? "not measured" : ok ? "met" : "**not met**";
@@ -199,10 +261,11 @@ function raceTargets(rows: RaceRow[]): string[] {
         `- ${FRAMEWORK[f]}, default mode ≥ 1.0x ${peer.name}'s requests/s on one cookie: ${dflt
           .map((r) => {
             const q = rpsRatio(r, peer);
+            const o = sizes.length > 1 ? bandRatio(r, peer, sizes) : undefined;
             const w = rpsRatio(r, peer, "warm");
             const one = (t: string, v: number | undefined) =>
               `${t} ${x(v)} (${verdict(v === undefined ? undefined : v >= 1)})`;
-            return `${STORE[r.store]}: ${one("fresh process", q)}${w === undefined ? "" : `, ${one("warm", w)}`}`;
+            return `${STORE[r.store]}: ${one(`first ${int(meta.requests)}`, q)}${o === undefined ? "" : `, ${one(`first ${int(all)}`, o)}`}${w === undefined ? "" : `, ${one("warm", w)}`}`;
           })
           .join(", ")}`,
       );
@@ -286,13 +349,21 @@ export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMe
     "<!-- bench:http-race:start -->",
     "## HTTP: concurrent requests on one session (the same-cookie race)",
     "",
-    `A browser tab's parallel \`fetch\` calls, two tabs or a retry storm send concurrent requests with one session cookie. Each stack serves route A, which reads a counter from the session and writes it back plus one (\`req.session.n = (req.session.n ?? 0) + 1\`, or \`get\`/\`set\` on Fastify), the way its users write it; the \`session.update\` rows write \`coreSession(req).update("n", (n) => (n ?? 0) + 1)\` instead. Per stack and repeat, in a fresh server process: ${int(meta.warmUp)} requests on a warm-up session, then one new session, then ${int(meta.requests)} requests over ${meta.connections} keep-alive connections (autocannon), all carrying that session's cookie, then the counter read back. *Acknowledged* = responses with status 200; *lost* = acknowledged − (counter after − counter before). req/s = responses ÷ the time from the first request to the last response; p50/p99 over those responses; *Redis commands / request* = the commands the private \`redis-server\` ran during the race (INFO commandstats, a script's own commands included) ÷ responses; *CPU µs / request* = the user + system time the app server (in brackets its system time, the kernel's work for it: sockets, the event loop's waits) and, after the +, the store's server (the private \`redis-server\`, or the PostgreSQL backends serving the app: on one shared core their time is the app's too) used during the race ÷ responses, from /proc. Median of ${meta.repeats} repeats, rounds interleaved (every stack once per round, the order reversed every other round); *vs peer* is the median of the per-round ratios to the framework's session library on connect-redis. Stores: express-session's and @fastify/session's own MemoryStore, connect-redis on a private \`redis-server\` (no persistence, loopback), connect-pg-simple on the local PostgreSQL (a pool of 10), ours on the memory store, SQLite (a temporary file, WAL), the same \`redis-server\`, and the local PostgreSQL (a pool of 10). Ours runs in the default mode, in serialised mode (\`serialize: true\` for the whole app: requests of one session run load → handler → commit one at a time), and in the default mode with \`session.update\`. ${pin}`,
+    `A browser tab's parallel \`fetch\` calls, two tabs or a retry storm send concurrent requests with one session cookie. Each stack serves route A, which reads a counter from the session and writes it back plus one (\`req.session.n = (req.session.n ?? 0) + 1\`, or \`get\`/\`set\` on Fastify), the way its users write it; the \`session.update\` rows write \`coreSession(req).update("n", (n) => (n ?? 0) + 1)\` instead. Per stack and repeat, in a fresh server process: ${meta.warmUp > 0 ? `${int(meta.warmUp)} requests on a warm-up session, then ` : ""}one new session, then ${meta.warmUp > 0 ? "" : "the process's first "}${int(meta.requests)} requests over ${meta.connections} keep-alive connections (autocannon), all carrying that session's cookie, then the counter read back. *Acknowledged* = responses with status 200; *lost* = acknowledged − (counter after − counter before). req/s = responses ÷ the time from the first request to the last response; p50/p99 over those responses; *Redis commands / request* = the commands the private \`redis-server\` ran during the race (INFO commandstats, a script's own commands included) ÷ responses; *CPU µs / request* = the user + system time the app server (in brackets its system time, the kernel's work for it: sockets, the event loop's waits) and, after the +, the store's server (the private \`redis-server\`, or the PostgreSQL backends serving the app: on one shared core their time is the app's too) used during the race ÷ responses, from /proc. Median of ${meta.repeats} repeats, rounds interleaved (every stack once per round, the order reversed every other round); *vs peer* is the median of the per-round ratios to the framework's session library on connect-redis. Stores: express-session's and @fastify/session's own MemoryStore, connect-redis on a private \`redis-server\` (no persistence, loopback), connect-pg-simple on the local PostgreSQL (a pool of 10), ours on the memory store, SQLite (a temporary file, WAL), the same \`redis-server\`, and the local PostgreSQL (a pool of 10). Ours runs in the default mode, in serialised mode (\`serialize: true\` for the whole app: requests of one session run load → handler → commit one at a time), and in the default mode with \`session.update\`. ${pin}`,
     "",
     raceTable(race, meta),
     "",
+    ...(race.some((r) => r.bands.some((b) => b.length > 1))
+      ? [
+          `Then, in each of those processes, more of the same requests on another session, in bands of ${int(meta.requests)} up to ${int(meta.warm)} in all: how a process warms up. A fresh process spends its first thousands of requests compiling the code it runs, and each stack compiles its own code at its own point in them, so a ratio of one band is a point on two curves; the last column is each process's rate over all the bands (the requests over the time they took together). Cells: median req/s and, in brackets, the median of the per-round ratios to the peer on connect-redis:`,
+          "",
+          startupTable(race, meta),
+          "",
+        ]
+      : []),
     ...(race.some((r) => r.warm.length > 0)
       ? [
-          `Then, in each of those processes once it has answered ${int(meta.warm)} requests (more on the warm-up session after the window above), ${int(meta.warmRequests)} of the same requests on another new session (more than above: a warm server answers 2,000 requests in well under a second, too short for the machine's drift to even out). A fresh process spends much of its first few thousand requests compiling the code it runs, and a long-running server has long done that; the table above measures that start, this one the server as it runs afterwards:`,
+          `Then, in each of those processes once it has answered ${int(meta.warm)} requests (the bands above), ${int(meta.warmRequests)} of the same requests on another new session (more than above: a warm server answers 2,000 requests in well under a second, too short for the machine's drift to even out). A fresh process spends much of its first few thousand requests compiling the code it runs, and a long-running server has long done that; the table above measures that start, this one the server as it runs afterwards:`,
           "",
           warmTable(race, meta),
           "",
@@ -300,7 +371,7 @@ export function renderRaceSection(race: RaceRow[], calm: CalmRow[], meta: RaceMe
       : []),
     "Targets (reported, not asserted):",
     "",
-    ...raceTargets(race),
+    ...raceTargets(race, meta),
     "",
     "### What serialised mode costs without contention",
     "",

@@ -4,19 +4,20 @@
 //   ... --quick              1 repeat, 2 one-second slices per no-contention server and route (smoke run)
 //   ... --repeats N --requests N --connections N
 //   ... --seconds N              without contention: seconds per server and route, in alternating one-second slices
-//   ... --warm-up N --warm N     requests before the first window / before the second (0: none)
+//   ... --warm-up N --warm N     requests before the first window (default none) / before the second (0: no second)
 //   ... --warm-requests N        the second window's requests
 //   ... --calm-warm-up N         seconds of route A before the no-contention measurement
 //   ... --only text[|text]   stacks whose "framework: name" contains one of the texts (=text: is exactly it);
 //                            printed and kept in bench/results/http-race.json, docs/benchmarks.md left as it is
 //   ... --no-calm / --no-race    skip the no-contention part / the race
 // Per stack and repeat: a fresh server process (pinned to core 1, with a private redis-server and the
-// PostgreSQL backends serving it), a warm-up on a session of its own, then one new session, the
-// requests on route A over the connections, all with its cookie (autocannon, pinned to core 0), and
-// the counter read back. Lost = acknowledged (200) increments - (final counter - counter before).
-// Then more requests on the warm-up session, and a longer window in the now warm process: a
-// fresh process spends much of its first thousands of requests compiling, which a long-running server
-// has long done, so the two windows answer different questions.
+// PostgreSQL backends serving it), one new session, the process's first requests on route A over the
+// connections, all with its cookie (autocannon, pinned to core 0), and the counter read back.
+// Lost = acknowledged (200) increments - (final counter - counter before). Then more requests on
+// another session, in bands as long as that window, each band's rate kept (how the process warms
+// up), and a longer window in the now warm process: a fresh process spends much of its first
+// thousands of requests compiling, which a long-running server has long done, and when in those
+// thousands each stack compiles differs, so one window from the start answers only for itself.
 // Then, without contention (1,000 distinct cookies, 64 connections), ours on Redis in serialised
 // mode against the default mode, on route A and on route B (which never touches the session): the
 // two servers of a pair run side by side and are measured in alternating one-second slices.
@@ -70,8 +71,8 @@ const seconds = Number(flag("seconds") ?? (quick ? 2 : 6));
 const only = flag("only");
 const runRace = !args.includes("--no-race");
 const runCalm = !args.includes("--no-calm");
-/** Requests on the warm-up session before each measured race. */
-const WARM_UP = Number(flag("warm-up") ?? 500);
+/** Requests on a session of their own before the first window (none by default: the window is the process's first requests). */
+const WARM_UP = Number(flag("warm-up") ?? 0);
 /** Seconds of route A before the no-contention measurement, so it measures a server past compiling what it runs. */
 const CALM_WARM_UP = Number(flag("calm-warm-up") ?? (quick ? 2 : 10));
 /** Requests a server has answered before the second window (the JIT has settled by then); 0: no second window. */
@@ -186,15 +187,20 @@ async function burst(base: string, path: string, cookie: string, count: number, 
   };
 }
 
-/** One race in a fresh server process: the first window after a short warm-up, then (`WARM` > 0) a longer one once the process has served `WARM` requests. */
-async function raceOnce(v: Variant): Promise<{ fresh: RaceSample; warm?: RaceSample } | string> {
+/**
+ * One race in a fresh server process: the first window, then (`WARM` > 0) bands of as many requests
+ * up to `WARM` (the rate of each band from the first window on: `bands`), then a longer window.
+ */
+async function raceOnce(
+  v: Variant,
+): Promise<{ fresh: RaceSample; bands: number[]; warm?: RaceSample } | string> {
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   loads.push(loadavg()[0]!);
   try {
     server = await startServer(RACE_VARIANTS.indexOf(v), redisEnv, "race");
     const base = `http://127.0.0.1:${server.port}`;
     const warmSession = await newSession(base, v.cookie);
-    await burst(base, "/a", warmSession, WARM_UP, connections);
+    if (WARM_UP > 0) await burst(base, "/a", warmSession, WARM_UP, connections);
     const storePids: number[] =
       v.store === "redis" && redisPid !== undefined
         ? [redisPid]
@@ -238,9 +244,14 @@ async function raceOnce(v: Variant): Promise<{ fresh: RaceSample; warm?: RaceSam
       return s;
     };
     const fresh = await window("fresh", requests);
-    if (WARM <= WARM_UP + requests) return { fresh };
-    await burst(base, "/a", warmSession, WARM - WARM_UP - requests, connections);
-    return { fresh, warm: await window("warm", WARM_REQUESTS) };
+    const bands = [fresh.rps];
+    if (WARM <= WARM_UP + requests) return { fresh, bands };
+    for (let served = WARM_UP + requests; served < WARM; served += requests)
+      bands.push((await burst(base, "/a", warmSession, Math.min(requests, WARM - served), connections)).rps);
+    log(
+      `  ${variantKey(v)} (from the start, per ${requests}): ${bands.map((r) => Math.round(r)).join(" ")} req/s`,
+    );
+    return { fresh, bands, warm: await window("warm", WARM_REQUESTS) };
   } catch (err) {
     log(`  ${variantKey(v)}: FAILED ${(err as Error).message}`);
     return (err as Error).message;
@@ -364,7 +375,10 @@ async function main() {
     `HTTP same-cookie race: ${runRace ? stacks.length : 0} stacks, ${requests} requests over ${connections} connections, ${repeats} repeats; no contention: ${runCalm ? frameworks.reduce((n, f) => n + CALM_PAIRS[f].length, 0) : 0} pairs of servers, ${seconds} s per server and route; pinned: ${pinned}`,
   );
   let redis: RedisServer | undefined;
-  const raceSamples = new Map<Variant, { ss: RaceSample[]; warm: RaceSample[]; failure?: string }>();
+  const raceSamples = new Map<
+    Variant,
+    { ss: RaceSample[]; bands: number[][]; warm: RaceSample[]; failure?: string }
+  >();
   const calmSamples = new Map<string, Array<{ d?: Sample; s?: Sample }>>();
   let calmFailure: string | undefined;
   try {
@@ -380,10 +394,11 @@ async function main() {
         // The order reverses every other round, so no stack always runs before the peer it is compared with.
         for (const v of rep % 2 === 0 ? stacks : [...stacks].reverse()) {
           const got = await raceOnce(v);
-          const entry = raceSamples.get(v) ?? { ss: [], warm: [] };
+          const entry = raceSamples.get(v) ?? { ss: [], bands: [], warm: [] };
           if (typeof got === "string") entry.failure = got;
           else {
             entry.ss.push(got.fresh);
+            entry.bands.push(got.bands);
             if (got.warm) entry.warm.push(got.warm);
           }
           raceSamples.set(v, entry);
@@ -410,13 +425,14 @@ async function main() {
     await dropPgTable().catch((err: unknown) => log(`could not drop ${PG_TABLE}: ${String(err)}`));
   }
 
-  const raceRows: RaceRow[] = [...raceSamples.entries()].map(([v, { ss, warm, failure }]) => ({
+  const raceRows: RaceRow[] = [...raceSamples.entries()].map(([v, { ss, bands, warm, failure }]) => ({
     framework: v.framework,
     name: v.name,
     role: v.role,
     store: v.store,
     mode: v.role === "peer" ? "—" : (v.mode ?? "default"),
     samples: ss,
+    bands,
     warm,
     failure,
   }));
