@@ -99,19 +99,22 @@ const PEER_STORE: Partial<Record<RaceRow["store"], string>> = {
 const isRedisPeer = (r: RaceRow) => r.role === "peer" && r.store === "redis";
 
 /**
- * Ratio of requests/s of two rows: the median of the per-round ratios (the rounds are interleaved,
- * so a round's two figures saw the same machine), or of the medians when a round failed.
+ * Ratio of two rows' rates, one per round: the median of the per-round ratios (the rounds are
+ * interleaved, so a round's two figures saw the same machine), or of the medians when a round failed.
  */
+function ratio(as: number[], bs: number[]): number | undefined {
+  if (as.length === 0 || bs.length === 0) return undefined;
+  if (as.length === bs.length) return median(as.map((q, i) => q / bs[i]!));
+  return med(as) / med(bs);
+}
+
 function rpsRatio(
   a: RaceRow,
   b: RaceRow | undefined,
   which: "samples" | "warm" = "samples",
 ): number | undefined {
-  const as = a[which];
-  const bs = b?.[which];
-  if (bs === undefined || as.length === 0 || bs.length === 0) return undefined;
-  if (as.length === bs.length) return median(as.map((s, i) => s.rps / bs[i]!.rps));
-  return med(as.map((s) => s.rps)) / med(bs.map((s) => s.rps));
+  const rates = (r: RaceRow) => r[which].map((s) => s.rps);
+  return ratio(rates(a), b === undefined ? [] : rates(b));
 }
 
 function library(r: RaceRow): string {
@@ -194,20 +197,15 @@ function overall(bands: number[], sizes: number[]): number {
   return n / sizes.reduce((t, size, k) => t + size / bands[k]!, 0);
 }
 
-/**
- * Ratio to the peer per band (`k`), or over all bands (`k` undefined): the median of the per-round
- * ratios, or of the medians when a round failed.
- */
+/** A row's rate per round in band `k`, or over all bands (`k` undefined); rounds with every band only. */
+function bandRates(r: RaceRow, sizes: number[], k?: number): number[] {
+  return r.bands
+    .filter((xs) => xs.length === sizes.length)
+    .map((xs) => (k === undefined ? overall(xs, sizes) : xs[k]!));
+}
+
 function bandRatio(a: RaceRow, b: RaceRow | undefined, sizes: number[], k?: number): number | undefined {
-  const pick = (r: RaceRow) =>
-    r.bands
-      .filter((xs) => xs.length === sizes.length)
-      .map((xs) => (k === undefined ? overall(xs, sizes) : xs[k]!));
-  const as = pick(a);
-  const bs = b === undefined ? [] : pick(b);
-  if (as.length === 0 || bs.length === 0) return undefined;
-  if (as.length === bs.length) return median(as.map((q, i) => q / bs[i]!));
-  return med(as) / med(bs);
+  return ratio(bandRates(a, sizes, k), b === undefined ? [] : bandRates(b, sizes, k));
 }
 
 /** How each process warms up: requests/s per band of requests from its start, and over all of them. */
@@ -224,11 +222,10 @@ function startupTable(rows: RaceRow[], meta: RaceMeta): string {
     `| --- | --- | --- | --- |${" ---: |".repeat(sizes.length + 1)}`,
   ];
   for (const r of rows) {
-    const full = r.bands.filter((xs) => xs.length === sizes.length);
-    if (full.length === 0) continue;
+    if (bandRates(r, sizes).length === 0) continue;
     const peer = rows.find((p) => p.framework === r.framework && isRedisPeer(p));
     const cell = (k?: number) => {
-      const rate = med(full.map((xs) => (k === undefined ? overall(xs, sizes) : xs[k]!)));
+      const rate = med(bandRates(r, sizes, k));
       return r === peer ? int(rate) : `${int(rate)} (${x(bandRatio(r, peer, sizes, k))})`;
     };
     lines.push(
