@@ -49,14 +49,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Bounds how long a caller waits on a server that accepts the connection but
  * never answers (stopped, swapping, stuck in a script). One shared interval and
- * a list in start order replace a timer per command, which cost node-redis v6
+ * a list in start order replace a timer per command, which cost the client
  * most of its throughput here. The command itself stays queued in node-redis;
  * only the caller stops waiting for it (in a Cluster the topology watch drops a
  * stalled master's connection, and what is queued on it, once a replica has
  * replaced it). `timeoutMs` 0 tracks nothing.
  *
  * The list is linked through the entries rather than kept in a `Set`: a `Set`
- * that every command enters and leaves made V8 run full collections under load.
+ * that every command enters and leaves made the engine run full collections under load.
  */
 export function createWatchdog(timeoutMs: number, where: string, again?: Resend): Watchdog {
   if (timeoutMs <= 0) {
