@@ -55,33 +55,59 @@ export function slotOf(key: string): number {
   return crc16(key, 0, key.length) & (SLOTS - 1);
 }
 
-let tags: string[] | undefined;
+export const TAG_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/** Per slot, the number of its tag in the order of `tagForSlot`. */
+let firsts: Int32Array | undefined;
+const tags = new Array<string | undefined>(SLOTS);
 
 /**
  * A short ASCII hash tag for every slot, so `{tag}` can pin a companion key
- * to any slot. Built once, on first use, in a few milliseconds.
+ * to any slot: the first string of `TAG_ALPHABET` characters, shortest first,
+ * then in alphabet order, that hashes to it.
  */
 export function tagForSlot(slot: number): string {
-  if (!tags) tags = buildTags();
-  return tags[slot] as string;
+  firsts ??= numberFirsts();
+  return (tags[slot] ??= tagNumbered(firsts[slot] as number));
 }
 
-function buildTags(): string[] {
-  const alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  const out = new Array<string>(SLOTS);
+/**
+ * Numbers the candidates in that order, carrying each one's CRC on from its prefix's, and keeps
+ * only numbers (strings are made per slot on first use): a process's first versioned operation
+ * waits for this.
+ */
+function numberFirsts(): Int32Array {
+  const codes = Array.from(TAG_ALPHABET, (ch) => ch.charCodeAt(0));
+  const first = new Int32Array(SLOTS).fill(-1);
   let filled = 0;
-  const visit = (s: string) => {
-    const slot = crc16(s, 0, s.length) & (SLOTS - 1);
-    if (out[slot] === undefined) {
-      out[slot] = s;
+  let candidate = 0;
+  /** Offers the candidate whose prefix hashes to `crc` and whose last character is `code`. */
+  const offer = (crc: number, code: number) => {
+    const slot = step(crc, code) & (SLOTS - 1);
+    if (first[slot] === -1) {
+      first[slot] = candidate;
       filled++;
     }
+    candidate++;
   };
-  for (const a of alphabet) visit(a);
-  for (const a of alphabet) for (const b of alphabet) visit(a + b);
-  for (const a of alphabet) for (const b of alphabet) for (const c of alphabet) visit(a + b + c);
-  if (filled < SLOTS) {
-    for (let n = 0; filled < SLOTS; n++) visit(`~${n.toString(36)}`);
-  }
-  return out;
+  for (const a of codes) offer(0, a);
+  for (const a of codes) for (const b of codes) offer(step(0, a), b);
+  for (let i = 0; i < codes.length && filled < SLOTS; i++)
+    for (let j = 0; j < codes.length && filled < SLOTS; j++) {
+      const ab = step(step(0, codes[i] as number), codes[j] as number);
+      for (const c of codes) offer(ab, c);
+    }
+  // Three characters reach every slot (the tests check it).
+  return first;
+}
+
+/** The string of candidate number `i` in the order above. */
+function tagNumbered(i: number): string {
+  const a = TAG_ALPHABET;
+  const n = a.length;
+  if (i < n) return a[i] as string;
+  i -= n;
+  if (i < n * n) return (a[Math.floor(i / n)] as string) + a[i % n];
+  i -= n * n;
+  return (a[Math.floor(i / (n * n))] as string) + a[Math.floor(i / n) % n] + a[i % n];
 }
