@@ -68,7 +68,8 @@ const tags = new Array<string | undefined>(SLOTS);
  */
 export function tagForSlot(slot: number): string {
   firsts ??= numberFirsts();
-  return (tags[slot] ??= tagNumbered(firsts[slot] as number));
+  tags[slot] ??= tagNumbered(firsts[slot] as number);
+  return tags[slot];
 }
 
 /**
