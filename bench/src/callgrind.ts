@@ -29,3 +29,23 @@ export function mainThreadTotal(dir: string, seen?: (file: string, text: string)
   }
   return total;
 }
+
+/**
+ * Every thread's instructions in the dumps in `dir`, the main thread's apart, removing the files.
+ * With V8's helper threads counted, the optimising compiler's work is in the figure: meaningful for
+ * a window that starts with the process (the compiling it does then is the same from run to run,
+ * give or take what lands just after the window's end).
+ */
+export function threadTotals(dir: string): { main: number; helpers: number } {
+  const out = { main: 0, helpers: 0 };
+  for (const f of readdirSync(dir)) {
+    const text = readFileSync(join(dir, f), "utf8");
+    const m = /^totals: (\d+)/m.exec(text);
+    if (m) {
+      if (/^thread: 1$/m.test(text)) out.main += Number(m[1]);
+      else out.helpers += Number(m[1]);
+    }
+    rmSync(join(dir, f));
+  }
+  return out;
+}

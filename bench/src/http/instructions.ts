@@ -8,6 +8,8 @@
 //   ... --pool N           session cookies the requests take turns with (defaults: 200; 1 with --race);
 //                          --race --pool 1000 counts its servers without contention; --pool 0 sends
 //                          no cookie (route A starts a new session on every request)
+//   ... --all-threads      count V8's helper threads too (the optimising compiler): with --warmup 0, what
+//                          a fresh process spends on its first requests, compiling included; printed only
 //   ... --keep DIR         keep each counted window's callgrind files in DIR, for callgrind_annotate
 //                          (where the instructions go: builtins and Node's C++ by name, JIT code by address)
 // Why: req/s and CPU time on a shared VM move a lot from one run to the next, and within one when a
@@ -20,7 +22,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "redis";
-import { callgrindArgs, mainThreadTotal } from "../callgrind.js";
+import { callgrindArgs, mainThreadTotal, threadTotals } from "../callgrind.js";
 import { VARIANTS as HTTP_VARIANTS, RACE_VARIANTS, REDIS_URL, type Variant, variantKey } from "./apps.js";
 import { args, flag, httpDir as here, pickedByOnly, repoRoot as root } from "./cli.js";
 
@@ -30,6 +32,7 @@ if (keep !== undefined) mkdirSync(keep, { recursive: true });
 const REQUESTS = Number(flag("requests") ?? 2000);
 const WARMUP = Number(flag("warmup") ?? 3000);
 const race = args.includes("--race");
+const allThreads = args.includes("--all-threads");
 const VARIANTS = race ? RACE_VARIANTS : HTTP_VARIANTS;
 const POOL = Number(flag("pool") ?? (race ? 1 : 200));
 const CONCURRENCY = race ? 10 : 8;
@@ -132,15 +135,22 @@ async function measure(v: Variant): Promise<Counted[]> {
       await load(port, agent, `/${route}`, pool, REQUESTS);
       execFileSync("callgrind_control", ["--instr=off", String(child.pid)], { stdio: "ignore" });
       execFileSync("callgrind_control", ["--dump", String(child.pid)], { stdio: "ignore" });
-      const total = mainThreadTotal(dir, (f, text) => {
-        if (keep === undefined) return;
-        const name = `${variantKey(v)} ${route}`.replace(/[^A-Za-z0-9]+/g, "-");
-        writeFileSync(join(keep, `callgrind.${name}.${f}`), text);
-      });
+      const k = (n: number) => `${(n / REQUESTS / 1000).toFixed(0)}k`;
+      let total: number;
+      if (allThreads) {
+        const t = threadTotals(dir);
+        total = t.main + t.helpers;
+        log(
+          `  ${variantKey(v)} route ${route.toUpperCase()}: main thread ${k(t.main)}, helper threads ${k(t.helpers)}`,
+        );
+      } else
+        total = mainThreadTotal(dir, (f, text) => {
+          if (keep === undefined) return;
+          const name = `${variantKey(v)} ${route}`.replace(/[^A-Za-z0-9]+/g, "-");
+          writeFileSync(join(keep, `callgrind.${name}.${f}`), text);
+        });
       out.push({ v, route, kIr: total / REQUESTS / 1000 });
-      log(
-        `  ${variantKey(v)} route ${route.toUpperCase()}: ${(total / REQUESTS / 1000).toFixed(0)}k instructions/request`,
-      );
+      log(`  ${variantKey(v)} route ${route.toUpperCase()}: ${k(total)} instructions/request`);
     }
     return out;
   } finally {
@@ -167,7 +177,7 @@ function render(rows: Counted[], date: string): string {
     "<!-- bench:http-instructions:start -->",
     "## HTTP: server instructions per request (callgrind)",
     "",
-    `The servers of the \`bench:http\` section, one at a time under valgrind's callgrind, each answering ${WARMUP} warm-up requests and then ${REQUESTS} counted ones per route, ${CONCURRENCY} keep-alive connections, a pool of ${POOL} session cookies. Counted: the server's main thread (JavaScript, the event loop, Node's C++, scavenges) — not V8's helper threads (optimising compiler, concurrent marking), not the kernel, not Redis, not cache misses. Repeated runs agree closely where req/s moves a lot; but under valgrind the JIT warms up slowly, so longer warm-ups give lower counts for every server: compare rows of one run, not across runs with different settings. Lower is better; "peer / ours" and "limit / ours" above 1 mean ours does less work.`,
+    `The servers of the \`bench:http\` section, one at a time under valgrind's callgrind, each answering ${WARMUP} warm-up requests and then ${REQUESTS} counted ones per route, ${CONCURRENCY} keep-alive connections, a pool of ${POOL} session cookies. Counted: ${allThreads ? "every thread of the server: the main thread (JavaScript, the event loop, Node's C++, scavenges) and V8's helper threads (optimising compiler, concurrent marking)" : "the server's main thread (JavaScript, the event loop, Node's C++, scavenges) — not V8's helper threads (optimising compiler, concurrent marking)"}, not the kernel, not Redis, not cache misses. Repeated runs agree closely where req/s moves a lot; but under valgrind the JIT warms up slowly, so longer warm-ups give lower counts for every server: compare rows of one run, not across runs with different settings. Lower is better; "peer / ours" and "limit / ours" above 1 mean ours does less work.`,
     "",
     "| framework | route | case | role | instructions / request | over bare | peer / ours | limit / ours |",
     "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
@@ -210,9 +220,9 @@ async function main() {
     await client.quit();
   }
   const section = render(rows, new Date().toISOString().slice(0, 10));
-  if (only !== undefined || race || flag("pool") !== undefined) {
+  if (only !== undefined || race || allThreads || flag("pool") !== undefined) {
     log(section);
-    log("--only, --race or --pool given: docs not updated");
+    log("--only, --race, --all-threads or --pool given: docs not updated");
     return;
   }
   const docs = join(root, "docs", "benchmarks.md");
