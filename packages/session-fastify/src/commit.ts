@@ -1,3 +1,4 @@
+import type { CommitResult } from "@kvsession/session";
 import type { FastifyReply, FastifyRequest, onSendHookHandler } from "fastify";
 import { withStatus } from "./errors.js";
 import type { SentHead, Slot } from "./slot.js";
@@ -43,32 +44,35 @@ export function commitHook(slotOf: (request: FastifyRequest) => Slot | null): on
     }
     s.committed = true;
     s.committing = { status: reply.statusCode, headers: reply.getHeaders() };
-    new Promise<void>((resolve) => {
+    let committed: Promise<CommitResult>;
+    try {
+      // Property changes first; a throw from either fails the commit as a rejection would.
       s.flush();
-      resolve();
-    })
-      .then(() => s.core.commit())
-      .then(
-        (result) => {
-          const sent = s.committing!;
-          s.committing = null;
-          // What a late send changed (a status, a content type) belongs to a reply that never goes out.
-          if (s.lateSend) restoreHead(reply, sent);
-          if (result.setCookie.length > 0) appendSetCookie(reply, result.setCookie);
-          if (result.headers["cache-control"]) reply.header("cache-control", result.headers["cache-control"]);
-          // As Fastify's own runner does for a hook's promise: a throw while it writes the head
-          // (an invalid header value) goes to its error path, not to an unhandled rejection.
-          try {
-            next(null, payload);
-          } catch (err) {
-            next(err as Error);
-          }
-        },
-        (err: unknown) => {
-          s.committing = null;
-          s.failure ??= err;
-          next(withStatus(err) as Error);
-        },
-      );
+      committed = s.core.commit();
+    } catch (err) {
+      committed = Promise.reject(err);
+    }
+    committed.then(
+      (result) => {
+        const sent = s.committing!;
+        s.committing = null;
+        // What a late send changed (a status, a content type) belongs to a reply that never goes out.
+        if (s.lateSend) restoreHead(reply, sent);
+        if (result.setCookie.length > 0) appendSetCookie(reply, result.setCookie);
+        if (result.headers["cache-control"]) reply.header("cache-control", result.headers["cache-control"]);
+        // As Fastify's own runner does for a hook's promise: a throw while it writes the head
+        // (an invalid header value) goes to its error path, not to an unhandled rejection.
+        try {
+          next(null, payload);
+        } catch (err) {
+          next(err as Error);
+        }
+      },
+      (err: unknown) => {
+        s.committing = null;
+        s.failure ??= err;
+        next(withStatus(err) as Error);
+      },
+    );
   };
 }

@@ -59,6 +59,15 @@ function setUp(options: KvSessionOptions): {
   return { sessions, lazy: lazy === true, serialize, cookieMaxAge };
 }
 
+/** This request's serialised-mode setting: its route's, else the plugin's (undefined: the core's). */
+const serializeOf = (request: FastifyRequest, serialize: Serialize): Serialize =>
+  request.routeOptions.config?.session?.serialize ?? serialize;
+
+/** Whether a request with this setting runs in serialised mode. */
+const isSerialized = (sessions: Core, serialize: Serialize): boolean =>
+  serialize === undefined ? "serialized" in sessions && sessions.serialized : serialize !== false;
+
+/** `serialize`: the request's own setting (`serializeOf`). */
 function openSlot(
   sessions: Core,
   request: FastifyRequest,
@@ -71,7 +80,7 @@ function openSlot(
       cookieHeader: raw.headers.cookie,
       secure: (raw.socket as { encrypted?: boolean } | null)?.encrypted === true,
       forwardedProto: raw.headers["x-forwarded-proto"],
-      serialize: request.routeOptions.config?.session?.serialize ?? serialize,
+      serialize,
     }),
   );
   // Only a request that names a stored session can come to hold one.
@@ -81,9 +90,9 @@ function openSlot(
 }
 
 /**
- * A reply that never reaches `onSend` (hijacked) must still end its hold on the session, or a
- * serialised session would stay held; a client that went away mid-handler is not such a reply
- * (the handler still sends, and the commit runs then).
+ * A serialised request's reply that never reaches `onSend` (hijacked) must still end its hold on the
+ * session, or the session would stay held; a client that went away mid-handler is not such a reply
+ * (the handler still sends, and the commit runs then). Other requests hold nothing, and get no listener.
  */
 function releaseOnClose(request: WithSlot, reply: FastifyReply): void {
   reply.raw.once("close", () => {
@@ -117,14 +126,15 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
       getter(this: FastifyRequest) {
         const req = this as WithSlot;
         if (req[kObject] === null) {
-          req[kSlot] = openSlot(sessions, req, serialize);
+          req[kSlot] = openSlot(sessions, req, serializeOf(req, serialize));
           req[kObject] = new LazyRequestSession(req[kSlot]);
         }
         return req[kObject] as never;
       },
     });
     fastify.addHook("onRequest", (request, reply, next) => {
-      if (request.raw.headers.cookie !== undefined) releaseOnClose(request as WithSlot, reply);
+      if (request.raw.headers.cookie !== undefined && isSerialized(sessions, serializeOf(request, serialize)))
+        releaseOnClose(request as WithSlot, reply);
       next();
     });
   } else {
@@ -141,13 +151,14 @@ const plugin: FastifyPluginCallback<KvSessionOptions> = (fastify, options, done)
     // onRequest/preValidation hooks), so `get` is synchronous and properties hold the data.
     fastify.addHook("onRequest", (request, reply, next) => {
       const req = request as WithSlot;
-      const slot = openSlot(sessions, req, serialize, cookieMaxAge);
+      const own = serializeOf(req, serialize);
+      const slot = openSlot(sessions, req, own, cookieMaxAge);
       req[kSlot] = slot;
       if (request.raw.headers.cookie === undefined) {
         req[kObject] = makeSessionObject(slot, {});
         return next();
       }
-      releaseOnClose(req, reply);
+      if (isSerialized(sessions, own)) releaseOnClose(req, reply);
       // Without a verifying cookie this resolves with no I/O; with one it reads the record.
       slot.core
         .all()

@@ -181,6 +181,95 @@ describe("a serialised route whose reply is hijacked (it never reaches onSend)",
   });
 });
 
+describe("which requests get a listener for a reply that never reaches onSend", () => {
+  /** The response's close listeners in a route, for a request with a session cookie. */
+  async function closeListeners(options: KvSessionOptions, route: object = {}): Promise<number> {
+    const app = Fastify();
+    cleanups.push(() => app.close());
+    await app.register(kvSession, options);
+    // `set` in both APIs (the lazy one's returns a promise).
+    app.post("/start", async (request) => {
+      await (request.session as unknown as { set(k: string, v: number): unknown }).set("n", 0);
+      return { ok: true };
+    });
+    app.post("/count", route, async (_request, reply) => ({ listeners: reply.raw.listenerCount("close") }));
+    const bare = Fastify();
+    cleanups.push(() => bare.close());
+    bare.post("/count", async (_request, reply) => ({ listeners: reply.raw.listenerCount("close") }));
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    await bare.listen({ port: 0, host: "127.0.0.1" });
+    const b = cookieJar();
+    const url = (a: FastifyInstance) => `http://127.0.0.1:${(a.server.address() as AddressInfo).port}`;
+    await b.fetch(`${url(app)}/start`, { method: "POST" });
+    const ours = (await (await b.fetch(`${url(app)}/count`, { method: "POST" })).json()) as {
+      listeners: number;
+    };
+    const without = (await (await b.fetch(`${url(bare)}/count`, { method: "POST" })).json()) as {
+      listeners: number;
+    };
+    return ours.listeners - without.listeners;
+  }
+  const store = () => createMemoryStore();
+
+  it("none in the default mode: its requests hold nothing", async () => {
+    expect(await closeListeners({ store: store(), secrets: [SECRET] })).toBe(0);
+    expect(await closeListeners({ store: store(), secrets: [SECRET], lazy: true } as never)).toBe(0);
+    expect(await closeListeners({ store: store(), secrets: [SECRET], serialize: true }, opted(false))).toBe(
+      0,
+    );
+    const sessions = createSessions<SessionShape>({ store: store(), secrets: [SECRET] });
+    expect(sessions.serialized).toBe(false);
+    expect(await closeListeners({ sessions })).toBe(0);
+  });
+
+  it("one in serialised mode, however it is turned on", async () => {
+    expect(await closeListeners({ store: store(), secrets: [SECRET], serialize: true })).toBe(1);
+    expect(await closeListeners({ store: store(), secrets: [SECRET] }, opted(true))).toBe(1);
+    expect(
+      await closeListeners(
+        { store: store(), secrets: [SECRET], lazy: true } as never,
+        opted({ waitMs: 100 }),
+      ),
+    ).toBe(1);
+    const sessions = createSessions<SessionShape>({ store: store(), secrets: [SECRET], serialize: true });
+    expect(sessions.serialized).toBe(true);
+    expect(await closeListeners({ sessions })).toBe(1);
+  });
+});
+
+const opted = (serialize: unknown) => ({ config: { session: { serialize } } });
+
+describe("an app-wide serialised core built elsewhere, whose route's reply is hijacked", () => {
+  it("still ends its hold on the session", async () => {
+    const sessions = createSessions<SessionShape>({
+      store: createMemoryStore(),
+      secrets: [SECRET],
+      serialize: true,
+    });
+    const app = Fastify();
+    cleanups.push(() => app.close());
+    await app.register(kvSession, { sessions });
+    app.post("/start", async (request) => {
+      request.session.n = 0;
+      return { ok: true };
+    });
+    app.post("/hijack", async (request, reply) => {
+      request.session.n = 100;
+      reply.hijack();
+      reply.raw.end("raw");
+    });
+    app.post("/next", async (request) => ({ n: request.session.n ?? null }));
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const b = cookieJar();
+    await b.fetch(`${url}/start`, { method: "POST" });
+    expect(await (await b.fetch(`${url}/hijack`, { method: "POST" })).text()).toBe("raw");
+    // Without the release this request would wait for the lease (5 s), then answer 503.
+    const next = await b.fetch(`${url}/next`, { method: "POST" });
+    expect([next.status, await next.json()]).toEqual([200, { n: 0 }]);
+  });
+});
+
 describe("a serialised request whose save() fails while it holds the session", () => {
   it("answers 503, and its hold ends: the next request waits for the lease only, not for ever", async () => {
     const { store, failing } = storeWithFailingWrites();

@@ -278,6 +278,7 @@ export function createSessions<D extends object = SessionData>(options: Sessions
 
   return {
     records,
+    serialized: serialize !== false,
     open,
     async listUserSessions(userId, opts) {
       const current = await handleOf(opts?.current);

@@ -198,4 +198,9 @@ export interface Sessions<D extends object = SessionData> {
   revokeAll(): Promise<void>;
   /** The store view that holds the records (for inspection and tests). */
   readonly records: KvStore;
+  /**
+   * Whether requests run in serialised mode unless `open({ serialize })` says otherwise (the
+   * `serialize` option): an adapter that must end a hold the app's code abandoned watches only these.
+   */
+  readonly serialized: boolean;
 }
