@@ -10,7 +10,7 @@ import {
   sameCookieRace,
   storeWithFailingWrites,
 } from "@kvsession/test-helpers";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { describe, expect, it } from "vitest";
 import kvSession, { type KvSessionOptions, type SessionShape } from "../src/index.js";
 
@@ -181,33 +181,43 @@ describe("a serialised route whose reply is hijacked (it never reaches onSend)",
   });
 });
 
+/** A Fastify app on `options` whose POST /start starts a session holding n = 0. */
+async function appWithStart(options: KvSessionOptions): Promise<FastifyInstance> {
+  const app = Fastify();
+  cleanups.push(() => app.close());
+  await app.register(kvSession, options);
+  // `set` in both APIs (the lazy one's returns a promise).
+  app.post("/start", async (request) => {
+    await (request.session as unknown as { set(k: string, v: number): unknown }).set("n", 0);
+    return { ok: true };
+  });
+  return app;
+}
+
+/** Listens on a free loopback port; returns the base URL. */
+async function serve(app: FastifyInstance): Promise<string> {
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+}
+
 describe("which requests get a listener for a reply that never reaches onSend", () => {
   /** The response's close listeners in a route, for a request with a session cookie. */
   async function closeListeners(options: KvSessionOptions, route: object = {}): Promise<number> {
-    const app = Fastify();
-    cleanups.push(() => app.close());
-    await app.register(kvSession, options);
-    // `set` in both APIs (the lazy one's returns a promise).
-    app.post("/start", async (request) => {
-      await (request.session as unknown as { set(k: string, v: number): unknown }).set("n", 0);
-      return { ok: true };
+    const count = async (_request: unknown, reply: FastifyReply) => ({
+      listeners: reply.raw.listenerCount("close"),
     });
-    app.post("/count", route, async (_request, reply) => ({ listeners: reply.raw.listenerCount("close") }));
+    const app = await appWithStart(options);
+    app.post("/count", route, count);
     const bare = Fastify();
     cleanups.push(() => bare.close());
-    bare.post("/count", async (_request, reply) => ({ listeners: reply.raw.listenerCount("close") }));
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    await bare.listen({ port: 0, host: "127.0.0.1" });
+    bare.post("/count", count);
+    const [url, bareUrl] = [await serve(app), await serve(bare)];
     const b = cookieJar();
-    const url = (a: FastifyInstance) => `http://127.0.0.1:${(a.server.address() as AddressInfo).port}`;
-    await b.fetch(`${url(app)}/start`, { method: "POST" });
-    const ours = (await (await b.fetch(`${url(app)}/count`, { method: "POST" })).json()) as {
-      listeners: number;
-    };
-    const without = (await (await b.fetch(`${url(bare)}/count`, { method: "POST" })).json()) as {
-      listeners: number;
-    };
-    return ours.listeners - without.listeners;
+    await b.fetch(`${url}/start`, { method: "POST" });
+    const listeners = async (base: string) =>
+      ((await (await b.fetch(`${base}/count`, { method: "POST" })).json()) as { listeners: number })
+        .listeners;
+    return (await listeners(url)) - (await listeners(bareUrl));
   }
   const store = () => createMemoryStore();
 
@@ -246,21 +256,14 @@ describe("an app-wide serialised core built elsewhere, whose route's reply is hi
       secrets: [SECRET],
       serialize: true,
     });
-    const app = Fastify();
-    cleanups.push(() => app.close());
-    await app.register(kvSession, { sessions });
-    app.post("/start", async (request) => {
-      request.session.n = 0;
-      return { ok: true };
-    });
+    const app = await appWithStart({ sessions });
     app.post("/hijack", async (request, reply) => {
       request.session.n = 100;
       reply.hijack();
       reply.raw.end("raw");
     });
     app.post("/next", async (request) => ({ n: request.session.n ?? null }));
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const url = await serve(app);
     const b = cookieJar();
     await b.fetch(`${url}/start`, { method: "POST" });
     expect(await (await b.fetch(`${url}/hijack`, { method: "POST" })).text()).toBe("raw");
@@ -275,13 +278,7 @@ describe("a serialised request whose save() fails while it holds the session", (
     const { store, failing } = storeWithFailingWrites();
     // A short lease: what is left of the failed holder's lease once its hold in this process ended.
     const sessions = createSessions<SessionShape>({ store, secrets: [SECRET], serialize: { leaseMs: 300 } });
-    const app = Fastify();
-    cleanups.push(() => app.close());
-    await app.register(kvSession, { sessions });
-    app.post("/start", async (request) => {
-      request.session.n = 0;
-      return { ok: true };
-    });
+    const app = await appWithStart({ sessions });
     app.post("/save-fails", { config: { session: { serialize: true } } }, async (request) => {
       request.session.n = 100;
       failing.on = true;
@@ -292,8 +289,7 @@ describe("a serialised request whose save() fails while it holds the session", (
       request.session.n = (request.session.n ?? 0) + 1;
       return { n: request.session.n };
     });
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const url = await serve(app);
     const b = cookieJar();
     await b.fetch(`${url}/start`, { method: "POST" });
     const failed = await b.fetch(`${url}/save-fails`, { method: "POST" });
