@@ -10,6 +10,16 @@ export const callgrindArgs = (outFile: string): string[] => [
   `--callgrind-out-file=${outFile}`,
 ];
 
+/** Each dump in `dir` with its instruction total and whether it is the main thread's, removing the files. */
+function* dumps(dir: string): Generator<{ file: string; text: string; total: number; main: boolean }> {
+  for (const file of readdirSync(dir)) {
+    const text = readFileSync(join(dir, file), "utf8");
+    rmSync(join(dir, file));
+    const m = /^totals: (\d+)/m.exec(text);
+    if (m) yield { file, text, total: Number(m[1]), main: /^thread: 1$/m.test(text) };
+  }
+}
+
 /**
  * The main thread's instructions in the dumps in `dir` (JavaScript, the event loop, Node's C++,
  * scavenges), removing the files; `seen` gets each main-thread dump first. V8's helper threads
@@ -18,15 +28,11 @@ export const callgrindArgs = (outFile: string): string[] => [
  */
 export function mainThreadTotal(dir: string, seen?: (file: string, text: string) => void): number {
   let total = 0;
-  for (const f of readdirSync(dir)) {
-    const text = readFileSync(join(dir, f), "utf8");
-    const m = /^totals: (\d+)/m.exec(text);
-    if (m && /^thread: 1$/m.test(text)) {
-      total += Number(m[1]);
-      seen?.(f, text);
+  for (const d of dumps(dir))
+    if (d.main) {
+      total += d.total;
+      seen?.(d.file, d.text);
     }
-    rmSync(join(dir, f));
-  }
   return total;
 }
 
@@ -38,14 +44,9 @@ export function mainThreadTotal(dir: string, seen?: (file: string, text: string)
  */
 export function threadTotals(dir: string): { main: number; helpers: number } {
   const out = { main: 0, helpers: 0 };
-  for (const f of readdirSync(dir)) {
-    const text = readFileSync(join(dir, f), "utf8");
-    const m = /^totals: (\d+)/m.exec(text);
-    if (m) {
-      if (/^thread: 1$/m.test(text)) out.main += Number(m[1]);
-      else out.helpers += Number(m[1]);
-    }
-    rmSync(join(dir, f));
+  for (const d of dumps(dir)) {
+    if (d.main) out.main += d.total;
+    else out.helpers += d.total;
   }
   return out;
 }
