@@ -1,6 +1,6 @@
 import { KvArgumentError } from "@kvsession/kv";
 import { assertValidPrefix } from "@kvsession/kv/driver";
-import { slotOf, tagForSlot } from "./slots.js";
+import { prepareSlotTags, slotOf, tagForSlot } from "./slots.js";
 
 /**
  * How a store lays out its keys inside Redis:
@@ -40,6 +40,7 @@ export function createKeySpace(namespace: string): KeySpace {
       );
     pinned = true;
   }
+  if (!pinned) prepareSlotTags();
   const nsLen = namespace.length;
   const versionHead = `${namespace}\0v`;
   return {

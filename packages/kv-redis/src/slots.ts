@@ -73,9 +73,16 @@ export function tagForSlot(slot: number): string {
 }
 
 /**
+ * Builds what `tagForSlot` looks up, once per process, so that a store built at start-up does this
+ * work then rather than in the first request that writes with a version.
+ */
+export function prepareSlotTags(): void {
+  firsts ??= numberFirsts();
+}
+
+/**
  * Numbers the candidates in that order, carrying each one's CRC on from its prefix's, and keeps
- * only numbers (strings are made per slot on first use): a process's first versioned operation
- * waits for this.
+ * only numbers (strings are made per slot on first use).
  */
 function numberFirsts(): Int32Array {
   const codes = Array.from(TAG_ALPHABET, (ch) => ch.charCodeAt(0));
