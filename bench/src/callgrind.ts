@@ -37,16 +37,20 @@ export function mainThreadTotal(dir: string, seen?: (file: string, text: string)
 }
 
 /**
- * Every thread's instructions in the dumps in `dir`, the main thread's apart, removing the files.
- * With V8's helper threads counted, the optimising compiler's work is in the figure: meaningful for
- * a window that starts with the process (the compiling it does then is the same from run to run,
- * give or take what lands just after the window's end).
+ * Every thread's instructions in the dumps in `dir`, the main thread's apart, removing the files;
+ * `seen` gets every dump first. With V8's helper threads counted, the optimising compiler's work is
+ * in the figure: meaningful for a window that starts with the process (the compiling it does then is
+ * the same from run to run, give or take what lands just after the window's end).
  */
-export function threadTotals(dir: string): { main: number; helpers: number } {
+export function threadTotals(
+  dir: string,
+  seen?: (file: string, text: string) => void,
+): { main: number; helpers: number } {
   const out = { main: 0, helpers: 0 };
   for (const d of dumps(dir)) {
     if (d.main) out.main += d.total;
     else out.helpers += d.total;
+    seen?.(d.file, d.text);
   }
   return out;
 }

@@ -136,19 +136,19 @@ async function measure(v: Variant): Promise<Counted[]> {
       execFileSync("callgrind_control", ["--instr=off", String(child.pid)], { stdio: "ignore" });
       execFileSync("callgrind_control", ["--dump", String(child.pid)], { stdio: "ignore" });
       const k = (n: number) => `${(n / REQUESTS / 1000).toFixed(0)}k`;
+      const name = `${variantKey(v)} ${route}`.replace(/[^A-Za-z0-9]+/g, "-");
+      const seen =
+        keep === undefined
+          ? undefined
+          : (f: string, text: string) => writeFileSync(join(keep, `callgrind.${name}.${f}`), text);
       let total: number;
       if (allThreads) {
-        const t = threadTotals(dir);
+        const t = threadTotals(dir, seen);
         total = t.main + t.helpers;
         log(
           `  ${variantKey(v)} route ${route.toUpperCase()}: main thread ${k(t.main)}, helper threads ${k(t.helpers)}`,
         );
-      } else
-        total = mainThreadTotal(dir, (f, text) => {
-          if (keep === undefined) return;
-          const name = `${variantKey(v)} ${route}`.replace(/[^A-Za-z0-9]+/g, "-");
-          writeFileSync(join(keep, `callgrind.${name}.${f}`), text);
-        });
+      } else total = mainThreadTotal(dir, seen);
       out.push({ v, route, kIr: total / REQUESTS / 1000 });
       log(`  ${variantKey(v)} route ${route.toUpperCase()}: ${k(total)} instructions/request`);
     }
